@@ -1,0 +1,29 @@
+#!/bin/sh
+# Install everything ocirt and its tests need on Debian 12, as root: the real parts from
+# Debian's packages, and a virtualenv (.venv) with ocirt installed editable.
+set -eu
+cd "$(dirname "$0")/.."
+
+PACKAGES="runc busybox-static mosquitto docker-registry skopeo umoci iptables nftables \
+iproute2 gnupg gcc libc6-dev python3 python3-venv python3-dev libffi-dev ca-certificates"
+
+missing=""
+for pkg in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
+        || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+    echo "setup: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/python -m pip install -q -e '.[test]' 2>&1 | grep -v -e '^WARNING: Location' -e 'Running pip as' || true
+.venv/bin/python -c 'import ocirt._native' || { echo "setup: ocirt did not build" >&2; exit 1; }

@@ -1,0 +1,1 @@
+"""The container config model: parse, default, validate, serialise. Pure: no I/O."""

@@ -1,0 +1,265 @@
+"""The runc driver: runs the OCI runtime binary with a --root of ocirt's own. Does I/O.
+
+Every failure becomes an `ocirt.errors.RuncError` that carries the runtime's stderr, so no
+`CalledProcessError` or `OSError` from here ever reaches the manager. The binary is a
+setting, so crun can stand in where it works (it speaks the same verbs, minus `events`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal as signals
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from ocirt.errors import NotFound, RuncError
+
+
+class RuncStatus(Enum):
+    """Status values of `runc state` (runtime-spec runtime.md)."""
+
+    CREATING = "creating"
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class RuncState:
+    id: str
+    pid: int
+    status: RuncStatus
+    bundle: str
+    created: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryUpdate:
+    """Values for `runc update`, in bytes; -1 means unlimited. None leaves a value as is."""
+
+    limit: int | None = None
+    reservation: int | None = None
+    swap: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _parse_state(raw: dict[str, Any]) -> RuncState:
+    try:
+        return RuncState(
+            id=str(raw["id"]),
+            pid=int(raw.get("pid") or 0),
+            status=RuncStatus(raw["status"]),
+            bundle=str(raw.get("bundle", "")),
+            created=str(raw.get("created", "")),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RuncError(f"unexpected runc state {raw!r}") from exc
+
+
+def _signal_name(sig: int | str) -> str:
+    """Accept 15, "15", "TERM" or "SIGTERM"; runc takes names with or without SIG."""
+    if isinstance(sig, int):
+        return str(int(sig))
+    text = sig.strip().upper()
+    if text.isdigit():
+        return text
+    name = text if text.startswith("SIG") else f"SIG{text}"
+    if name not in signals.Signals.__members__:
+        raise RuncError(f"invalid signal = {sig}")
+    return name
+
+
+class Runc:
+    """One runtime binary and one state root. Container ids are passed through verbatim."""
+
+    def __init__(self, root: Path, binary: str = "runc", *, timeout: float = 60.0) -> None:
+        self.root = Path(root)
+        self.binary = binary
+        self.timeout = timeout
+
+    def _argv(self, *args: str) -> list[str]:
+        return [self.binary, "--root", str(self.root), *args]
+
+    def _run(
+        self,
+        *args: str,
+        stdin: int | None = subprocess.DEVNULL,
+        stdout: int | None = None,
+        stderr: int | None = None,
+        input_data: bytes | None = None,
+    ) -> str:
+        """Run one verb and return its stdout; stdio may be handed to the container."""
+        argv = self._argv(*args)
+        capture_out = stdout is None
+        capture_err = stderr is None
+        try:
+            proc = subprocess.run(
+                argv,
+                stdin=None if input_data is not None else stdin,
+                input=input_data,
+                stdout=subprocess.PIPE if capture_out else stdout,
+                stderr=subprocess.PIPE if capture_err else stderr,
+                timeout=self.timeout,
+                check=False,
+            )
+        except FileNotFoundError as exc:
+            raise RuncError(f"runtime binary {self.binary!r} not found") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise RuncError(f"{self.binary} {args[0]} timed out after {self.timeout}s") from exc
+        except OSError as exc:
+            raise RuncError(f"{self.binary} {args[0]} could not run: {exc}") from exc
+        err = proc.stderr.decode(errors="replace") if capture_err and proc.stderr else ""
+        if proc.returncode != 0:
+            if "does not exist" in err or "container not found" in err.lower():
+                raise NotFound(f"{self.binary}: {err.strip()}")
+            raise RuncError(
+                f"{self.binary} {args[0]} failed", stderr=err, returncode=proc.returncode
+            )
+        return proc.stdout.decode(errors="replace") if capture_out and proc.stdout else ""
+
+    def create(
+        self,
+        container_id: str,
+        bundle: Path,
+        *,
+        pid_file: Path | None = None,
+        console_socket: Path | None = None,
+        stdin: int | None = None,
+        stdout: int | None = None,
+        stderr: int | None = None,
+    ) -> None:
+        """`runc create`. The stdio fds given become the container's own (pass-through).
+
+        Without them the container gets /dev/null in and discarded out. Its stdout must
+        not be a pipe that we wait on: the container keeps it open (runc#1721).
+        """
+        args = ["create", "--bundle", str(bundle)]
+        if pid_file is not None:
+            args += ["--pid-file", str(pid_file)]
+        if console_socket is not None:
+            args += ["--console-socket", str(console_socket)]
+        args.append(container_id)
+        out = stdout if stdout is not None else subprocess.DEVNULL
+        if stderr is None:
+            # runc's own errors are needed; the container inherits this fd, so use a file.
+            self._create_capturing_errors(args, stdin, out)
+            return
+        self._run(
+            *args,
+            stdin=stdin if stdin is not None else subprocess.DEVNULL,
+            stdout=out,
+            stderr=stderr,
+        )
+
+    def _create_capturing_errors(self, args: list[str], stdin: int | None, stdout: int) -> None:
+        import tempfile
+
+        with tempfile.TemporaryFile() as errfile:
+            try:
+                self._run(
+                    *args,
+                    stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                    stdout=stdout,
+                    stderr=errfile.fileno(),
+                )
+            except RuncError as exc:
+                errfile.seek(0)
+                text = errfile.read().decode(errors="replace")
+                raise RuncError(
+                    "runc create failed", stderr=text, returncode=exc.returncode
+                ) from exc
+
+    def start(self, container_id: str) -> None:
+        self._run("start", container_id)
+
+    def kill(self, container_id: str, sig: int | str = "SIGTERM") -> None:
+        self._run("kill", container_id, _signal_name(sig))
+
+    def delete(self, container_id: str, *, force: bool = False) -> None:
+        self._run("delete", *(["--force"] if force else []), container_id)
+
+    def pause(self, container_id: str) -> None:
+        self._run("pause", container_id)
+
+    def resume(self, container_id: str) -> None:
+        self._run("resume", container_id)
+
+    def state(self, container_id: str) -> RuncState:
+        out = self._run("state", container_id)
+        try:
+            raw = json.loads(out)
+        except json.JSONDecodeError as exc:
+            raise RuncError(f"runc state printed no JSON: {out[:200]!r}") from exc
+        return _parse_state(raw)
+
+    def list(self) -> list[RuncState]:
+        if not self.root.exists():
+            return []
+        out = self._run("list", "--format", "json")
+        try:
+            raw = json.loads(out or "null")
+        except json.JSONDecodeError as exc:
+            raise RuncError(f"runc list printed no JSON: {out[:200]!r}") from exc
+        return [_parse_state(item) for item in raw or []]
+
+    def update_memory(self, container_id: str, update: MemoryUpdate) -> None:
+        """`runc update -r -` with a LinuxResources document, applied live."""
+        memory: dict[str, int] = {}
+        if update.limit is not None:
+            memory["limit"] = update.limit
+        if update.reservation is not None:
+            memory["reservation"] = update.reservation
+        if update.swap is not None:
+            memory["swap"] = update.swap
+        document = json.dumps({"memory": memory}).encode()
+        self._run("update", "--resources", "-", container_id, input_data=document)
+
+    def events_stats(self, container_id: str) -> dict[str, Any]:
+        """One `runc events --stats` sample: cpu, memory, pids, blkio of the container."""
+        out = self._run("events", "--stats", container_id)
+        try:
+            event = json.loads(out)
+        except json.JSONDecodeError as exc:
+            raise RuncError(f"runc events printed no JSON: {out[:200]!r}") from exc
+        data = event.get("data") if isinstance(event, dict) else None
+        if not isinstance(data, dict):
+            raise RuncError(f"runc events gave no stats: {out[:200]!r}")
+        return data
+
+    def exec(self, container_id: str, argv: Sequence[str]) -> ExecResult:
+        """Run a process inside a running container and collect its output.
+
+        A non-zero exit of the process is a result, not an error; runc's own failure
+        (no such container, bad args) is a RuncError.
+        """
+        try:
+            proc = subprocess.run(
+                self._argv("exec", container_id, *argv),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=self.timeout,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise RuncError(f"{self.binary} exec could not run: {exc}") from exc
+        err = proc.stderr.decode(errors="replace")
+        if proc.returncode != 0 and err.startswith(("time=", "exec failed")):
+            raise RuncError(f"{self.binary} exec failed", stderr=err, returncode=proc.returncode)
+        return ExecResult(proc.returncode, proc.stdout.decode(errors="replace"), err)
+
+
+def runtime_root(exec_root: Path) -> Path:
+    """Where ocirt keeps runc's state: under Kanto's exec root, which should be tmpfs."""
+    return Path(os.fspath(exec_root)) / "runc"

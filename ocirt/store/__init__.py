@@ -1,0 +1,1 @@
+"""ocirt.store."""
