@@ -16,6 +16,7 @@ from typing import cast
 # command name -> module under ocirt.cli
 COMMANDS: dict[str, str] = {
     "spec": "spec_cmd",
+    "image": "image_cmd",
 }
 
 

@@ -25,7 +25,7 @@ def make_bundle(tmp_path: Path, rootfs: Path, args: list[str]) -> Path:
     config["root"] = {"path": str(rootfs), "readonly": False}
     config["process"]["terminal"] = False
     config["process"]["args"] = args
-    config["linux"]["cgroupsPath"] = f"ocirt-test/{bundle.parent.name}"
+    config["linux"]["cgroupsPath"] = f"ocirt-test-{uuid.uuid4().hex[:12]}"
     (bundle / "config.json").write_text(json.dumps(config))
     return bundle
 

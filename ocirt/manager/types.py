@@ -1,0 +1,60 @@
+"""Values the manager hands to its callers (things front end, CLI, daemon). Pure: no I/O.
+
+`ContainerView` is a consistent snapshot of one container; `Event` is one change,
+delivered to subscribers in Kanto's order (kanto-reference §2): CREATED, then STATE
+changes, RENAMED, UPDATED, and REMOVED (after a STATE event with status DEAD).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ocirt.config.model import ContainerConfig, ContainerId
+from ocirt.runtime.state import Status
+from ocirt.store.record import ContainerState
+
+__all__ = [
+    "ContainerState",
+    "ContainerView",
+    "Event",
+    "EventKind",
+    "Status",
+    "StopOptions",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerView:
+    id: ContainerId
+    name: str
+    image_ref: str
+    config: ContainerConfig
+    created_at: str
+    state: ContainerState = field(default_factory=ContainerState)
+    restart_count: int = 0
+    manually_stopped: bool = False
+    started_successfully_before: bool = False
+
+
+class EventKind(Enum):
+    CREATED = "created"
+    STATE = "state"
+    RENAMED = "renamed"
+    UPDATED = "updated"
+    REMOVED = "removed"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: EventKind
+    container: ContainerView
+
+
+@dataclass(frozen=True, slots=True)
+class StopOptions:
+    """`stop` / `stopWithOptions`. A plain stop always ends in SIGKILL (decision 11)."""
+
+    signal: str = "SIGTERM"
+    timeout: float = 30.0
+    force: bool = True

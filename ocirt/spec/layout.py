@@ -1,0 +1,50 @@
+"""Where ocirt puts a container's files, netns and cgroup. Pure: no I/O.
+
+The scheme (documented for operators, and used by `ocirt spec` to print the spec that
+ocirt would write):
+
+- per-container directory ``<meta_path>/containers/<id>/`` (Kanto's default meta path
+  is ``/var/lib/container-management``), holding ``config.json`` (the runtime spec,
+  so the directory is the runc bundle), ``rootfs/``, and the network files ``hosts``,
+  ``resolv.conf`` and ``hostname`` that are bind-mounted at ``/etc/...``;
+- network namespace ``/var/run/netns/ocirt-<first 12 of id>`` (a name `ip netns` shows;
+  12 characters keep derived interface names within IFNAMSIZ);
+- cgroup ``ocirt/<id>``, relative, so runc nests it below the manager's own cgroup.
+"""
+
+from __future__ import annotations
+
+from ocirt.spec.facts import BundlePaths
+
+DEFAULT_META_PATH = "/var/lib/container-management"
+NETNS_DIR = "/var/run/netns"
+
+
+def netns_name(container_id: str) -> str:
+    return f"ocirt-{container_id[:12]}"
+
+
+def netns_path(container_id: str) -> str:
+    return f"{NETNS_DIR}/{netns_name(container_id)}"
+
+
+def cgroups_path(container_id: str) -> str:
+    return f"ocirt/{container_id}"
+
+
+def container_dir(container_id: str, meta_path: str = DEFAULT_META_PATH) -> str:
+    return f"{meta_path.rstrip('/')}/containers/{container_id}"
+
+
+def bundle_paths(
+    container_id: str, meta_path: str = DEFAULT_META_PATH, *, network_files: bool = True
+) -> BundlePaths:
+    """The paths of one container under `meta_path`; `network_files` False omits /etc files."""
+    base = container_dir(container_id, meta_path)
+    return BundlePaths(
+        rootfs=f"{base}/rootfs",
+        hosts=f"{base}/hosts" if network_files else None,
+        resolv_conf=f"{base}/resolv.conf" if network_files else None,
+        hostname=f"{base}/hostname" if network_files else None,
+        cgroups_path=cgroups_path(container_id),
+    )
