@@ -83,7 +83,9 @@ def test_stdio_pass_through(runc_root: Path, rootfs_copy: Path, tmp_path: Path) 
     runc.delete(name)
 
 
-def test_kill_by_number_and_force_delete(runc_root: Path, rootfs_copy: Path, tmp_path: Path) -> None:
+def test_kill_by_number_and_force_delete(
+    runc_root: Path, rootfs_copy: Path, tmp_path: Path
+) -> None:
     runc = Runc(runc_root)
     bundle = make_bundle(tmp_path, rootfs_copy, ["/bin/sleep", "300"])
     name = cid()
