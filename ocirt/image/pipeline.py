@@ -1,0 +1,197 @@
+"""The checked byte pipeline of one layer blob. No I/O of its own: it pulls from a chunk
+iterator the caller provides (network, file) and is read by the unpacker.
+
+    raw chunks -> size + digest (over the stored, maybe encrypted bytes) -> tee to ingest
+               -> decrypt (ocicrypt) -> decompress (gzip multi-member / zstd / none)
+               -> DiffID hash -> tar reader
+
+Memory stays bounded: every stage is pulled with a size, so a compression bomb never
+inflates more than one read's worth. ``finish()`` drains what the tar reader left (the
+end-of-archive padding) and checks size, digest, HMAC and DiffID, in that order
+(oci-image.md §3: digest over the encrypted blob, then decrypt, then DiffID).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib
+import io
+import zlib
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+from ocirt.errors import CorruptLayer, DigestMismatch, ImageError
+from ocirt.image.manifest import Compression
+from ocirt.image.reference import Digest
+
+_READ = 1 << 16
+
+
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class Cipher(Protocol):
+    """What ocicrypt.open_layer returns."""
+
+    def update(self, chunk: bytes) -> bytes: ...
+    def finalize(self) -> None: ...
+
+
+class _RawReader(io.RawIOBase):
+    """Stage 1: counts, hashes, tees and decrypts the stored bytes."""
+
+    def __init__(
+        self,
+        source: Iterator[bytes],
+        digest: Digest,
+        size: int,
+        what: str,
+        cipher: Cipher | None,
+        on_raw: Callable[[bytes], None] | None,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        super().__init__()
+        self._source = source
+        self._digest = digest
+        self._size = size
+        self._what = what
+        self._hash = hashlib.new(digest.algorithm)
+        self._count = 0
+        self._cipher = cipher
+        self._on_raw = on_raw
+        self._progress = progress
+        self._buffer = b""
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: memoryview) -> int:  # type: ignore[override]
+        while not self._buffer and not self._done:
+            self._pull()
+        n = min(len(b), len(self._buffer))
+        b[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
+
+    def _pull(self) -> None:
+        chunk = next(self._source, None)
+        if chunk is None:
+            self._done = True
+            return
+        if not chunk:
+            return
+        self._count += len(chunk)
+        if self._count > self._size:
+            raise DigestMismatch(
+                f"{self._what}: blob {self._digest} is larger than its declared {self._size} bytes"
+            )
+        self._hash.update(chunk)
+        if self._on_raw is not None:
+            self._on_raw(chunk)
+        if self._progress is not None:
+            self._progress(self._count)
+        self._buffer = self._cipher.update(chunk) if self._cipher is not None else chunk
+
+    def verify(self) -> None:
+        while not self._done:
+            self._pull()
+            self._buffer = b""
+        if self._count != self._size:
+            raise DigestMismatch(
+                f"{self._what}: blob {self._digest} has {self._count} bytes, expected {self._size}"
+            )
+        actual = self._hash.hexdigest()
+        if actual != self._digest.hex:
+            raise DigestMismatch(
+                f"{self._what}: content digest {self._digest.algorithm}:{actual} "
+                f"does not match {self._digest}"
+            )
+        if self._cipher is not None:
+            self._cipher.finalize()
+
+
+class LayerStream(io.RawIOBase):
+    """The decompressed tar bytes of one layer, checked as they flow."""
+
+    def __init__(
+        self,
+        source: Iterator[bytes],
+        *,
+        digest: Digest,
+        size: int,
+        diff_id: Digest,
+        compression: Compression,
+        what: str,
+        cipher: Cipher | None = None,
+        on_raw: Callable[[bytes], None] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self._what = what
+        self._diff_id = diff_id
+        self._diff_hash = hashlib.new(diff_id.algorithm)
+        self._raw = _RawReader(source, digest, size, what, cipher, on_raw, progress)
+        buffered = io.BufferedReader(self._raw, _READ)
+        self._inner: _Readable
+        if compression is Compression.GZIP:
+            self._inner = gzip.GzipFile(fileobj=buffered, mode="rb")
+        elif compression is Compression.ZSTD:
+            self._inner = _zstd_reader(buffered)
+        else:
+            self._inner = buffered
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: memoryview) -> int:  # type: ignore[override]
+        try:
+            data = self._inner.read(len(b))
+        except (zlib.error, EOFError, gzip.BadGzipFile) as exc:
+            raise CorruptLayer(f"{self._what}: bad compressed data: {exc}") from exc
+        except ImageError:
+            raise
+        except Exception as exc:
+            if type(exc).__name__ == "ZstdError":
+                raise CorruptLayer(f"{self._what}: bad zstd data: {exc}") from exc
+            raise
+        self._diff_hash.update(data)
+        n = len(data)
+        b[:n] = data
+        return n
+
+    def finish(self) -> None:
+        """Drain the rest and check size, digest, HMAC and DiffID; raise on any mismatch."""
+        while self.read(_READ):
+            pass
+        self._raw.verify()
+        actual = self._diff_hash.hexdigest()
+        if actual != self._diff_id.hex:
+            raise DigestMismatch(
+                f"{self._what}: uncompressed content {self._diff_id.algorithm}:{actual} "
+                f"does not match DiffID {self._diff_id}"
+            )
+
+
+def _zstd_reader(raw: _Readable) -> _Readable:
+    try:
+        zstandard = importlib.import_module("zstandard")
+    except ImportError as exc:
+        raise ImageError("zstd-compressed layers need the 'zstandard' package") from exc
+    reader: _Readable = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+    return reader
+
+
+def verify_bytes(data: bytes, digest: Digest, what: str) -> None:
+    """Check a small blob (manifest, config) held in memory."""
+    actual = hashlib.new(digest.algorithm, data).hexdigest()
+    if actual != digest.hex:
+        raise DigestMismatch(
+            f"{what}: content digest {digest.algorithm}:{actual} does not match {digest}"
+        )
+
+
+def digest_of(data: bytes) -> Digest:
+    return Digest("sha256", hashlib.sha256(data).hexdigest())

@@ -1,0 +1,499 @@
+"""The image facade the manager uses: ensure (pull if absent), list, remove, gc,
+load/save, and container root filesystems. Does I/O through store.py, registry.py,
+layout.py and snapshot.py.
+
+Concurrency: layers are fetched and unpacked on a small thread pool (3 by default);
+progress callbacks are called from those threads. Everything else runs in the caller.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Protocol, cast
+
+from ocirt.errors import (
+    CorruptLayer,
+    DecryptError,
+    DigestMismatch,
+    ImageError,
+    ImageNotFound,
+    RegistryUnavailable,
+)
+from ocirt.image.auth import RegistrySettings
+from ocirt.image.layout import LayoutSource, LayoutWriter, name_for
+from ocirt.image.manifest import (
+    INDEX_TYPES,
+    MAX_CONFIG_BYTES,
+    ImageConfig,
+    Index,
+    Manifest,
+    Platform,
+    chain_ids,
+    layer_kind,
+    parse_config,
+    parse_document,
+    platform_from_machine,
+    select_manifest,
+)
+from ocirt.image.pipeline import Cipher, LayerStream, digest_of
+from ocirt.image.reference import Digest, Reference, parse_reference
+from ocirt.image.registry import RangeNotHonoured, RegistryClient
+from ocirt.image.snapshot import Snapshotter, create_snapshot
+from ocirt.image.store import ContentStore, GcReport, ImageRecord, Ingest, LayerRecord
+from ocirt.image.unpack import WhiteoutMode, apply_layer
+from ocirt.image.users import resolve_user
+
+if TYPE_CHECKING:
+    from ocirt.image.ocicrypt_keys import DecryptKeys
+
+MAX_INDEX_DEPTH = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """One step of a layer's download: ``done`` of ``total`` stored bytes."""
+
+    reference: str
+    layer: Digest
+    done: int
+    total: int
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    reference: str
+    digest: Digest
+    config: ImageConfig
+    chain_ids: tuple[Digest, ...]
+    size: int
+    platform: Platform
+    pulled_at: float
+
+
+class _Source(Protocol):
+    """Where an image's blobs come from: a registry or an OCI layout."""
+
+    def document(self, digest: Digest) -> tuple[bytes, str | None]: ...
+    def blob(self, digest: Digest, limit: int) -> bytes: ...
+    def open_blob(self, digest: Digest, size: int, offset: int) -> Iterator[bytes]: ...
+
+
+class _RegistrySource:
+    def __init__(self, client: RegistryClient, ref: Reference) -> None:
+        self._client = client
+        self._ref = ref
+
+    def document(self, digest: Digest) -> tuple[bytes, str | None]:
+        body, content_type, _ = self._client.get_manifest(self._ref, str(digest))
+        return body, content_type
+
+    def blob(self, digest: Digest, limit: int) -> bytes:
+        return self._client.get_blob(self._ref, digest, limit)
+
+    def open_blob(self, digest: Digest, size: int, offset: int) -> Iterator[bytes]:
+        return self._client.iter_blob(self._ref, digest, size, offset)
+
+
+class _LayoutBlobs:
+    def __init__(self, layout: LayoutSource) -> None:
+        self._layout = layout
+
+    def document(self, digest: Digest) -> tuple[bytes, str | None]:
+        return self._layout.read_blob(digest, 4 << 20), None
+
+    def blob(self, digest: Digest, limit: int) -> bytes:
+        return self._layout.read_blob(digest, limit)
+
+    def open_blob(self, digest: Digest, size: int, offset: int) -> Iterator[bytes]:
+        # Archives cannot resume; ``offset`` bytes are skipped from the start.
+        skip = offset
+        for chunk in self._layout.iter_blob(digest):
+            if skip >= len(chunk):
+                skip -= len(chunk)
+                continue
+            yield chunk[skip:]
+            skip = 0
+
+
+class ImageService:
+    def __init__(
+        self,
+        home_dir: Path,
+        settings: RegistrySettings | None = None,
+        *,
+        platform: Platform | None = None,
+        parallel: int = 3,
+        use_overlay: bool | None = None,
+        client: RegistryClient | None = None,
+    ) -> None:
+        self.store = ContentStore(Path(home_dir) / "images")
+        self.snapshots = Snapshotter(self.store, use_overlay=use_overlay)
+        self._settings = settings or RegistrySettings()
+        self._client = client
+        self.platform = platform or platform_from_machine(os.uname().machine)
+        self._parallel = max(1, parallel)
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> RegistryClient:
+        if self._client is None:
+            self._client = RegistryClient(self._settings)
+        return self._client
+
+    # ---- queries ----
+
+    def get(self, reference: str) -> Image:
+        name = str(parse_reference(reference))
+        record = self.store.get_record(name)
+        if record is None:
+            raise ImageNotFound(f"image {name} is not present")
+        return self._image(record)
+
+    def images(self) -> list[Image]:
+        return [self._image(r) for r in self.store.records()]
+
+    def _image(self, record: ImageRecord) -> Image:
+        config = parse_config(self.store.read_blob(record.config, MAX_CONFIG_BYTES))
+        return Image(
+            record.reference,
+            record.digest,
+            config,
+            record.chain_ids,
+            record.size,
+            record.platform,
+            record.pulled_at,
+        )
+
+    # ---- pull ----
+
+    def ensure(
+        self, reference: str, keys: DecryptKeys | None = None, progress: ProgressFn | None = None
+    ) -> Image:
+        """The image, pulled only if it (or one of its snapshots) is absent."""
+        name = str(parse_reference(reference))
+        record = self.store.get_record(name)
+        if record is not None and all(self.store.has_snapshot(c) for c in record.chain_ids):
+            now = time.time()
+            touched = ImageRecord(
+                record.reference,
+                record.digest,
+                record.media_type,
+                record.config,
+                record.layers,
+                record.platform,
+                record.pulled_at,
+                now,
+            )
+            self.store.put_record(touched)
+            return self._image(touched)
+        return self.pull(reference, keys, progress)
+
+    def pull(
+        self, reference: str, keys: DecryptKeys | None = None, progress: ProgressFn | None = None
+    ) -> Image:
+        ref = parse_reference(reference)
+        source = _RegistrySource(self.client, ref)
+        body, content_type, digest = self.client.get_manifest(ref)
+        return self._import(str(ref), source, body, content_type, digest, keys, progress)
+
+    def _import(
+        self,
+        name: str,
+        source: _Source,
+        body: bytes,
+        content_type: str | None,
+        digest: Digest,
+        keys: DecryptKeys | None,
+        progress: ProgressFn | None,
+    ) -> Image:
+        doc = parse_document(body, content_type)
+        depth = 0
+        while isinstance(doc, Index):
+            depth += 1
+            if depth > MAX_INDEX_DEPTH:
+                raise ImageError(f"{name}: image indexes nested too deeply")
+            chosen = select_manifest(doc, self.platform)
+            body, content_type = source.document(chosen.digest)
+            digest = chosen.digest
+            if digest_of(body) != digest and digest.algorithm == "sha256":
+                raise DigestMismatch(f"{name}: manifest {digest} does not match its content")
+            doc = parse_document(body, content_type or chosen.media_type)
+            if isinstance(doc, Index) != (chosen.media_type in INDEX_TYPES):
+                raise ImageError(f"{name}: descriptor type {chosen.media_type} disagrees")
+        manifest = doc
+        if self.store.has_blob(manifest.config.digest):
+            config_bytes = self.store.read_blob(manifest.config.digest, MAX_CONFIG_BYTES)
+        else:
+            config_bytes = source.blob(manifest.config.digest, MAX_CONFIG_BYTES)
+        config = parse_config(config_bytes)
+        if len(config.diff_ids) != len(manifest.layers):
+            raise ImageError(
+                f"{name}: config lists {len(config.diff_ids)} DiffIDs "
+                f"for {len(manifest.layers)} layers"
+            )
+        chains = chain_ids(config.diff_ids)
+        self._fetch_layers(name, source, manifest, config, chains, keys, progress)
+        self.store.put_blob(config_bytes, manifest.config.digest)
+        self.store.put_blob(body, digest)
+        now = time.time()
+        record = ImageRecord(
+            reference=name,
+            digest=digest,
+            media_type=manifest.media_type,
+            config=manifest.config.digest,
+            layers=tuple(
+                LayerRecord(la.digest, la.size, la.media_type, d, c)
+                for la, d, c in zip(manifest.layers, config.diff_ids, chains, strict=True)
+            ),
+            platform=config.platform,
+            pulled_at=now,
+            last_used=now,
+        )
+        self.store.put_record(record)
+        return self._image(record)
+
+    def _fetch_layers(
+        self,
+        name: str,
+        source: _Source,
+        manifest: Manifest,
+        config: ImageConfig,
+        chains: tuple[Digest, ...],
+        keys: DecryptKeys | None,
+        progress: ProgressFn | None,
+    ) -> None:
+        todo = [
+            i
+            for i, chain in enumerate(chains)
+            if not (
+                self.store.has_snapshot(chain) and self.store.has_blob(manifest.layers[i].digest)
+            )
+        ]
+        if not todo:
+            return
+        with ThreadPoolExecutor(self._parallel, thread_name_prefix="ocirt-pull") as pool:
+            futures: list[Future[None]] = [
+                pool.submit(
+                    self._fetch_layer,
+                    name,
+                    source,
+                    manifest.layers[i].digest,
+                    manifest.layers[i].size,
+                    manifest.layers[i].media_type,
+                    dict(manifest.layers[i].annotations),
+                    config.diff_ids[i],
+                    chains[i],
+                    keys,
+                    progress,
+                )
+                for i in todo
+            ]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in done:
+                if future.exception() is not None:
+                    for other in futures:
+                        other.cancel()
+                    break
+        for future in futures:
+            if not future.cancelled():
+                future.result()
+        for future in futures:
+            if future.cancelled():
+                raise ImageError(f"{name}: pull cancelled")
+
+    def _fetch_layer(
+        self,
+        name: str,
+        source: _Source,
+        digest: Digest,
+        size: int,
+        media_type: str,
+        annotations: dict[str, str],
+        diff_id: Digest,
+        chain: Digest,
+        keys: DecryptKeys | None,
+        progress: ProgressFn | None,
+    ) -> None:
+        kind = layer_kind(media_type)
+        what = f"{name} layer {digest}"
+
+        def report(done: int) -> None:
+            if progress is not None:
+                progress(Progress(name, digest, done, size))
+
+        for attempt in range(2):
+            ingest = None
+            if self.store.has_blob(digest):
+                chunks: Iterator[bytes] = self.store.iter_blob(digest)
+            else:
+                ingest = self.store.ingest(digest)
+                if self.store.has_blob(digest):  # another puller finished it meanwhile
+                    ingest.close()
+                    chunks = self.store.iter_blob(digest)
+                    ingest = None
+                else:
+                    if ingest.offset > size:
+                        ingest.reset()  # not a prefix of this blob
+                    chunks = _chain(
+                        ingest.read_existing(),
+                        _tee(source.open_blob(digest, size, ingest.offset), ingest.write),
+                    )
+            cipher = self._cipher(what, annotations, keys) if kind.encrypted else None
+
+            def fill(
+                tmp: Path,
+                chunks: Iterator[bytes] = chunks,
+                cipher: Cipher | None = cipher,
+                ingest: Ingest | None = ingest,
+            ) -> None:
+                stream = LayerStream(
+                    chunks,
+                    digest=digest,
+                    size=size,
+                    diff_id=diff_id,
+                    compression=kind.compression,
+                    what=what,
+                    cipher=cipher,
+                    progress=report,
+                )
+                apply_layer(cast(IO[bytes], stream), str(tmp), WhiteoutMode.OVERLAY)
+                stream.finish()
+                if ingest is not None:
+                    ingest.commit()
+
+            try:
+                create_snapshot(self.store, chain, fill)
+                return
+            except RangeNotHonoured:
+                if ingest is None or attempt:
+                    raise
+                ingest.reset()
+                ingest.close()
+            except (DigestMismatch, CorruptLayer, DecryptError):
+                if ingest is None:
+                    raise
+                resumed = ingest.offset > 0
+                ingest.discard()
+                if not resumed or attempt:
+                    raise  # a stale partial file gets one clean retry; bad content does not
+            except RegistryUnavailable:
+                raise  # the partial blob stays for the next pull to resume
+            except BaseException:
+                if ingest is not None:
+                    ingest.discard()
+                raise
+            finally:
+                if ingest is not None:
+                    ingest.close()
+        raise ImageError(f"{what}: download did not complete")
+
+    def _cipher(self, what: str, annotations: dict[str, str], keys: DecryptKeys | None) -> Cipher:
+        # Imported here: ocicrypt pulls in cryptography, which a plain pull never needs.
+        from ocirt.image import ocicrypt
+
+        if keys is None or keys.empty:
+            raise DecryptError(f"{what}: layer is encrypted and no decryption keys were given")
+        try:
+            return ocicrypt.open_layer(annotations, keys)
+        except DecryptError as exc:
+            raise DecryptError(f"{what}: {exc.message}") from exc
+
+    # ---- removal and gc ----
+
+    def remove(self, reference: str) -> None:
+        name = str(parse_reference(reference))
+        with self._lock:
+            if not self.store.delete_record(name):
+                raise ImageNotFound(f"image {name} is not present")
+            self.store.gc((), self.snapshots.active_chains(), None)
+
+    def gc(self, in_use: set[str], expiry_seconds: float | None) -> GcReport:
+        """Kanto ``image_expiry``: unused images older than the expiry go (None: never);
+        orphaned blobs and snapshots always go."""
+        with self._lock:
+            normalised = {str(parse_reference(r)) for r in in_use}
+            return self.store.gc(normalised, self.snapshots.active_chains(), expiry_seconds)
+
+    # ---- container root filesystems ----
+
+    def prepare_rootfs(self, image: Image, container_id: str) -> Path:
+        return self.snapshots.prepare(container_id, image.chain_ids)
+
+    def release_rootfs(self, container_id: str) -> None:
+        self.snapshots.release(container_id)
+
+    def resolve_user(self, rootfs: Path, user: str) -> tuple[int, int, tuple[int, ...]]:
+        return resolve_user(rootfs, user)
+
+    # ---- offline ----
+
+    def load(self, path: Path, name: str | None = None) -> list[Image]:
+        """Import every image of an OCI layout dir or tar; ``name`` names bare tags."""
+        layout = LayoutSource(path)
+        try:
+            blobs = _LayoutBlobs(layout)
+            out = []
+            for entry in layout.entries:
+                ref_name = name_for(entry, name)
+                body = layout.read_blob(entry.digest, 4 << 20)
+                if digest_of(body) != entry.digest:
+                    raise DigestMismatch(f"{path}: manifest {entry.digest} is corrupt")
+                out.append(
+                    self._import(ref_name, blobs, body, entry.media_type, entry.digest, None, None)
+                )
+            return out
+        finally:
+            layout.close()
+
+    def save(self, references: list[str], dest: Path) -> None:
+        """Export images (with all their blobs) as an OCI layout dir, or a tar if
+        ``dest`` ends in .tar."""
+        writer = LayoutWriter()
+        for reference in references:
+            name = str(parse_reference(reference))
+            record = self.store.get_record(name)
+            if record is None:
+                raise ImageNotFound(f"image {name} is not present")
+            manifest_bytes = self.store.read_blob(record.digest)
+            for digest in (record.digest, record.config, *(la.digest for la in record.layers)):
+                if not self.store.has_blob(digest):
+                    raise ImageError(f"{name}: blob {digest} is missing; pull it again")
+                writer.add_blob(digest, self.store.blob_path(digest))
+            ref = parse_reference(name)
+            annotations = {"io.containerd.image.name": name}
+            if ref.tag:
+                annotations["org.opencontainers.image.ref.name"] = ref.tag
+            entry: dict[str, Any] = {
+                "mediaType": record.media_type,
+                "digest": str(record.digest),
+                "size": len(manifest_bytes),
+                "annotations": annotations,
+            }
+            writer.add_entry(entry)
+        try:
+            if dest.suffix == ".tar":
+                writer.write_tar(dest)
+            else:
+                writer.write_dir(dest)
+        except OSError as exc:
+            raise ImageError(f"cannot write {dest}: {exc}") from exc
+
+
+def _tee(chunks: Iterator[bytes], sink: Callable[[bytes], None]) -> Iterator[bytes]:
+    for chunk in chunks:
+        sink(chunk)
+        yield chunk
+
+
+def _chain(*parts: Iterator[bytes]) -> Iterator[bytes]:
+    for part in parts:
+        yield from part

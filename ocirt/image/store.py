@@ -1,0 +1,407 @@
+"""The image content store under ``<home_dir>/images/``. Does I/O (files only).
+
+Layout (every name below is a validated digest hex, never a caller's string)::
+
+    blobs/<alg>/<hex>          committed blobs: manifests, configs, layers (as stored)
+    ingest/<alg>-<hex>         partial downloads; flock-ed while written; resumable
+    snapshots/<hex>            read-only unpacked layers keyed by ChainID (snapshot.py)
+    snapshots/.tmp/            snapshots being unpacked; never counted
+    records/<sha256(ref)>.json one image record per reference
+    mounts/<container id>/     container rootfs state (snapshot.py)
+
+A blob counts only once it sits under ``blobs/``: it is renamed there after its digest
+was checked, and every file write is temp + fsync + rename + fsync(dir).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ocirt.errors import DigestMismatch, ImageError, ImageNotFound, InvalidReference
+from ocirt.image.manifest import Platform
+from ocirt.image.reference import Digest, parse_digest
+
+_CHUNK = 1 << 20
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` so that ``path`` holds either the old or the new content."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerRecord:
+    digest: Digest
+    size: int
+    media_type: str
+    diff_id: Digest
+    chain_id: Digest
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    """What the store knows about one pulled or loaded image reference."""
+
+    reference: str
+    digest: Digest  # manifest digest
+    media_type: str
+    config: Digest
+    layers: tuple[LayerRecord, ...]
+    platform: Platform
+    pulled_at: float
+    last_used: float
+
+    @property
+    def size(self) -> int:
+        return sum(layer.size for layer in self.layers)
+
+    @property
+    def chain_ids(self) -> tuple[Digest, ...]:
+        return tuple(layer.chain_id for layer in self.layers)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "reference": self.reference,
+            "digest": str(self.digest),
+            "mediaType": self.media_type,
+            "config": str(self.config),
+            "layers": [
+                {
+                    "digest": str(la.digest),
+                    "size": la.size,
+                    "mediaType": la.media_type,
+                    "diffID": str(la.diff_id),
+                    "chainID": str(la.chain_id),
+                }
+                for la in self.layers
+            ],
+            "platform": {
+                "os": self.platform.os,
+                "architecture": self.platform.architecture,
+                "variant": self.platform.variant,
+            },
+            "pulledAt": self.pulled_at,
+            "lastUsed": self.last_used,
+        }
+
+    @staticmethod
+    def from_json(doc: dict[str, Any]) -> ImageRecord:
+        p = doc["platform"]
+        return ImageRecord(
+            reference=str(doc["reference"]),
+            digest=parse_digest(doc["digest"]),
+            media_type=str(doc["mediaType"]),
+            config=parse_digest(doc["config"]),
+            layers=tuple(
+                LayerRecord(
+                    parse_digest(la["digest"]),
+                    int(la["size"]),
+                    str(la["mediaType"]),
+                    parse_digest(la["diffID"]),
+                    parse_digest(la["chainID"]),
+                )
+                for la in doc["layers"]
+            ),
+            platform=Platform(str(p["os"]), str(p["architecture"]), str(p["variant"])),
+            pulled_at=float(doc["pulledAt"]),
+            last_used=float(doc["lastUsed"]),
+        )
+
+
+class Ingest:
+    """A partial blob being written; exclusive across threads and processes (flock).
+
+    ``offset`` is what an earlier, interrupted writer left: the caller re-reads those
+    bytes through its checks and asks the registry for the rest.
+    """
+
+    def __init__(self, store: ContentStore, digest: Digest) -> None:
+        self._store = store
+        self.digest = digest
+        self.path = store.root / "ingest" / f"{digest.algorithm}-{digest.hex}"
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(self._fd)
+            raise
+        self.offset = os.fstat(self._fd).st_size
+        os.lseek(self._fd, 0, os.SEEK_END)
+
+    def read_existing(self) -> Iterator[bytes]:
+        """The bytes an earlier writer left, in chunks."""
+        pos = 0
+        while pos < self.offset:
+            chunk = os.pread(self._fd, min(_CHUNK, self.offset - pos), pos)
+            if not chunk:
+                return
+            pos += len(chunk)
+            yield chunk
+
+    def reset(self) -> None:
+        os.ftruncate(self._fd, 0)
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        self.offset = 0
+
+    def write(self, chunk: bytes) -> None:
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+    def commit(self) -> Path:
+        """Move the (already verified) bytes under blobs/; the caller checked the digest."""
+        os.fsync(self._fd)
+        target = self._store.blob_path(self.digest)
+        os.replace(self.path, target)
+        fsync_dir(target.parent)
+        self.close()
+        return target
+
+    def discard(self) -> None:
+        if self._fd >= 0:
+            self.path.unlink(missing_ok=True)
+        self.close()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+@dataclass(frozen=True, slots=True)
+class GcReport:
+    images: tuple[str, ...]
+    blobs: int
+    snapshots: int
+
+
+class ContentStore:
+    """Content-addressed blobs, image records and the snapshot directories' names."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        for sub in ("blobs/sha256", "blobs/sha512", "ingest", "snapshots/.tmp", "records"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        (root / "mounts").mkdir(exist_ok=True)
+
+    # ---- blobs ----
+
+    def blob_path(self, digest: Digest) -> Path:
+        return self.root / "blobs" / digest.algorithm / digest.hex
+
+    def has_blob(self, digest: Digest) -> bool:
+        return self.blob_path(digest).is_file()
+
+    def read_blob(self, digest: Digest, limit: int = 64 << 20) -> bytes:
+        path = self.blob_path(digest)
+        try:
+            with path.open("rb") as f:
+                data = f.read(limit + 1)
+        except FileNotFoundError as exc:
+            raise ImageNotFound(f"blob {digest} is not in the store") from exc
+        if len(data) > limit:
+            raise ImageError(f"blob {digest} is larger than {limit} bytes")
+        return data
+
+    def iter_blob(self, digest: Digest) -> Iterator[bytes]:
+        with self.blob_path(digest).open("rb") as f:
+            while chunk := f.read(_CHUNK):
+                yield chunk
+
+    def put_blob(self, data: bytes, digest: Digest) -> None:
+        """Store a small blob held in memory after checking its digest."""
+        actual = hashlib.new(digest.algorithm, data).hexdigest()
+        if actual != digest.hex:
+            raise DigestMismatch(f"blob {digest} has digest {digest.algorithm}:{actual}")
+        if not self.has_blob(digest):
+            atomic_write(self.blob_path(digest), data)
+
+    def ingest(self, digest: Digest) -> Ingest:
+        return Ingest(self, digest)
+
+    def blobs(self) -> Iterator[Digest]:
+        for alg in ("sha256", "sha512"):
+            for entry in (self.root / "blobs" / alg).iterdir():
+                try:
+                    yield parse_digest(f"{alg}:{entry.name}")
+                except InvalidReference:
+                    continue  # a temp file of atomic_write
+
+    # ---- snapshots (directories managed by snapshot.py) ----
+
+    def snapshot_path(self, chain_id: Digest) -> Path:
+        return self.root / "snapshots" / chain_id.hex
+
+    def has_snapshot(self, chain_id: Digest) -> bool:
+        return self.snapshot_path(chain_id).is_dir()
+
+    def new_snapshot_dir(self) -> Path:
+        path = self.root / "snapshots" / ".tmp" / secrets.token_hex(8)
+        path.mkdir(mode=0o755)
+        return path
+
+    def commit_snapshot(self, tmp: Path, chain_id: Digest) -> None:
+        target = self.snapshot_path(chain_id)
+        try:
+            os.rename(tmp, target)
+        except OSError as exc:
+            # Another puller committed the same ChainID first: same content, keep theirs.
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            remove_tree(tmp)
+            return
+        fsync_dir(target.parent)
+
+    def snapshots(self) -> Iterator[Digest]:
+        for entry in (self.root / "snapshots").iterdir():
+            if entry.name.startswith("."):
+                continue
+            try:
+                yield parse_digest(f"sha256:{entry.name}")
+            except InvalidReference:
+                continue
+
+    # ---- records ----
+
+    def _record_path(self, reference: str) -> Path:
+        return self.root / "records" / f"{hashlib.sha256(reference.encode()).hexdigest()}.json"
+
+    def put_record(self, record: ImageRecord) -> None:
+        data = json.dumps(record.to_json(), sort_keys=True).encode()
+        atomic_write(self._record_path(record.reference), data)
+
+    def get_record(self, reference: str) -> ImageRecord | None:
+        path = self._record_path(reference)
+        try:
+            doc = json.loads(path.read_bytes())
+            return ImageRecord.from_json(doc)
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError, InvalidReference) as exc:
+            raise ImageError(f"corrupt image record {path}: {exc}") from exc
+
+    def records(self) -> list[ImageRecord]:
+        out = []
+        for path in sorted((self.root / "records").glob("*.json")):
+            try:
+                out.append(ImageRecord.from_json(json.loads(path.read_bytes())))
+            except (ValueError, KeyError, TypeError, InvalidReference):
+                continue  # a corrupt record is ignored here and collected by gc
+        return sorted(out, key=lambda r: r.reference)
+
+    def delete_record(self, reference: str) -> bool:
+        path = self._record_path(reference)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        fsync_dir(path.parent)
+        return True
+
+    # ---- garbage collection ----
+
+    def gc(
+        self,
+        in_use: Iterable[str],
+        active_chains: Iterable[Digest],
+        expiry: float | None,
+        now: float | None = None,
+    ) -> GcReport:
+        """Drop records no container uses once unused for ``expiry`` seconds (None keeps
+        them), then every blob and snapshot that no remaining record or mount needs."""
+        now = time.time() if now is None else now
+        used = set(in_use)
+        removed: list[str] = []
+        keep = []
+        for record in self.records():
+            expired = expiry is not None and now - record.last_used >= expiry
+            if record.reference not in used and expired:
+                self.delete_record(record.reference)
+                removed.append(record.reference)
+            else:
+                keep.append(record)
+        live_blobs: set[Digest] = set()
+        live_chains: set[Digest] = set(active_chains)
+        for record in keep:
+            live_blobs.update({record.digest, record.config})
+            live_blobs.update(la.digest for la in record.layers)
+            live_chains.update(record.chain_ids)
+        blobs = 0
+        for digest in list(self.blobs()):
+            if digest not in live_blobs:
+                self.blob_path(digest).unlink(missing_ok=True)
+                blobs += 1
+        snapshots = 0
+        for chain in list(self.snapshots()):
+            if chain not in live_chains:
+                remove_tree(self.snapshot_path(chain))
+                snapshots += 1
+        self._clean_leftovers()
+        return GcReport(tuple(removed), blobs, snapshots)
+
+    def _clean_leftovers(self) -> None:
+        for tmp in (self.root / "snapshots" / ".tmp").iterdir():
+            remove_tree(tmp)
+        for doomed in (self.root / "snapshots").glob(".del-*"):
+            shutil.rmtree(doomed, ignore_errors=True)
+        for partial in (self.root / "ingest").iterdir():
+            try:
+                fd = os.open(partial, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # being written right now
+            else:
+                partial.unlink(missing_ok=True)
+            finally:
+                os.close(fd)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a directory tree without following symlinks; rename it aside first so a
+    crash never leaves a half-removed tree under a live name (containerd bundle.go)."""
+    if not path.exists() and not path.is_symlink():
+        return
+    doomed = path.with_name(f".del-{path.name}-{secrets.token_hex(4)}")
+    try:
+        os.rename(path, doomed)
+    except FileNotFoundError:
+        return
+    if doomed.is_dir() and not doomed.is_symlink():
+        shutil.rmtree(doomed)
+    else:
+        doomed.unlink()

@@ -1,0 +1,130 @@
+"""Container root filesystems: overlay sharing and isolation, whiteouts in overlay and
+copy mode, the image's users, and a real runc container reading its rootfs."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from ocirt.image.service import ImageService
+
+from .conftest import BuiltImage, mkimage
+
+pytestmark = pytest.mark.integration
+
+
+def lowerdir_of(mountpoint: Path) -> list[str]:
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if fields[4] == str(mountpoint):
+            options = line.split(" - ")[1].split()[2]
+            for opt in options.split(","):
+                if opt.startswith("lowerdir="):
+                    return opt[len("lowerdir=") :].split(":")
+    raise AssertionError(f"{mountpoint} is not mounted")
+
+
+def test_two_containers_share_lower_layers_but_not_writes(
+    busybox_image: BuiltImage, home: Path
+) -> None:
+    service = ImageService(home)
+    (image,) = service.load(busybox_image.layout, name="localhost/bb")
+    a = service.prepare_rootfs(image, "ctr-a")
+    b = service.prepare_rootfs(image, "ctr-b")
+    try:
+        lowers = lowerdir_of(a)
+        assert lowers == lowerdir_of(b)
+        expected = [str(service.store.snapshot_path(c)) for c in reversed(image.chain_ids)]
+        assert lowers == expected
+        (a / "etc" / "hostname").write_text("changed-in-a\n")
+        (a / "new-in-a").write_text("a")
+        (a / "marker").unlink()
+        assert (b / "etc" / "hostname").read_text() == "busybox\n"
+        assert not (b / "new-in-a").exists()
+        assert (b / "marker").read_text() == busybox_image.marker
+        # The shared snapshot itself never changed.
+        top = service.store.snapshot_path(image.chain_ids[-1])
+        assert (top / "marker").read_text() == busybox_image.marker
+        assert service.resolve_user(a, "user") == (1000, 1000, (29, 44))
+    finally:
+        service.release_rootfs("ctr-a")
+        service.release_rootfs("ctr-b")
+    assert not a.exists() and not b.exists()
+
+
+@pytest.mark.parametrize("overlay", [True, False])
+def test_whiteouts_and_opaque_dirs(tmp_path: Path, home: Path, overlay: bool) -> None:
+    def lower(t: tarfile.TarFile) -> None:
+        mkimage.add_entry(t, "keep", tarfile.DIRTYPE)
+        mkimage.add_file(t, "keep/old", b"old")
+        mkimage.add_file(t, "gone", b"gone")
+        mkimage.add_entry(t, "opaque", tarfile.DIRTYPE)
+        mkimage.add_file(t, "opaque/lower-only", b"x")
+        mkimage.add_entry(t, "link", tarfile.SYMTYPE, linkname="/keep/old")
+        mkimage.add_file(t, "hard1", b"hard")
+        mkimage.add_entry(t, "hard2", tarfile.LNKTYPE, linkname="hard1", mode=0o644)
+
+    def upper(t: tarfile.TarFile) -> None:
+        mkimage.add_file(t, "opaque/upper-file", b"new")
+        mkimage.add_file(t, "opaque/.wh..wh..opq", b"")  # after its sibling: still applies
+        mkimage.add_file(t, ".wh.gone", b"")
+        mkimage.add_file(t, "keep/added", b"added")
+
+    layout = tmp_path / "wh"
+    layers = [mkimage.Layer(mkimage.tar_bytes(lower)), mkimage.Layer(mkimage.tar_bytes(upper))]
+    desc = mkimage.write_image(layout, layers)
+    mkimage.write_index(layout, "v1", [desc], nested=False)
+    service = ImageService(home, use_overlay=overlay)
+    (image,) = service.load(layout, name="localhost/wh")
+    cid = f"wh-{secrets.token_hex(3)}"
+    root = service.prepare_rootfs(image, cid)
+    try:
+        assert sorted(p.name for p in root.iterdir()) == [
+            "hard1",
+            "hard2",
+            "keep",
+            "link",
+            "opaque",
+        ]
+        assert sorted(p.name for p in (root / "opaque").iterdir()) == ["upper-file"]
+        assert sorted(p.name for p in (root / "keep").iterdir()) == ["added", "old"]
+        assert (root / "link").readlink() == Path("/keep/old")
+        assert (root / "hard1").stat().st_ino == (root / "hard2").stat().st_ino
+        assert root.is_mount() == overlay
+    finally:
+        service.release_rootfs(cid)
+
+
+def test_runc_container_sees_the_image(
+    busybox_image: BuiltImage, home: Path, runc_root: Path, tmp_path: Path
+) -> None:
+    service = ImageService(home)
+    (image,) = service.load(busybox_image.layout, name="localhost/bb")
+    cid = f"img-{secrets.token_hex(4)}"
+    rootfs = service.prepare_rootfs(image, cid)
+    try:
+        bundle = tmp_path / "bundle"
+        bundle.mkdir()
+        subprocess.run(["runc", "spec", "--bundle", str(bundle)], check=True)
+        spec = json.loads((bundle / "config.json").read_text())
+        uid, gid, extra = service.resolve_user(rootfs, image.config.user)
+        spec["root"] = {"path": str(rootfs), "readonly": False}
+        spec["process"]["terminal"] = False
+        spec["process"]["user"] = {"uid": uid, "gid": gid, "additionalGids": list(extra)}
+        spec["process"]["args"] = ["/bin/sh", "-c", "cat /marker; echo; id -u; echo x > /tmp/w"]
+        (bundle / "config.json").write_text(json.dumps(spec))
+        out = subprocess.run(
+            ["runc", "--root", str(runc_root), "run", "--bundle", str(bundle), cid],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert out.stdout.split() == [busybox_image.marker, "1000"]
+        assert (home / "images" / "mounts" / cid / "upper" / "tmp" / "w").read_text() == "x\n"
+    finally:
+        service.release_rootfs(cid)

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import tarfile
+from collections.abc import Iterator
+
+import pytest
+
+from ocirt.errors import CorruptLayer, DigestMismatch
+from ocirt.image.manifest import Compression
+from ocirt.image.pipeline import LayerStream
+from ocirt.image.reference import Digest
+
+
+def sha(data: bytes) -> Digest:
+    return Digest("sha256", hashlib.sha256(data).hexdigest())
+
+
+def chunks(data: bytes, size: int = 1000) -> Iterator[bytes]:
+    for i in range(0, len(data), size):
+        yield data[i : i + size]
+
+
+def a_tar() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("f")
+        payload = os.urandom(5000)
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    return buf.getvalue()
+
+
+def stream(blob: bytes, tar: bytes, compression: Compression, **kw: object) -> LayerStream:
+    args: dict[str, object] = {
+        "digest": sha(blob),
+        "size": len(blob),
+        "diff_id": sha(tar),
+        "compression": compression,
+        "what": "test layer",
+    }
+    args.update(kw)
+    return LayerStream(chunks(blob), **args)  # type: ignore[arg-type]
+
+
+def test_multi_member_gzip_round_trip_and_progress() -> None:
+    tar = a_tar()
+    half = len(tar) // 2
+    blob = gzip.compress(tar[:half]) + gzip.compress(tar[half:])
+    seen: list[int] = []
+    s = stream(blob, tar, Compression.GZIP, progress=seen.append)
+    assert s.read(len(tar) * 2) + s.read() == tar
+    s.finish()
+    assert seen[-1] == len(blob)
+
+
+def test_wrong_digest_size_diffid_and_truncation() -> None:
+    tar = a_tar()
+    blob = gzip.compress(tar)
+    with pytest.raises(DigestMismatch, match="content digest"):
+        stream(blob, tar, Compression.GZIP, digest=sha(b"other")).finish()
+    with pytest.raises(DigestMismatch, match="larger than"):
+        stream(blob, tar, Compression.GZIP, size=10).finish()
+    with pytest.raises(DigestMismatch, match="DiffID"):
+        stream(blob, tar, Compression.GZIP, diff_id=sha(b"x")).finish()
+    cut = blob[: len(blob) // 2]
+    with pytest.raises(CorruptLayer):
+        stream(cut, tar, Compression.GZIP).finish()
+    with pytest.raises(CorruptLayer):
+        stream(b"not gzip at all", tar, Compression.GZIP).finish()
+
+
+def test_bounded_output_per_read_for_a_compression_bomb() -> None:
+    bomb_tar = b"\0" * (64 << 20)
+    blob = gzip.compress(bomb_tar)
+    s = stream(blob, bomb_tar, Compression.GZIP)
+    assert len(s.read(4096)) <= 4096
+    s.finish()
+
+
+def test_zstd_layers() -> None:
+    zstandard = pytest.importorskip("zstandard")
+    tar = a_tar()
+    blob = zstandard.ZstdCompressor().compress(tar[:100]) + zstandard.ZstdCompressor().compress(
+        tar[100:]
+    )
+    s = stream(blob, tar, Compression.ZSTD)
+    assert s.read(1 << 20) + s.read() == tar
+    s.finish()
+
+
+class FlippingCipher:
+    """Stands in for ocicrypt's LayerCipher: decrypts by XOR, fails finalize on demand."""
+
+    def __init__(self, ok: bool) -> None:
+        self.ok = ok
+
+    def update(self, chunk: bytes) -> bytes:
+        return bytes(b ^ 0x5A for b in chunk)
+
+    def finalize(self) -> None:
+        if not self.ok:
+            raise DigestMismatch("hmac")
+
+
+def test_digest_is_over_the_encrypted_bytes_then_decrypt() -> None:
+    tar = a_tar()
+    plain_blob = gzip.compress(tar)
+    encrypted = bytes(b ^ 0x5A for b in plain_blob)
+    s = stream(encrypted, tar, Compression.GZIP, cipher=FlippingCipher(True))
+    s.finish()
+    with pytest.raises(DigestMismatch, match="hmac"):
+        stream(encrypted, tar, Compression.GZIP, cipher=FlippingCipher(False)).finish()
