@@ -1,0 +1,38 @@
+/* Docker json-file encoding of one log message, in Kanto's field order. Pure: no I/O.
+ *
+ *   {"stream":"stdout","log":"text\n","time":"2024-01-02T03:04:05.123456789Z"}\n
+ *
+ * Escaping follows Docker's jsonlogbytes.go (runtime-net-logs.md §3.1): \" \\ \n \r \t,
+ * other control bytes and < > & as \u00XX, U+2028/U+2029 escaped, and every byte that
+ * is not part of valid UTF-8 replaced by \ufffd. */
+#pragma once
+
+#include <stddef.h>
+#include <time.h>
+
+enum log_stream { STREAM_STDOUT = 0, STREAM_STDERR = 1 };
+
+/* Longest message the monitor emits; longer lines are split (Docker's copier size). */
+#define JSONLOG_MAX_MSG 16384
+/* Worst case: every input byte escaped to six characters, plus the fixed frame. */
+#define JSONLOG_MAX_ENTRY (JSONLOG_MAX_MSG * 6 + 128)
+#define JSONLOG_TIME_MAX 40
+
+/* Caches the formatted date and second, so a busy stream formats the calendar part
+ * once a second instead of once a line. */
+struct jsonlog_clock {
+	time_t sec;
+	size_t prefix_len;
+	char prefix[24]; /* "2006-01-02T15:04:05" */
+};
+
+/* RFC3339Nano in UTC with trailing zeros of the fraction trimmed (Go's time format). */
+size_t jsonlog_format_time(struct jsonlog_clock *clk, const struct timespec *ts, char *out);
+
+/* Escape len bytes of s into out (room for 6*len bytes); returns the bytes written. */
+size_t jsonlog_escape(const char *s, size_t len, char *out);
+
+/* Encode one entry with its trailing newline into out (room for JSONLOG_MAX_ENTRY when
+ * len <= JSONLOG_MAX_MSG); returns the bytes written. */
+size_t jsonlog_encode(struct jsonlog_clock *clk, enum log_stream stream, const char *data,
+		      size_t len, const struct timespec *ts, char *out);

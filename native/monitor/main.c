@@ -1,0 +1,620 @@
+/* ocirt-monitor: one small process per container, in the role of conmon/containerd-shim.
+ *
+ * It runs `runc create`, then stays the container's parent (child subreaper), writes
+ * its stdout/stderr as a Docker json-file log, optionally feeds its stdin from a
+ * socket, and records how it exited. It outlives the process that launched it: it
+ * double-forks and calls setsid(), so the ocirt daemon can restart (ocirt decision 10).
+ *
+ * Division of work with the manager: the monitor only runs `create` and then monitors.
+ * The manager runs `runc start` (and kill/pause/delete) itself once launch() returned;
+ * until then the container's init waits on runc's exec.fifo and runs no code.
+ *
+ * Readiness protocol (--sync-fd N, a pipe from the launcher; closed-on-exec here):
+ *   line 1, right after detaching:  {"monitorPid":123}
+ *   line 2, once create finished:   {"containerPid":456}
+ *                               or: {"error":"...","stderr":"<runc's text>","runtimeExit":1}
+ * then the monitor closes the fd, so the launcher reads to EOF. Line 1 lets it kill a
+ * monitor that never answers. On error the monitor exits and leaves no exit record.
+ *
+ * Exit: when the container's init is reaped, the monitor drains what is already in the
+ * stdio pipes (non-blocking: an escaped process holding a pipe must not keep the
+ * monitor alive), reads the OOM counter, fsyncs the log, replaces
+ * <state-dir>/exit.json atomically, sends the optional notice and exits.
+ *
+ * Signals: SIGCHLD arrives through a signalfd. SIGTERM, SIGINT, SIGHUP and SIGQUIT
+ * are ignored, not forwarded: the manager stops containers with `runc kill`, and a
+ * signal sent to the daemon's session or terminal must not cut a container off from
+ * its log and exit record. SIGKILL remains for a stuck monitor. No signal handlers are
+ * installed, so there is no global state at all. */
+#include "attach.h"
+#include "exitrec.h"
+#include "jsonlog.h"
+#include "logfile.h"
+#include "oom.h"
+#include "ring.h"
+#include "runtime.h"
+#include "streams.h"
+#include "util.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+
+#define READ_CHUNK 65536
+#define RUNC_TEXT_MAX 8192
+#define EARLY_MAX 16
+
+struct options {
+	const char *runtime;
+	const char *root;
+	const char *id;
+	const char *bundle;
+	const char *state_dir;
+	const char *pid_file;
+	const char *log_path;
+	const char *notify_socket;
+	bool log_none;
+	bool non_blocking;
+	long long max_size;
+	long long max_files;
+	long long max_buffer;
+	long long write_delay_ms;
+	bool tty;
+	bool open_stdin;
+	int sync_fd;
+};
+
+struct reaped {
+	pid_t pid;
+	int status;
+};
+
+struct monitor {
+	struct options o;
+	int sfd;
+	int console_fd;
+	int pty;
+	struct runtime_proc rp;
+	struct stdio_stream *out;
+	struct stdio_stream *err;
+	bool runc_done;
+	int runc_status;
+	pid_t ctr_pid;
+	bool ctr_done;
+	int ctr_status;
+	struct reaped early[EARLY_MAX];
+	size_t n_early;
+	char runc_text[RUNC_TEXT_MAX];
+	size_t runc_text_len;
+	bool log_open;
+	struct logfile lf;
+	bool ring_on;
+	struct logring ring;
+	struct jsonlog_clock clock;
+	char *entry;
+	char *scratch;
+	bool attach_on;
+	struct attach at;
+	char attach_path[PATH_MAX];
+	char console_path[PATH_MAX];
+	struct oom_watch oom;
+};
+
+static const char usage[] =
+	"usage: ocirt-monitor --root DIR --id ID --bundle DIR --state-dir DIR --pid-file PATH\n"
+	"       [--runtime runc] [--log-path PATH] [--log-driver json-file|none]\n"
+	"       [--log-max-size BYTES] [--log-max-files N] [--log-mode blocking|non-blocking]\n"
+	"       [--log-max-buffer BYTES] [--tty] [--stdin] [--notify-socket PATH] [--sync-fd N]\n"
+	"       [--test-write-delay-ms MS]   (tests only: sleep before each log write)\n";
+
+/* ---- readiness reports ---- */
+
+static void sync_write(struct monitor *m, const char *line, size_t len)
+{
+	if (m->o.sync_fd < 0)
+		return;
+	int rc = util_write_all(m->o.sync_fd, line, len);
+	if (rc < 0)
+		util_warn(rc, "writing to the sync fd");
+}
+
+static void sync_close(struct monitor *m)
+{
+	util_closep(&m->o.sync_fd);
+}
+
+static void report_failure(struct monitor *m, const char *what, int err, int runtime_exit)
+{
+	char msg[600];
+	snprintf(msg, sizeof(msg), "%s%s%s", what, err ? ": " : "", err ? strerror(-err) : "");
+	util_warn(0, "%s", msg);
+	size_t cap = (strlen(msg) + m->runc_text_len) * 6 + 128;
+	_cleanup_free_ char *line = malloc(cap);
+	if (line == NULL)
+		return;
+	char *o = line;
+	o += sprintf(o, "{\"error\":\"");
+	o += jsonlog_escape(msg, strlen(msg), o);
+	o += sprintf(o, "\",\"stderr\":\"");
+	o += jsonlog_escape(m->runc_text, m->runc_text_len, o);
+	o += sprintf(o, "\",\"runtimeExit\":%d}\n", runtime_exit);
+	sync_write(m, line, (size_t)(o - line));
+	sync_close(m);
+}
+
+/* ---- children ---- */
+
+static void reap(struct monitor *m)
+{
+	struct signalfd_siginfo si[8];
+	while (util_read(m->sfd, si, sizeof(si)) > 0)
+		;
+	for (;;) {
+		int status;
+		pid_t pid = RETRY_EINTR(waitpid(-1, &status, WNOHANG));
+		if (pid <= 0)
+			break;
+		if (pid == m->rp.pid && !m->runc_done) {
+			m->runc_done = true;
+			m->runc_status = status;
+		} else if (m->ctr_pid > 0 && pid == m->ctr_pid) {
+			m->ctr_done = true;
+			m->ctr_status = status;
+		} else if (m->ctr_pid == 0 && m->n_early < EARLY_MAX) {
+			/* The pid file is read only after runc exits; keep early exits so the
+			 * container's is not lost if it died during create. */
+			m->early[m->n_early++] = (struct reaped){pid, status};
+		}
+	}
+}
+
+/* ---- logging ---- */
+
+static void log_sink(void *ctx, enum log_stream stream, const char *data, size_t len,
+		     const struct timespec *ts)
+{
+	struct monitor *m = ctx;
+	if (!m->log_open)
+		return; /* --log-driver none: output is drained and discarded */
+	if (m->ring_on) {
+		logring_push(&m->ring, stream, data, len, ts);
+		return;
+	}
+	size_t n = jsonlog_encode(&m->clock, stream, data, len, ts, m->entry);
+	logfile_append(&m->lf, m->entry, n);
+}
+
+static void collect_runc_text(struct monitor *m, int fd)
+{
+	for (;;) {
+		char buf[4096];
+		ssize_t n = util_read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			return;
+		size_t room = RUNC_TEXT_MAX - m->runc_text_len;
+		size_t take = (size_t)n < room ? (size_t)n : room;
+		memcpy(m->runc_text + m->runc_text_len, buf, take);
+		m->runc_text_len += take;
+	}
+}
+
+/* ---- phases ---- */
+
+static int setup(struct monitor *m)
+{
+	int rc;
+	if (m->o.log_path && !m->o.log_none) {
+		rc = logfile_open(&m->lf, m->o.log_path, m->o.max_size, (int)m->o.max_files,
+				  (unsigned)m->o.write_delay_ms);
+		if (rc < 0) {
+			report_failure(m, "cannot open the log file", rc, -1);
+			return rc;
+		}
+		m->log_open = true;
+	}
+	m->entry = malloc(JSONLOG_MAX_ENTRY);
+	m->scratch = malloc(READ_CHUNK);
+	m->out = malloc(sizeof(*m->out));
+	m->err = malloc(sizeof(*m->err));
+	if (!m->entry || !m->scratch || !m->out || !m->err) {
+		report_failure(m, "out of memory", -ENOMEM, -1);
+		return -ENOMEM;
+	}
+	if (m->o.tty) {
+		snprintf(m->console_path, sizeof(m->console_path), "%s/console.sock",
+			 m->o.state_dir);
+		unlink(m->console_path);
+		m->console_fd = console_listen(m->console_path);
+		if (m->console_fd < 0) {
+			report_failure(m, "cannot listen on the console socket", m->console_fd, -1);
+			return m->console_fd;
+		}
+	}
+	return 0;
+}
+
+static int create_container(struct monitor *m, const char *child_oom)
+{
+	struct runtime_spawn_opts so = {
+		.runtime = m->o.runtime, .root = m->o.root, .bundle = m->o.bundle,
+		.pid_file = m->o.pid_file, .id = m->o.id,
+		.console_socket = m->o.tty ? m->console_path : NULL,
+		.open_stdin = m->o.open_stdin, .child_oom_score_adj = child_oom};
+	int rc = runtime_spawn(&so, &m->rp);
+	if (rc < 0) {
+		report_failure(m, "cannot start the runtime", rc, -1);
+		return rc;
+	}
+	while (!m->runc_done) {
+		struct pollfd pfd[4] = {
+			{.fd = m->sfd, .events = POLLIN},
+			{.fd = m->rp.stderr_fd, .events = POLLIN},
+			{.fd = m->rp.stdout_fd, .events = POLLIN},
+			{.fd = m->pty < 0 ? m->console_fd : -1, .events = POLLIN},
+		};
+		if (RETRY_EINTR(poll(pfd, ARRAY_SIZE(pfd), -1)) < 0) {
+			report_failure(m, "poll", -errno, -1);
+			return -errno;
+		}
+		if (pfd[0].revents)
+			reap(m);
+		if (pfd[1].revents)
+			collect_runc_text(m, m->rp.stderr_fd);
+		if (pfd[2].revents)
+			collect_runc_text(m, m->rp.stdout_fd);
+		if (pfd[3].revents && (rc = console_receive(m->console_fd, &m->pty)) < 0)
+			util_warn(rc, "receiving the pty");
+	}
+	collect_runc_text(m, m->rp.stderr_fd);
+	if (m->rp.stdout_fd >= 0)
+		collect_runc_text(m, m->rp.stdout_fd);
+	int status = m->runc_status;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		report_failure(m, "runtime create failed", 0, code);
+		return -ECHILD;
+	}
+	if (m->o.tty && m->pty < 0) {
+		/* runc sends the pty before it exits; its connection may still be queued. */
+		rc = console_receive(m->console_fd, &m->pty);
+		if (rc < 0) {
+			report_failure(m, "the runtime sent no pty", rc, 0);
+			return rc;
+		}
+	}
+	char buf[64];
+	long long pid = 0;
+	ssize_t n = util_read_file(m->o.pid_file, buf, sizeof(buf));
+	if (n < 0 || (buf[strcspn(buf, "\n")] = '\0', util_parse_ll(buf, &pid)) < 0 || pid <= 0) {
+		report_failure(m, "cannot read the container pid file", n < 0 ? (int)n : -EINVAL, 0);
+		return -EINVAL;
+	}
+	m->ctr_pid = (pid_t)pid;
+	for (size_t i = 0; i < m->n_early; i++)
+		if (m->early[i].pid == m->ctr_pid) {
+			m->ctr_done = true;
+			m->ctr_status = m->early[i].status;
+		}
+	if (m->runc_text_len > 0)
+		util_warn(0, "runtime said during create: %.*s", (int)m->runc_text_len, m->runc_text);
+	return 0;
+}
+
+static void drain(struct monitor *m, struct stdio_stream *s)
+{
+	while (!s->eof && stdio_read(s, m->scratch, READ_CHUNK, log_sink, m) > 0)
+		;
+}
+
+static void run(struct monitor *m)
+{
+	while (!m->ctr_done) {
+		struct pollfd pfd[3 + ATTACH_MAX_CLIENTS + 2];
+		pfd[0] = (struct pollfd){.fd = m->sfd, .events = POLLIN};
+		pfd[1] = (struct pollfd){.fd = m->out->eof ? -1 : m->out->fd, .events = POLLIN};
+		pfd[2] = (struct pollfd){.fd = m->err->eof ? -1 : m->err->fd, .events = POLLIN};
+		size_t n = 3;
+		if (m->attach_on)
+			n += attach_fill(&m->at, pfd + 3, ARRAY_SIZE(pfd) - 3);
+		if (RETRY_EINTR(poll(pfd, n, -1)) < 0) {
+			util_warn(-errno, "poll");
+			continue;
+		}
+		bool got = false;
+		for (int i = 1; i <= 2; i++) {
+			struct stdio_stream *s = i == 1 ? m->out : m->err;
+			if (pfd[i].revents && stdio_read(s, m->scratch, READ_CHUNK, log_sink, m) > 0)
+				got = true;
+		}
+		if (got && m->log_open && !m->ring_on)
+			logfile_flush(&m->lf);
+		if (m->attach_on)
+			attach_handle(&m->at, pfd + 3, n - 3);
+		if (pfd[0].revents)
+			reap(m);
+	}
+}
+
+static void finish(struct monitor *m)
+{
+	drain(m, m->out);
+	drain(m, m->err);
+	stdio_finish(m->out, log_sink, m);
+	stdio_finish(m->err, log_sink, m);
+	struct exit_record rec = exitrec_from_status(m->ctr_pid, m->ctr_status);
+	rec.oom_killed = oom_watch_fired(&m->oom);
+	if (m->ring_on)
+		rec.dropped += logring_stop(&m->ring);
+	if (m->log_open) {
+		rec.dropped += m->lf.lost;
+		int rc = logfile_close(&m->lf);
+		if (rc < 0)
+			util_warn(rc, "syncing the log");
+	}
+	/* Everything else is torn down first: the exit record means "all done". */
+	if (m->attach_on)
+		attach_close(&m->at, m->attach_path);
+	m->attach_on = false;
+	int rc = exitrec_write(m->o.state_dir, &rec);
+	if (rc < 0)
+		util_warn(rc, "writing the exit record");
+	if (m->o.notify_socket)
+		exitrec_notify(m->o.notify_socket, m->o.id, &rec);
+}
+
+/* ---- start-up ---- */
+
+static int parse_size(const char *arg, const char *name, long long *out)
+{
+	int rc = util_parse_ll(arg, out);
+	if (rc < 0)
+		util_warn(0, "invalid %s: %s", name, arg);
+	return rc;
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	enum {
+		OPT_RUNTIME = 256, OPT_ROOT, OPT_ID, OPT_BUNDLE, OPT_STATE, OPT_PIDFILE,
+		OPT_LOGPATH, OPT_DRIVER, OPT_MAXSIZE, OPT_MAXFILES, OPT_MODE, OPT_MAXBUF,
+		OPT_TTY, OPT_STDIN, OPT_NOTIFY, OPT_SYNC, OPT_DELAY,
+	};
+	static const struct option longopts[] = {
+		{"runtime", required_argument, NULL, OPT_RUNTIME},
+		{"root", required_argument, NULL, OPT_ROOT},
+		{"id", required_argument, NULL, OPT_ID},
+		{"bundle", required_argument, NULL, OPT_BUNDLE},
+		{"state-dir", required_argument, NULL, OPT_STATE},
+		{"pid-file", required_argument, NULL, OPT_PIDFILE},
+		{"log-path", required_argument, NULL, OPT_LOGPATH},
+		{"log-driver", required_argument, NULL, OPT_DRIVER},
+		{"log-max-size", required_argument, NULL, OPT_MAXSIZE},
+		{"log-max-files", required_argument, NULL, OPT_MAXFILES},
+		{"log-mode", required_argument, NULL, OPT_MODE},
+		{"log-max-buffer", required_argument, NULL, OPT_MAXBUF},
+		{"tty", no_argument, NULL, OPT_TTY},
+		{"stdin", no_argument, NULL, OPT_STDIN},
+		{"notify-socket", required_argument, NULL, OPT_NOTIFY},
+		{"sync-fd", required_argument, NULL, OPT_SYNC},
+		{"test-write-delay-ms", required_argument, NULL, OPT_DELAY},
+		{NULL, 0, NULL, 0},
+	};
+	*o = (struct options){.runtime = "runc", .max_size = -1, .max_files = 1,
+			      .max_buffer = 1000000, .sync_fd = -1};
+	int c;
+	long long v;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_RUNTIME: o->runtime = optarg; break;
+		case OPT_ROOT: o->root = optarg; break;
+		case OPT_ID: o->id = optarg; break;
+		case OPT_BUNDLE: o->bundle = optarg; break;
+		case OPT_STATE: o->state_dir = optarg; break;
+		case OPT_PIDFILE: o->pid_file = optarg; break;
+		case OPT_LOGPATH: o->log_path = optarg; break;
+		case OPT_NOTIFY: o->notify_socket = optarg; break;
+		case OPT_TTY: o->tty = true; break;
+		case OPT_STDIN: o->open_stdin = true; break;
+		case OPT_DRIVER:
+			if (strcmp(optarg, "none") == 0)
+				o->log_none = true;
+			else if (strcmp(optarg, "json-file") != 0)
+				return -EINVAL;
+			break;
+		case OPT_MODE:
+			if (strcmp(optarg, "non-blocking") == 0)
+				o->non_blocking = true;
+			else if (strcmp(optarg, "blocking") != 0)
+				return -EINVAL;
+			break;
+		case OPT_MAXSIZE:
+			if (parse_size(optarg, "--log-max-size", &o->max_size) < 0)
+				return -EINVAL;
+			break;
+		case OPT_MAXFILES:
+			if (parse_size(optarg, "--log-max-files", &o->max_files) < 0 ||
+			    o->max_files < 1 || o->max_files > 1000)
+				return -EINVAL;
+			break;
+		case OPT_MAXBUF:
+			if (parse_size(optarg, "--log-max-buffer", &o->max_buffer) < 0 ||
+			    o->max_buffer < 1 || o->max_buffer > (1LL << 30))
+				return -EINVAL;
+			break;
+		case OPT_DELAY:
+			if (parse_size(optarg, "--test-write-delay-ms", &o->write_delay_ms) < 0 ||
+			    o->write_delay_ms < 0 || o->write_delay_ms > 60000)
+				return -EINVAL;
+			break;
+		case OPT_SYNC:
+			if (parse_size(optarg, "--sync-fd", &v) < 0 || v < 3 || v > INT_MAX)
+				return -EINVAL;
+			o->sync_fd = (int)v;
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (optind != argc || !o->root || !o->id || !o->bundle || !o->state_dir || !o->pid_file)
+		return -EINVAL;
+	if (!o->log_none && !o->log_path)
+		return -EINVAL;
+	/* The monitor runs with cwd "/"; relative paths would silently mean something else. */
+	const char *paths[] = {o->root, o->bundle, o->state_dir, o->pid_file, o->log_path,
+			       o->notify_socket};
+	for (size_t i = 0; i < ARRAY_SIZE(paths); i++)
+		if (paths[i] && paths[i][0] != '/')
+			return -EINVAL;
+	return 0;
+}
+
+/* Detach from the launcher: the monitor proper is a great-grandchild of the launcher,
+ * not a session leader (so it can never acquire a controlling terminal), and is
+ * re-parented to init, so killing the launcher cannot reach it. The first process
+ * reaps the session leader before it exits, so no zombie is left behind where
+ * PID 1 does not reap orphans (as in some containers). */
+static int detach(void)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0) {
+		int status;
+		if (RETRY_EINTR(waitpid(pid, &status, 0)) < 0)
+			_exit(1);
+		_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+	}
+	if (setsid() < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0)
+		_exit(0);
+	if (chdir("/") < 0)
+		return -errno;
+	return 0;
+}
+
+/* Keep the kernel's OOM killer off the monitor; the value it had is returned so the
+ * runtime (and thus the container) gets it back. */
+static void protect_from_oom(char *saved, size_t size)
+{
+	saved[0] = '\0';
+	if (util_read_file("/proc/self/oom_score_adj", saved, size) <= 0) {
+		saved[0] = '\0';
+		return;
+	}
+	saved[strcspn(saved, "\n")] = '\0';
+	_cleanup_close_ int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || util_write_all(fd, "-1000", 5) < 0)
+		util_warn(-errno, "setting oom_score_adj (continuing)");
+}
+
+static int setup_signals(void)
+{
+	static const int ignored[] = {SIGPIPE, SIGHUP, SIGINT, SIGTERM, SIGQUIT};
+	for (size_t i = 0; i < ARRAY_SIZE(ignored); i++)
+		if (signal(ignored[i], SIG_IGN) == SIG_ERR)
+			return -errno;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	return fd < 0 ? -errno : fd;
+}
+
+int main(int argc, char **argv)
+{
+	static struct monitor mon; /* one instance; static only to keep it off the stack */
+	struct monitor *m = &mon;
+	m->console_fd = m->pty = m->sfd = -1;
+	m->rp = (struct runtime_proc){.stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
+	if (parse_options(argc, argv, &m->o) < 0) {
+		(void)util_write_all(STDERR_FILENO, usage, sizeof(usage) - 1);
+		return 2;
+	}
+	if (m->o.sync_fd >= 0 && util_set_cloexec(m->o.sync_fd) < 0) {
+		util_warn(-errno, "--sync-fd %d", m->o.sync_fd);
+		return 2;
+	}
+	int rc = detach();
+	if (rc < 0) {
+		report_failure(m, "cannot detach", rc, -1);
+		return 1;
+	}
+	char line[64];
+	int n = snprintf(line, sizeof(line), "{\"monitorPid\":%d}\n", (int)getpid());
+	sync_write(m, line, (size_t)n);
+
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+		report_failure(m, "cannot become a child subreaper", -errno, -1);
+		return 1;
+	}
+	char saved_oom[32];
+	protect_from_oom(saved_oom, sizeof(saved_oom));
+	m->sfd = setup_signals();
+	if (m->sfd < 0) {
+		report_failure(m, "cannot set up signals", m->sfd, -1);
+		return 1;
+	}
+	if (setup(m) < 0)
+		return 1;
+	if (m->o.open_stdin) {
+		snprintf(m->attach_path, sizeof(m->attach_path), "%s/attach.sock", m->o.state_dir);
+		unlink(m->attach_path);
+		rc = attach_open(&m->at, m->attach_path, -1);
+		if (rc < 0) {
+			report_failure(m, "cannot listen on the attach socket", rc, -1);
+			return 1;
+		}
+		m->attach_on = true;
+	}
+	if (create_container(m, saved_oom[0] ? saved_oom : NULL) < 0) {
+		if (m->attach_on)
+			attach_close(&m->at, m->attach_path);
+		if (m->o.tty)
+			unlink(m->console_path);
+		return 1;
+	}
+	if (m->o.tty) {
+		util_closep(&m->console_fd);
+		unlink(m->console_path);
+		stdio_init(m->out, m->pty, STREAM_STDOUT);
+		/* runc's own output pipe: nothing of the container's arrives there. */
+		stdio_init(m->err, -1, STREAM_STDERR);
+		m->err->eof = true;
+		util_closep(&m->rp.stderr_fd);
+	} else {
+		stdio_init(m->out, m->rp.stdout_fd, STREAM_STDOUT);
+		stdio_init(m->err, m->rp.stderr_fd, STREAM_STDERR);
+	}
+	m->at.target = m->o.tty ? m->pty : m->rp.stdin_fd;
+	rc = oom_watch_init(&m->oom, m->ctr_pid);
+	if (rc < 0 && !m->ctr_done)
+		util_warn(rc, "no OOM counter for pid %d; oomKilled will be false", (int)m->ctr_pid);
+	if (m->log_open && m->o.non_blocking) {
+		rc = logring_start(&m->ring, &m->lf, (size_t)m->o.max_buffer);
+		if (rc < 0) {
+			report_failure(m, "cannot start the log writer", rc, 0);
+			return 1;
+		}
+		m->ring_on = true;
+	}
+	n = snprintf(line, sizeof(line), "{\"containerPid\":%d}\n", (int)m->ctr_pid);
+	sync_write(m, line, (size_t)n);
+	sync_close(m);
+
+	run(m);
+	finish(m);
+	return 0;
+}

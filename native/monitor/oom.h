@@ -1,0 +1,25 @@
+/* OOM-kill detection for the container's memory cgroup. Does I/O (reads /proc, cgroupfs).
+ *
+ * The kernel counts OOM kills per memory cgroup: "oom_kill N" in memory.oom_control
+ * (cgroup v1, kernel >= 4.13) or memory.events (v2). The monitor reads the counter once
+ * the container exists and again when its init has exited -- before anyone runs
+ * `runc delete`, which removes the cgroup -- and reports an OOM kill if it grew.
+ * The cgroup directory is found from /proc/<pid>/cgroup and /proc/self/mountinfo, never
+ * built by hand: on our hosts cgroups are nested (runtime-net-logs.md §6). */
+#pragma once
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct oom_watch {
+	bool armed;
+	char file[PATH_MAX]; /* memory.oom_control or memory.events */
+	uint64_t start;
+};
+
+/* Locate the memory cgroup of pid and read the counter. -errno if it cannot. */
+int oom_watch_init(struct oom_watch *w, pid_t pid);
+/* True if the counter grew since oom_watch_init. */
+bool oom_watch_fired(const struct oom_watch *w);

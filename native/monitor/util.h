@@ -1,0 +1,67 @@
+/* Small helpers shared by the monitor: cleanup attributes, EINTR-safe I/O, atomic files.
+ *
+ * Every function returns 0 (or a byte count) on success and -errno on failure, so the
+ * callers can propagate errors without consulting errno afterwards. */
+#pragma once
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* Retry a syscall that failed with EINTR; conmon does the same around every call
+ * because a stopped-and-continued monitor (SIGSTOP/SIGCONT, ptrace) sees EINTR even
+ * without installed handlers. */
+#define RETRY_EINTR(expr)                                                                          \
+	({                                                                                         \
+		long _rc;                                                                          \
+		do                                                                                 \
+			_rc = (long)(expr);                                                        \
+		while (_rc == -1 && errno == EINTR);                                               \
+		_rc;                                                                               \
+	})
+
+static inline void util_closep(int *fd)
+{
+	if (*fd >= 0) {
+		int saved = errno;
+		close(*fd);
+		errno = saved;
+		*fd = -1;
+	}
+}
+
+static inline void util_freep(void *p)
+{
+	free(*(void **)p);
+}
+
+#define _cleanup_close_ __attribute__((cleanup(util_closep)))
+#define _cleanup_free_ __attribute__((cleanup(util_freep)))
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Write the whole buffer (short writes and EINTR handled). 0 or -errno. */
+int util_write_all(int fd, const void *buf, size_t len);
+
+/* One read(), EINTR retried. Byte count, 0 at EOF, or -errno (-EAGAIN included). */
+ssize_t util_read(int fd, void *buf, size_t len);
+
+/* Read a small file into buf (NUL-terminated, truncated to size-1). Length or -errno. */
+ssize_t util_read_file(const char *path, char *buf, size_t size);
+
+/* Replace dir/name atomically: write dir/.name.tmp, fsync, rename, fsync dir. */
+int util_write_file_atomic(const char *dir, const char *name, const void *data, size_t len);
+
+int util_set_nonblock(int fd);
+int util_set_cloexec(int fd);
+
+/* Parse a decimal integer; the whole string must be consumed. 0 or -EINVAL/-ERANGE. */
+int util_parse_ll(const char *s, long long *out);
+
+/* A diagnostic on the monitor's own stderr (the launcher points it at monitor.log). */
+void util_warn(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,0 +1,315 @@
+"""Control of the per-container monitor (native/monitor, `ocirt-monitor`). Does I/O.
+
+The monitor is a small C process per container, like conmon: it runs `runc create`,
+stays the container's subreaper, writes the json-file log and leaves an exit record.
+It detaches from the launching process, so containers outlive the daemon (ocirt
+decision 10). `runc start` and every later verb are the manager's job (runtime/runc.py).
+
+Launch handshake: the monitor gets the write end of a pipe (`--sync-fd`) and writes two
+JSON lines, `{"monitorPid":N}` at once and then `{"containerPid":N}` or
+`{"error":..,"stderr":..,"runtimeExit":N}` once create finished, then closes it. The
+parsing of those lines and of `exit.json` is pure and lives here beside the effects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ocirt.config.model import LogDriver, LogMode
+from ocirt.errors import MonitorError, RuncError
+
+EXIT_RECORD = "exit.json"
+ATTACH_SOCKET = "attach.sock"
+MONITOR_LOG = "monitor.log"
+# Unix socket paths (attach.sock, console.sock under the state dir) must fit sun_path.
+_SUN_PATH_MAX = 107
+
+
+@dataclass(frozen=True, slots=True)
+class LogOptions:
+    """How the monitor writes the container's output (Kanto's log config, in bytes)."""
+
+    path: Path | None
+    driver: LogDriver = LogDriver.JSON_FILE
+    max_size: int = -1  # bytes; <= 0 never rotates
+    max_files: int = 1
+    mode: LogMode = LogMode.BLOCKING
+    max_buffer: int = 1_000_000  # non-blocking only: bytes queued before lines are dropped
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorOptions:
+    container_id: str
+    bundle: Path
+    state_dir: Path
+    runtime_root: Path
+    log: LogOptions
+    runtime: str = "runc"
+    pid_file: Path | None = None  # default: <state_dir>/container.pid
+    tty: bool = False
+    open_stdin: bool = False
+    notify_socket: Path | None = None
+    # Tests only: the monitor sleeps this long before each log write, to stand in for a
+    # slow disk when checking that non-blocking mode drops instead of stalling.
+    test_write_delay_ms: int = 0
+
+    @property
+    def effective_pid_file(self) -> Path:
+        return self.pid_file or self.state_dir / "container.pid"
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorHandle:
+    monitor_pid: int
+    container_pid: int
+    state_dir: Path = field(compare=False)
+
+    @property
+    def attach_socket(self) -> Path:
+        """Bytes written to this unix stream socket reach the container's stdin."""
+        return self.state_dir / ATTACH_SOCKET
+
+
+@dataclass(frozen=True, slots=True)
+class ExitRecord:
+    exit_code: int  # the exit status, or 128 + signal
+    signal: int | None
+    finished_at: datetime
+    oom_killed: bool
+    dropped_log_lines: int
+    container_pid: int
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    """What the monitor said on the sync pipe; error is None when create succeeded."""
+
+    monitor_pid: int | None
+    container_pid: int | None
+    error: str | None = None
+    runtime_stderr: str = ""
+    runtime_exit: int | None = None
+
+
+def monitor_binary() -> Path:
+    """ocirt/libexec/ocirt-monitor next to the package; OCIRT_MONITOR overrides it."""
+    override = os.environ.get("OCIRT_MONITOR")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parent.parent / "libexec" / "ocirt-monitor"
+
+
+def monitor_argv(binary: Path, options: MonitorOptions, sync_fd: int) -> list[str]:
+    """The monitor's command line. Pure."""
+    for path in (options.bundle, options.state_dir, options.runtime_root):
+        if not path.is_absolute():
+            raise MonitorError(f"monitor paths must be absolute: {path}")
+    if len(str(options.state_dir / ATTACH_SOCKET)) > _SUN_PATH_MAX:
+        raise MonitorError(f"state dir path too long for a unix socket: {options.state_dir}")
+    log = options.log
+    argv = [
+        str(binary),
+        "--runtime",
+        options.runtime,
+        "--root",
+        str(options.runtime_root),
+        "--id",
+        options.container_id,
+        "--bundle",
+        str(options.bundle),
+        "--state-dir",
+        str(options.state_dir),
+        "--pid-file",
+        str(options.effective_pid_file),
+        "--log-driver",
+        log.driver.value,
+        "--log-max-size",
+        str(log.max_size),
+        "--log-max-files",
+        str(log.max_files),
+        "--log-mode",
+        log.mode.value,
+        "--log-max-buffer",
+        str(log.max_buffer),
+        "--sync-fd",
+        str(sync_fd),
+    ]
+    if log.driver is LogDriver.JSON_FILE:
+        if log.path is None or not log.path.is_absolute():
+            raise MonitorError("the json-file log driver needs an absolute log path")
+        argv += ["--log-path", str(log.path)]
+    if options.tty:
+        argv.append("--tty")
+    if options.open_stdin:
+        argv.append("--stdin")
+    if options.notify_socket is not None:
+        argv += ["--notify-socket", str(options.notify_socket)]
+    if options.test_write_delay_ms:
+        argv += ["--test-write-delay-ms", str(options.test_write_delay_ms)]
+    return argv
+
+
+def _int_field(raw: dict[str, Any], key: str) -> int | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MonitorError(f"monitor sent a non-integer {key}: {value!r}")
+    return value
+
+
+def parse_sync(data: bytes) -> SyncReport:
+    """Parse everything the monitor wrote on the sync pipe. Pure."""
+    merged: dict[str, Any] = {}
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise MonitorError(f"monitor sent a malformed report: {line!r}") from exc
+        if not isinstance(obj, dict):
+            raise MonitorError(f"monitor sent a malformed report: {line!r}")
+        merged.update(obj)
+    error = merged.get("error")
+    return SyncReport(
+        monitor_pid=_int_field(merged, "monitorPid"),
+        container_pid=_int_field(merged, "containerPid"),
+        error=str(error) if error is not None else None,
+        runtime_stderr=str(merged.get("stderr", "")),
+        runtime_exit=_int_field(merged, "runtimeExit"),
+    )
+
+
+def parse_exit_record(data: bytes) -> ExitRecord:
+    """Parse exit.json. Pure; a damaged record is a MonitorError."""
+    try:
+        raw = json.loads(data)
+        if not isinstance(raw, dict):
+            raise TypeError("not an object")
+        finished = datetime.fromisoformat(str(raw["finishedAt"]))
+        exit_code = _int_field(raw, "exitCode")
+        if exit_code is None:
+            raise KeyError("exitCode")
+        return ExitRecord(
+            exit_code=exit_code,
+            signal=_int_field(raw, "signal"),
+            finished_at=finished,
+            oom_killed=raw.get("oomKilled") is True,
+            dropped_log_lines=_int_field(raw, "droppedLogLines") or 0,
+            container_pid=_int_field(raw, "containerPid") or 0,
+        )
+    except (ValueError, TypeError, KeyError) as exc:
+        raise MonitorError(f"damaged exit record: {data[:200]!r}") from exc
+
+
+def read_exit_record(state_dir: Path) -> ExitRecord | None:
+    """The container's exit record, or None while it has not exited."""
+    try:
+        data = (state_dir / EXIT_RECORD).read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise MonitorError(f"cannot read {state_dir / EXIT_RECORD}: {exc}") from exc
+    return parse_exit_record(data)
+
+
+def is_alive(monitor_pid: int) -> bool:
+    """Whether that pid is still a running ocirt monitor (not a zombie, not a reused pid)."""
+    try:
+        stat = Path(f"/proc/{monitor_pid}/stat").read_text()
+    except OSError:
+        return False
+    # comm sits in parentheses and may itself contain ") ", so split at the last one.
+    comm = stat[stat.find("(") + 1 : stat.rfind(")")]
+    state = stat[stat.rfind(")") + 2 :][:1]
+    return comm == monitor_binary().name[:15] and state not in ("Z", "X", "")
+
+
+def _read_until_eof(fd: int, deadline: float) -> tuple[bytes, bool]:
+    chunks: list[bytes] = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return b"".join(chunks), False
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return b"".join(chunks), True
+        chunks.append(chunk)
+
+
+def _monitor_log_tail(state_dir: Path) -> str:
+    try:
+        return (state_dir / MONITOR_LOG).read_text(errors="replace")[-2000:]
+    except OSError:
+        return ""
+
+
+def launch(options: MonitorOptions, *, timeout: float = 60.0) -> MonitorHandle:
+    """Start a monitor that runs `runc create`; return once the container is created.
+
+    Raises RuncError with runc's stderr when create fails, MonitorError when the monitor
+    itself cannot run or does not answer within `timeout` seconds (it is then killed).
+    """
+    binary = monitor_binary()
+    if not os.access(binary, os.X_OK):
+        raise MonitorError(f"monitor binary not found or not executable: {binary}")
+    try:
+        options.state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MonitorError(f"cannot create state dir {options.state_dir}: {exc}") from exc
+    read_fd, write_fd = os.pipe()
+    try:
+        argv = monitor_argv(binary, options, write_fd)
+        try:
+            with open(options.state_dir / MONITOR_LOG, "ab") as errlog:
+                proc = subprocess.Popen(
+                    argv,
+                    pass_fds=(write_fd,),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=errlog,
+                )
+        except OSError as exc:
+            raise MonitorError(f"cannot run {binary}: {exc}") from exc
+        finally:
+            os.close(write_fd)
+        # The first process only forks and exits; the monitor proper is its grandchild.
+        first_status = proc.wait()
+        data, complete = _read_until_eof(read_fd, time.monotonic() + timeout)
+    finally:
+        os.close(read_fd)
+    report = parse_sync(data)
+    if not complete:
+        if report.monitor_pid is not None and is_alive(report.monitor_pid):
+            os.kill(report.monitor_pid, signal.SIGKILL)
+        raise MonitorError(
+            f"monitor for container {options.container_id} did not report within {timeout} s"
+        )
+    if report.error is not None:
+        if report.runtime_exit is not None and report.runtime_exit >= 0:
+            raise RuncError(
+                f"{options.runtime} create failed for container {options.container_id}",
+                stderr=report.runtime_stderr,
+                returncode=report.runtime_exit,
+            )
+        raise MonitorError(f"monitor for container {options.container_id} failed: {report.error}")
+    if report.monitor_pid is None or report.container_pid is None:
+        detail = _monitor_log_tail(options.state_dir).strip()
+        raise MonitorError(
+            f"monitor for container {options.container_id} exited ({first_status})"
+            f" without a report{': ' + detail if detail else ''}"
+        )
+    return MonitorHandle(report.monitor_pid, report.container_pid, options.state_dir)
