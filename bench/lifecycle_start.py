@@ -1,0 +1,126 @@
+"""Create+start of a local busybox container until RUNNING is recorded, against a raw
+`runc run -d` of the same bundle (baseline, same run). Needs root.
+
+Usage: python3 bench/lifecycle_start.py [ROUNDS]
+
+Each round the manager creates and starts one host-network busybox container and the
+clock stops when `start` returns, i.e. when RUNNING is persisted; the container is
+then removed. The rootfs comes from DirectoryRootfs, shared (as an image snapshot
+mount would be: no per-container copy) and, as a second variant, copied per
+container. The baseline runs `runc run -d` on that very bundle (config.json the
+manager wrote, same rootfs) once the managed container is stopped, with stdio on
+/dev/null and no monitor, no log, no store. Medians are printed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from ocirt.config.model import ContainerConfig, NetworkMode, RestartPolicy, RestartPolicyType
+from ocirt.manager.manager import Manager, ManagerSettings
+from ocirt.manager.ports import DirectoryRootfs, HostNetwork
+from ocirt.runtime.hostfacts import read_host_facts
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = ContainerConfig(
+    network_mode=NetworkMode.HOST,
+    # Exits on SIGTERM, so the stop between the two measurements is quick.
+    cmd=("sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.05; done"),
+    restart_policy=RestartPolicy(RestartPolicyType.NO),
+)
+
+
+def measure(
+    mgr: Manager, home: Path, runc_root: Path, rounds: int
+) -> tuple[list[float], list[float], list[float]]:
+    """(create+start, start, raw runc run -d) seconds per round; one warm-up dropped."""
+    total: list[float] = []
+    start: list[float] = []
+    raw: list[float] = []
+    for index in range(rounds + 1):
+        t0 = time.perf_counter()
+        view = mgr.create("busybox", CONFIG)
+        t1 = time.perf_counter()
+        mgr.start(view.id)
+        t2 = time.perf_counter()
+        # The baseline runs the very bundle the manager wrote, once the managed container
+        # is stopped (same cgroup path, network files, rootfs).
+        mgr.stop(view.id)
+        bundle = home / "containers" / view.id / "bundle"
+        raw_id = f"raw-{uuid.uuid4().hex[:8]}"
+        t3 = time.perf_counter()
+        subprocess.run(
+            ["runc", "--root", str(runc_root), "run", "-d", "--bundle", str(bundle), raw_id],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=True,
+        )
+        t4 = time.perf_counter()
+        subprocess.run(["runc", "--root", str(runc_root), "delete", "-f", raw_id], check=True)
+        mgr.remove(view.id, force=True)
+        if index:
+            total.append(t2 - t0)
+            start.append(t2 - t1)
+            raw.append(t4 - t3)
+    return total, start, raw
+
+
+def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 15
+    base = Path(f"/run/ocirt-bench-{uuid.uuid4().hex[:8]}")
+    work = Path(tempfile.mkdtemp(prefix="ocirt-bench-"))
+    rootfs = work / "rootfs"
+    subprocess.run([str(REPO / "hack" / "mkrootfs.sh"), str(rootfs)], check=True)
+    runc_root = base / "raw"
+    results = {}
+    try:
+        for copy in (False, True):
+            settings = ManagerSettings(home_dir=base / f"home-{copy}", exec_root=base / "exec")
+            provider = DirectoryRootfs(rootfs, copy=copy)
+            mgr = Manager(settings, provider, HostNetwork(), read_host_facts())
+            mgr.recover()
+            try:
+                results[copy] = measure(mgr, settings.home_dir, runc_root, rounds)
+            finally:
+                mgr.close()
+    finally:
+        listed = subprocess.run(
+            ["runc", "--root", str(runc_root), "list", "-q"], capture_output=True, text=True
+        ).stdout.split()
+        for cid in listed:
+            subprocess.run(["runc", "--root", str(runc_root), "delete", "-f", cid], check=False)
+        shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+    def ms(values: list[float]) -> float:
+        return statistics.median(values) * 1000
+
+    total, start, raw = results[False]
+    baseline = ms(raw + results[True][2])
+    print(f"rounds: {rounds} per variant (medians)")
+    print(f"runc run -d of the same bundle (baseline): {baseline:7.1f} ms")
+    print(
+        f"manager start (monitor + runc create + runc start, RUNNING persisted): "
+        f"{ms(start):7.1f} ms ({ms(start) / baseline:.2f}x)"
+    )
+    print(
+        f"manager create+start, shared rootfs dir: {ms(total):7.1f} ms "
+        f"({ms(total) / baseline:.2f}x)"
+    )
+    copied = ms(results[True][0])
+    print(
+        f"manager create+start, rootfs copied per container: {copied:7.1f} ms "
+        f"({copied / baseline:.2f}x)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Pure rules of the manager's use cases: stop options, times. No I/O.
+
+Messages are Kanto's (`containerm/util/util_stop_opts.go`, kanto-reference §2, §7).
+"""
+
+from __future__ import annotations
+
+import signal as signals
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ocirt.errors import FailedPrecondition, InvalidArgument
+from ocirt.manager.types import StopOptions
+
+# Kanto accepts signal numbers 1..255 (the width of a wait status' signal byte).
+MAX_SIGNAL = 255
+
+
+OOM_ERROR = "OOM Killed"
+LOST_ERROR = "the container's monitor ended without recording its exit"
+# The exit code recorded when the exit itself was lost (no exit record).
+LOST_EXIT_CODE = -1
+
+
+@dataclass(frozen=True, slots=True)
+class Exit:
+    """How a run ended, as the manager records it in the container's state."""
+
+    exit_code: int
+    finished_at: str
+    oom_killed: bool = False
+    error: str = ""
+
+    @classmethod
+    def lost(cls, detail: str = LOST_ERROR) -> Exit:
+        return cls(LOST_EXIT_CODE, rfc3339nano(), error=detail)
+
+    @classmethod
+    def recorded(cls, exit_code: int, finished_at: datetime, oom_killed: bool) -> Exit:
+        # Kanto reports an OOM kill as the error "OOM Killed" (containerm/util/containers.go).
+        return cls(
+            exit_code,
+            rfc3339_datetime(finished_at),
+            oom_killed,
+            OOM_ERROR if oom_killed else "",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StopPlan:
+    """Validated stop options: the signal as runc takes it, the wait, and the fallback."""
+
+    signal: str
+    timeout: float
+    force: bool
+
+
+def parse_signal(text: str) -> str:
+    """ "SIGINT", "INT", "int" or "2" -> what runc kill accepts; else Kanto's error."""
+    raw = text.strip()
+    if raw.isdigit():
+        if 1 <= int(raw) <= MAX_SIGNAL:
+            return str(int(raw))
+        raise InvalidArgument(f"invalid signal = {text}")
+    name = raw.upper()
+    if not name.startswith("SIG"):
+        name = f"SIG{name}"
+    if name not in signals.Signals.__members__ or name in ("SIG_DFL", "SIG_IGN"):
+        raise InvalidArgument(f"invalid signal = {text}")
+    return name
+
+
+def _show_seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def plan_stop(options: StopOptions) -> StopPlan:
+    """Check options in Kanto's order: the timeout first, then the signal."""
+    if options.timeout < 0:
+        shown = _show_seconds(options.timeout)
+        raise InvalidArgument(f"the timeout = {shown} shouldn't be negative")
+    signal = parse_signal(options.signal or "SIGTERM")
+    return StopPlan(signal=signal, timeout=float(options.timeout), force=options.force)
+
+
+def stop_timed_out(container_id: str, signal_text: str) -> FailedPrecondition:
+    """Kanto's error when the signal did not stop the container and force is false."""
+    return FailedPrecondition(
+        f"could not stop container with ID = {container_id} with {signal_text or 'SIGTERM'}"
+    )
+
+
+def rfc3339nano(epoch_ns: int | None = None) -> str:
+    """UTC time as Go's RFC3339Nano prints it (trailing zeros of the fraction trimmed)."""
+    ns = time.time_ns() if epoch_ns is None else epoch_ns
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    if fraction:
+        text += "." + f"{fraction:09d}".rstrip("0")
+    return text + "Z"
+
+
+def rfc3339_datetime(value: datetime) -> str:
+    """A datetime as RFC3339Nano UTC text (naive values are taken as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond:
+        text += "." + f"{value.microsecond:06d}".rstrip("0")
+    return text + "Z"

@@ -1,0 +1,196 @@
+"""The on-disk container store: one directory per container under `<home>/containers`.
+Does I/O (files only).
+
+Layout of `<home>/containers/<id>/` (Kanto's, so a device moving from Kanto keeps its
+definitions; kanto-reference §3, §5):
+
+- `config.json`: the container in Kanto's persisted snake_case format; its presence is
+  what makes the directory a container. Always replaced atomically.
+- `bundle/`: the runc bundle (`config.json` runtime spec, `rootfs/`).
+- `monitor/`: the per-container monitor's state dir (exit record, pid file).
+- `hosts`, `resolv.conf`, `hostname`: the network files bind-mounted into /etc.
+- `json.log*`: the logs, unless the log config names a `rootDir` (then
+  `<rootDir>/<id>/json.log`).
+
+A crash at any point leaves something `load_all` can read: a directory without
+`config.json` is a half-created container (garbage); temp files and trash directories
+left by `ocirt.store.atomic` are deleted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ocirt.config.kanto import parse_persisted, to_persisted
+from ocirt.config.model import ContainerDefinition, ContainerId
+from ocirt.errors import NotFound, OcirtError, ValidationError
+from ocirt.store.atomic import (
+    TEMP_PREFIX,
+    TRASH_PREFIX,
+    fsync_dir,
+    make_dir_durable,
+    purge_leftovers,
+    remove_tree,
+    write_atomic,
+)
+from ocirt.store.record import (
+    RUNTIME_KEYS,
+    RuntimeRecord,
+    runtime_from_persisted,
+    runtime_to_persisted,
+)
+
+CONFIG_FILE = "config.json"
+LOG_FILE = "json.log"
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerPaths:
+    root: Path
+    config: Path
+    bundle: Path
+    spec: Path
+    rootfs: Path
+    monitor: Path
+    log: Path
+
+    @property
+    def log_dir(self) -> Path:
+        return self.log.parent
+
+
+@dataclass(frozen=True, slots=True)
+class StoredContainer:
+    """One persisted container: definition, runtime record, and members kept verbatim."""
+
+    definition: ContainerDefinition
+    runtime: RuntimeRecord
+    # Persisted members ocirt does not model (network_settings, Kanto extras): kept so a
+    # rewrite loses nothing.
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    containers: tuple[StoredContainer, ...]
+    # Directories without config.json: containers whose creation never finished.
+    half_created: tuple[str, ...]
+    # config.json files that do not parse (not a crash artefact: writes are atomic).
+    unreadable: tuple[Unreadable, ...]
+
+
+def encode(stored: StoredContainer) -> bytes:
+    document: dict[str, Any] = to_persisted(stored.definition, stored.extras)
+    document.update(runtime_to_persisted(stored.runtime))
+    return json.dumps(document, indent=2).encode() + b"\n"
+
+
+def decode(data: bytes) -> StoredContainer:
+    try:
+        raw = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValidationError(f"invalid persisted container: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ValidationError("invalid persisted container: not a JSON object")
+    parsed = parse_persisted(raw)
+    runtime = runtime_from_persisted(raw)
+    extras = {k: v for k, v in parsed.extras.items() if k not in RUNTIME_KEYS}
+    return StoredContainer(parsed.definition, runtime, extras)
+
+
+class ContainerStore:
+    """Containers persisted under `<home_dir>/containers`. Not thread-safe by itself: the
+    manager serialises writes per container."""
+
+    def __init__(self, home_dir: Path) -> None:
+        self.home_dir = Path(home_dir)
+        self.containers_dir = self.home_dir / "containers"
+
+    def paths(self, container_id: str, log_root_dir: str = "") -> ContainerPaths:
+        root = self.containers_dir / container_id
+        bundle = root / "bundle"
+        log_dir = Path(log_root_dir) / container_id if log_root_dir else root
+        return ContainerPaths(
+            root=root,
+            config=root / CONFIG_FILE,
+            bundle=bundle,
+            spec=bundle / CONFIG_FILE,
+            rootfs=bundle / "rootfs",
+            monitor=root / "monitor",
+            log=log_dir / LOG_FILE,
+        )
+
+    def prepare_dirs(self, paths: ContainerPaths) -> None:
+        """Create the container's directories durably (before its config.json exists)."""
+        make_dir_durable(self.containers_dir)
+        for directory in (paths.root, paths.bundle, paths.monitor, paths.log_dir):
+            make_dir_durable(directory)
+
+    def save(self, stored: StoredContainer) -> None:
+        paths = self.paths(stored.definition.id)
+        if not paths.root.is_dir():
+            make_dir_durable(paths.root)
+        write_atomic(paths.config, encode(stored))
+
+    def load(self, container_id: str) -> StoredContainer:
+        try:
+            data = self.paths(container_id).config.read_bytes()
+        except FileNotFoundError as exc:
+            raise NotFound(f"no such container with id = {container_id} exists") from exc
+        return decode(data)
+
+    def load_all(self) -> LoadResult:
+        """Read every container; delete temp and trash leftovers of earlier crashes."""
+        containers: list[StoredContainer] = []
+        half: list[str] = []
+        unreadable: list[Unreadable] = []
+        if not self.containers_dir.is_dir():
+            return LoadResult((), (), ())
+        purge_leftovers(self.containers_dir)
+        for entry in sorted(self.containers_dir.iterdir()):
+            if not entry.is_dir() or entry.name.startswith((TEMP_PREFIX, TRASH_PREFIX)):
+                continue
+            purge_leftovers(entry)
+            config = entry / CONFIG_FILE
+            if not config.exists():
+                half.append(entry.name)
+                continue
+            try:
+                stored = decode(config.read_bytes())
+            except (OSError, OcirtError) as exc:
+                unreadable.append(Unreadable(entry.name, str(exc)))
+                continue
+            if stored.definition.id != entry.name:
+                unreadable.append(
+                    Unreadable(entry.name, f"holds container {stored.definition.id!r}")
+                )
+                continue
+            containers.append(stored)
+        return LoadResult(tuple(containers), tuple(half), tuple(unreadable))
+
+    def remove(self, container_id: str, log_root_dir: str = "") -> None:
+        """Delete the container's directory (and its log dir when outside it).
+
+        config.json goes first, so a crash half-way leaves a half-created directory that
+        the next `load_all` reports as garbage, never a container with missing parts.
+        """
+        paths = self.paths(container_id, log_root_dir)
+        if paths.config.exists():
+            paths.config.unlink()
+            fsync_dir(paths.root)
+        if log_root_dir:
+            remove_tree(paths.log_dir)
+        remove_tree(paths.root)
+
+    def remove_half_created(self, container_id: str) -> None:
+        remove_tree(self.containers_dir / ContainerId(container_id))

@@ -1,0 +1,51 @@
+"""Fixtures of the manager suites; every monitor and container is cleaned up."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ocirt.manager.manager import Manager
+
+from .manager_support import Env, Recorder
+
+
+@pytest.fixture
+def env(runc_root: Path, busybox_rootfs: Path) -> Iterator[Env]:
+    # Everything under the private /run/ocirt-test-* dir (removed by runc_root): short
+    # paths, because the monitor's unix sockets live in the state dir (sun_path limit).
+    exec_root = runc_root.parent / "exec"
+    the_env = Env(runc_root.parent / "home", exec_root, runc_root, busybox_rootfs)
+    try:
+        yield the_env
+    finally:
+        for mgr in the_env.managers:
+            # Clean-up goes on whatever one manager's close says.
+            with contextlib.suppress(Exception):
+                mgr.close()
+        for cid in the_env.runc_ids():
+            subprocess.run(
+                ["runc", "--root", str(runc_root), "delete", "-f", cid],
+                capture_output=True,
+                check=False,
+            )
+        for pid in the_env.monitor_pids():
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def mgr(env: Env) -> Manager:
+    return env.manager()
+
+
+@pytest.fixture
+def events(mgr: Manager) -> Recorder:
+    recorder = Recorder()
+    mgr.subscribe(recorder)
+    return recorder
