@@ -84,6 +84,8 @@ class ManagerSettings:
     runtime: str = "runc"
     runtime_root: Path | None = None
     stop_timeout: float = 30.0
+    # Containers' cgroups are <parent>/<id>, relative to the manager's own cgroup.
+    cgroup_parent: str = layout.DEFAULT_CGROUP_PARENT
 
     @property
     def runc_root(self) -> Path:
@@ -288,7 +290,7 @@ class Manager:
             hosts=str(attached.hosts) if attached and attached.hosts else None,
             resolv_conf=str(attached.resolv_conf) if attached and attached.resolv_conf else None,
             hostname=str(attached.hostname) if attached and attached.hostname else None,
-            cgroups_path=layout.cgroups_path(definition.id),
+            cgroups_path=layout.cgroups_path(definition.id, self.settings.cgroup_parent),
         )
         spec = build_spec(
             definition,

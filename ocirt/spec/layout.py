@@ -4,12 +4,14 @@ The scheme (documented for operators, and used by `ocirt spec` to print the spec
 ocirt would write):
 
 - per-container directory ``<meta_path>/containers/<id>/`` (Kanto's default meta path
-  is ``/var/lib/container-management``), holding ``config.json`` (the runtime spec,
-  so the directory is the runc bundle), ``rootfs/``, and the network files ``hosts``,
-  ``resolv.conf`` and ``hostname`` that are bind-mounted at ``/etc/...``;
+  is ``/var/lib/container-management``), holding Kanto's persisted ``config.json``, the
+  runc bundle ``bundle/`` (runtime spec ``bundle/config.json`` and ``bundle/rootfs/``),
+  and the network files ``hosts``, ``resolv.conf`` and ``hostname`` that are
+  bind-mounted at ``/etc/...``;
 - network namespace ``/var/run/netns/ocirt-<first 12 of id>`` (a name `ip netns` shows;
   12 characters keep derived interface names within IFNAMSIZ);
-- cgroup ``ocirt/<id>``, relative, so runc nests it below the manager's own cgroup.
+- cgroup ``<parent>/<id>`` (parent ``ocirt`` unless configured), relative, so runc nests
+  it below the manager's own cgroup.
 """
 
 from __future__ import annotations
@@ -28,8 +30,11 @@ def netns_path(container_id: str) -> str:
     return f"{NETNS_DIR}/{netns_name(container_id)}"
 
 
-def cgroups_path(container_id: str) -> str:
-    return f"ocirt/{container_id}"
+DEFAULT_CGROUP_PARENT = "ocirt"
+
+
+def cgroups_path(container_id: str, parent: str = DEFAULT_CGROUP_PARENT) -> str:
+    return f"{parent}/{container_id}"
 
 
 def container_dir(container_id: str, meta_path: str = DEFAULT_META_PATH) -> str:
@@ -42,7 +47,7 @@ def bundle_paths(
     """The paths of one container under `meta_path`; `network_files` False omits /etc files."""
     base = container_dir(container_id, meta_path)
     return BundlePaths(
-        rootfs=f"{base}/rootfs",
+        rootfs=f"{base}/bundle/rootfs",
         hosts=f"{base}/hosts" if network_files else None,
         resolv_conf=f"{base}/resolv.conf" if network_files else None,
         hostname=f"{base}/hostname" if network_files else None,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import subprocess
 import uuid
@@ -51,3 +53,34 @@ def runc_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
                 check=False,
             )
         shutil.rmtree(root.parent, ignore_errors=True)
+
+
+def _cgroup_mounts() -> list[Path]:
+    mounts = []
+    with open("/proc/self/mountinfo") as mountinfo:
+        for line in mountinfo:
+            fields = line.split()
+            fstype = fields[fields.index("-") + 1]
+            if fstype in ("cgroup", "cgroup2"):
+                mounts.append(Path(fields[4]))
+    return mounts
+
+
+def remove_cgroup_dirs(name: str) -> None:
+    """Remove every (empty) cgroup directory called `name`, in every hierarchy."""
+    for mount in _cgroup_mounts():
+        for dirpath, dirnames, _ in os.walk(mount, topdown=False):
+            for dirname in dirnames:
+                if dirname == name:
+                    with contextlib.suppress(OSError):
+                        os.rmdir(Path(dirpath) / dirname)
+
+
+@pytest.fixture
+def cgroup_parent() -> Iterator[str]:
+    """A unique cgroup parent for a test's containers, removed in every hierarchy after."""
+    name = f"ocirt-test-{uuid.uuid4().hex[:10]}"
+    try:
+        yield name
+    finally:
+        remove_cgroup_dirs(name)

@@ -17,11 +17,11 @@ from .manager_support import Env, Recorder
 
 
 @pytest.fixture
-def env(runc_root: Path, busybox_rootfs: Path) -> Iterator[Env]:
+def env(runc_root: Path, busybox_rootfs: Path, cgroup_parent: str) -> Iterator[Env]:
     # Everything under the private /run/ocirt-test-* dir (removed by runc_root): short
     # paths, because the monitor's unix sockets live in the state dir (sun_path limit).
     exec_root = runc_root.parent / "exec"
-    the_env = Env(runc_root.parent / "home", exec_root, runc_root, busybox_rootfs)
+    the_env = Env(runc_root.parent / "home", exec_root, runc_root, busybox_rootfs, cgroup_parent)
     try:
         yield the_env
     finally:

@@ -1,6 +1,6 @@
 """A manager in its own process, for the crash tests (not a test module).
 
-Usage: python manager_proc.py HOME EXEC_ROOT RUNC_ROOT ROOTFS STEPS_JSON
+Usage: python manager_proc.py HOME EXEC_ROOT RUNC_ROOT ROOTFS STEPS_JSON CGROUP_PARENT
 
 Runs the steps, printing one JSON line per finished step, then holds (sleeps) until
 killed when the last step is "hold", or closes the manager (containers keep running).
@@ -24,9 +24,12 @@ from ocirt.runtime.hostfacts import read_host_facts
 
 
 def main() -> None:
-    home, exec_root, runc_root, rootfs, steps = sys.argv[1:6]
+    home, exec_root, runc_root, rootfs, steps, cgroup_parent = sys.argv[1:7]
     settings = ManagerSettings(
-        home_dir=Path(home), exec_root=Path(exec_root), runtime_root=Path(runc_root)
+        home_dir=Path(home),
+        exec_root=Path(exec_root),
+        runtime_root=Path(runc_root),
+        cgroup_parent=cgroup_parent,
     )
     mgr = Manager(settings, DirectoryRootfs(Path(rootfs)), HostNetwork(), read_host_facts())
     mgr.recover()

@@ -80,6 +80,7 @@ class Env:
     exec_root: Path
     runc_root: Path
     rootfs: Path
+    cgroup_parent: str
     managers: list[Manager] = field(default_factory=list)
 
     @property
@@ -89,6 +90,7 @@ class Env:
             exec_root=self.exec_root,
             runtime_root=self.runc_root,
             stop_timeout=10.0,
+            cgroup_parent=self.cgroup_parent,
         )
 
     def manager(self, *, recover: bool = True, **changes: object) -> Manager:

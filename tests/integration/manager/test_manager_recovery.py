@@ -58,6 +58,7 @@ def _spawn(
             str(env.runc_root),
             str(env.rootfs),
             json.dumps(steps),
+            env.cgroup_parent,
         ],
         stdout=subprocess.PIPE,
         text=True,

@@ -17,7 +17,7 @@ def test_cgroup_is_relative() -> None:
 
 def test_bundle_paths_under_meta_path() -> None:
     paths = bundle_paths(ID, "/data/cm/")
-    assert paths.rootfs == f"/data/cm/containers/{ID}/rootfs"
+    assert paths.rootfs == f"/data/cm/containers/{ID}/bundle/rootfs"
     assert paths.hosts == f"/data/cm/containers/{ID}/hosts"
     assert paths.resolv_conf == f"/data/cm/containers/{ID}/resolv.conf"
     assert paths.hostname == f"/data/cm/containers/{ID}/hostname"
