@@ -17,6 +17,19 @@ from typing import cast
 COMMANDS: dict[str, str] = {
     "spec": "spec_cmd",
     "image": "image_cmd",
+    "daemon": "daemon_cmd",
+    "create": "create_cmd",
+    "start": "start_cmd",
+    "stop": "stop_cmd",
+    "pause": "pause_cmd",
+    "resume": "resume_cmd",
+    "rename": "rename_cmd",
+    "update": "update_cmd",
+    "remove": "remove_cmd",
+    "get": "get_cmd",
+    "list": "list_cmd",
+    "logs": "logs_cmd",
+    "sysinfo": "sysinfo_cmd",
 }
 
 

@@ -1,0 +1,111 @@
+"""createWithConfig start:true over MQTT, until the 200 response, against a raw
+`runc run -d` of the same bundle (baseline, same run); daemon RSS idle and connected.
+Needs root.
+
+Usage: python3 bench/things_roundtrip.py [ROUNDS]
+
+A private mosquitto on 127.0.0.1 and the real `ocirt daemon` (subprocess) are started;
+the busybox image is loaded offline into the daemon's store beforehand ("an image
+already present"). Each round a cloud-side paho client sends the createWithConfig
+message and the clock stops at the 200 response (sent after create and start). The
+container is then stopped, and `runc run -d` runs the bundle the daemon wrote (host
+network, so the bundle needs nothing that the stop released); then both are removed.
+Medians over ROUNDS (one warm-up round dropped). RSS is VmRSS of the daemon process:
+once bootstrapped with no container ("idle, connected"), and with 5 running containers.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration" / "things"))
+
+from service_harness import IMAGE, Broker, Cloud, Service, build_layout  # noqa: E402
+
+SERVE = ["sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 1; done"]
+CONFIG = {"cmd": SERVE, "networkMode": "host", "restartPolicy": {"type": "no"}}
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def main(rounds: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="ocirt-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        subprocess.run([str(REPO / "hack" / "mkrootfs.sh"), str(tmp / "rootfs")], check=True,
+                       capture_output=True)  # fmt: skip
+        layout = build_layout(tmp / "rootfs", tmp / "layout")
+        broker = Broker(tmp)
+        broker.start()
+        service = Service(tmp, broker.port, layout)
+        cloud = None
+        try:
+            service.extra_config = {"log": {"log_level": "INFO"}}
+            service.start()
+            cloud = Cloud(broker.port, f"bench:gw{uuid.uuid4().hex[:6]}")
+            cloud.wait_twin("/features/ContainerFactory", lambda t: len(t) >= 1)
+            assert service.proc is not None
+            time.sleep(1.0)  # let start-up garbage settle before reading RSS
+            idle = rss_mb(service.proc.pid)
+            runc_root = tmp / "raw-runc"
+            round_trip: list[float] = []
+            raw: list[float] = []
+            for index in range(rounds + 1):
+                value = {"imageRef": IMAGE, "start": True, "config": CONFIG}
+                t0 = time.perf_counter()
+                got = cloud.call("createWithConfig", "ContainerFactory", value)
+                t1 = time.perf_counter()
+                assert got.body["status"] == 200, got.body
+                cid = got.body["value"]
+                assert cloud.call("stop", f"Container:{cid}", {}).body["status"] == 204
+                bundle = service.home / "containers" / cid / "bundle"
+                raw_id = f"raw-{uuid.uuid4().hex[:8]}"
+                t2 = time.perf_counter()
+                subprocess.run(
+                    ["runc", "--root", str(runc_root), "run", "-d", "--bundle", str(bundle),
+                     raw_id],
+                    check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )  # fmt: skip
+                t3 = time.perf_counter()
+                subprocess.run(["runc", "--root", str(runc_root), "delete", "-f", raw_id],
+                               check=True, capture_output=True)  # fmt: skip
+                assert cloud.call("remove", f"Container:{cid}", True).body["status"] == 204
+                if index:
+                    round_trip.append(t1 - t0)
+                    raw.append(t3 - t2)
+            ids = []
+            for _ in range(5):
+                value = {"imageRef": IMAGE, "start": True, "config": CONFIG}
+                ids.append(cloud.call("createWithConfig", "ContainerFactory", value).body["value"])
+            time.sleep(1.0)
+            busy = rss_mb(service.proc.pid)
+            for cid in ids:
+                cloud.call("remove", f"Container:{cid}", True)
+        finally:
+            if cloud is not None:
+                cloud.close()
+            service.cleanup()
+            broker.stop()
+    rt, base = statistics.median(round_trip), statistics.median(raw)
+    print(f"rounds: {rounds}")
+    print(f"createWithConfig start:true round trip (median): {rt * 1000:.1f} ms")
+    print(f"raw runc run -d of the same bundle (median):     {base * 1000:.1f} ms")
+    print(f"ratio: {rt / base:.2f}x; target <= 1.5x + 10 ms = {(1.5 * base + 0.010) * 1000:.1f} ms")
+    print(f"daemon RSS idle, connected: {idle:.1f} MB (target <= 25 MB)")
+    print(f"daemon RSS with 5 running containers: {busy:.1f} MB")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10)

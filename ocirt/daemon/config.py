@@ -1,0 +1,417 @@
+"""The daemon configuration: Kanto's `config.json` format (kanto-reference §10). Pure.
+
+`parse_config(dict)` returns typed settings plus warnings. Every key that has a meaning
+without containerd is honoured; containerd-only keys (and sections ocirt does not
+implement) draw a warning; any other key is an error that names it, so a typo never
+silently leaves a default in place. Defaults are Kanto's (daemon_config_default.go).
+Durations are Go duration strings (`20s`, `250ms`, `1h2m3s`) or a number of seconds.
+Reading the file is the caller's job (`load_config_file` in `ocirt.daemon.main`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import TypeVar
+
+from ocirt.errors import InvalidArgument
+from ocirt.network.settings import BridgeOptions, options_from_kanto
+
+DEFAULT_CONFIG_FILE = "/etc/container-management/config.json"
+DEFAULT_HOME = "/var/lib/container-management"
+DEFAULT_EXEC_ROOT = "/var/run/container-management"
+DEFAULT_CTR_DIR = "/etc/container-management/containers"
+
+
+class LogLevel(Enum):
+    ERROR = "ERROR"
+    WARN = "WARN"
+    INFO = "INFO"
+    DEBUG = "DEBUG"
+    TRACE = "TRACE"
+
+
+class DeploymentMode(Enum):
+    INIT = "init"  # descriptors are processed at the first start only
+    UPDATE = "update"  # at every start: create new ones, update existing ones
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    # "" logs to stderr (the journal under systemd).
+    file: str = ""
+    level: LogLevel = LogLevel.INFO
+    file_count: int = 5
+    file_size_mb: int = 2
+    max_age_days: int = 28
+    syslog: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerSettings:
+    home_dir: str = DEFAULT_HOME
+    exec_root_dir: str = DEFAULT_EXEC_ROOT
+    default_ctrs_stop_timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class TransportSettings:
+    """TLS material (PEM file paths)."""
+
+    root_ca: str = ""
+    client_cert: str = ""
+    client_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrySettings:
+    user_id: str = ""
+    password: str = ""
+    transport: TransportSettings = field(default_factory=TransportSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class ContainersSettings:
+    insecure_registries: tuple[str, ...] = ("localhost",)
+    registry_configurations: Mapping[str, RegistrySettings] = field(default_factory=dict)
+    image_dec_keys: tuple[str, ...] = ()
+    image_dec_recipients: tuple[str, ...] = ()
+    image_expiry: float = 744 * 3600.0
+    image_expiry_disable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSettings:
+    type: str = "bridge"
+    default_bridge: BridgeOptions = field(default_factory=BridgeOptions)
+
+
+@dataclass(frozen=True, slots=True)
+class ThingsSettings:
+    enable: bool = True
+    home_dir: str = DEFAULT_HOME
+    features: tuple[str, ...] = ("ContainerFactory", "SoftwareUpdatable", "Metrics")
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentSettings:
+    enable: bool = True
+    mode: DeploymentMode = DeploymentMode.UPDATE
+    ctr_dir: str = DEFAULT_CTR_DIR
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSettings:
+    broker_url: str = "tcp://localhost:1883"
+    keep_alive: float = 20.0
+    client_username: str = ""
+    client_password: str = ""
+    connect_timeout: float = 30.0
+    acknowledge_timeout: float = 15.0
+    subscribe_timeout: float = 15.0
+    unsubscribe_timeout: float = 5.0
+    disconnect_timeout: float = 0.25
+    transport: TransportSettings = field(default_factory=TransportSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonConfig:
+    log: LogSettings = field(default_factory=LogSettings)
+    manager: ManagerSettings = field(default_factory=ManagerSettings)
+    containers: ContainersSettings = field(default_factory=ContainersSettings)
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    things: ThingsSettings = field(default_factory=ThingsSettings)
+    deployment: DeploymentSettings = field(default_factory=DeploymentSettings)
+    connection: ConnectionSettings = field(default_factory=ConnectionSettings)
+    warnings: tuple[str, ...] = ()
+
+
+# ---- Go durations ---------------------------------------------------------------------
+
+_UNITS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def parse_duration(text: str) -> float:
+    """Go's time.ParseDuration, in seconds. Raises InvalidArgument."""
+    original = text
+    sign = 1.0
+    if text[:1] in "+-" and text:
+        sign = -1.0 if text[0] == "-" else 1.0
+        text = text[1:]
+    if text == "0":
+        return 0.0
+    if not text:
+        raise InvalidArgument(f"invalid duration {original!r}")
+    total = 0.0
+    pos = 0
+    while pos < len(text):
+        match = _DURATION_PART.match(text, pos)
+        if match is None:
+            raise InvalidArgument(f"invalid duration {original!r}")
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    return sign * total
+
+
+# ---- the parser -------------------------------------------------------------------------
+
+_CONTAINERD_ONLY = {
+    "manager": frozenset({"container_client_sid", "network_manager_sid"}),
+    "containers": frozenset({"default_ns", "address_path", "runc_runtime", "lease_id"}),
+}
+_NOT_IMPLEMENTED_SECTIONS = frozenset({"update_agent", "grpc_server", "local_connection"})
+_T = TypeVar("_T")
+
+
+class _Section:
+    """Typed reads from one section, remembering which keys were consumed."""
+
+    def __init__(self, name: str, raw: object, warnings: list[str]) -> None:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            where = f"section {name}" if name else "the configuration"
+            raise InvalidArgument(f"{where} must be a JSON object")
+        self.name = name
+        self.raw: dict[str, object] = raw
+        self.warnings = warnings
+        self.used: set[str] = set()
+        for key in _CONTAINERD_ONLY.get(name, ()):
+            if key in raw:
+                self.used.add(key)
+                warnings.append(f"{name}.{key} is a containerd setting; ocirt ignores it")
+
+    def _get(self, key: str, default: _T, check: Callable[[object], _T | None], kind: str) -> _T:
+        self.used.add(key)
+        if key not in self.raw or self.raw[key] is None:
+            return default
+        value = check(self.raw[key])
+        if value is None:
+            raise InvalidArgument(f"{self.name}.{key} must be {kind}")
+        return value
+
+    def text(self, key: str, default: str) -> str:
+        return self._get(key, default, lambda v: v if isinstance(v, str) else None, "a string")
+
+    def flag(self, key: str, default: bool) -> bool:
+        return self._get(key, default, lambda v: v if isinstance(v, bool) else None, "a boolean")
+
+    def integer(self, key: str, default: int, minimum: int = 0) -> int:
+        def check(v: object) -> int | None:
+            if isinstance(v, bool):
+                return None
+            if isinstance(v, float) and v.is_integer():
+                v = int(v)
+            return v if isinstance(v, int) and v >= minimum else None
+
+        return self._get(key, default, check, f"an integer >= {minimum}")
+
+    def strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        def check(v: object) -> tuple[str, ...] | None:
+            if isinstance(v, list) and all(isinstance(x, str) for x in v):
+                return tuple(str(x) for x in v)
+            return None
+
+        return self._get(key, default, check, "a list of strings")
+
+    def duration(self, key: str, default: float) -> float:
+        def check(v: object) -> float | None:
+            if isinstance(v, bool):
+                return None
+            if isinstance(v, int | float):
+                seconds = float(v)
+            elif isinstance(v, str):
+                try:
+                    seconds = parse_duration(v.strip())
+                except InvalidArgument as exc:
+                    raise InvalidArgument(f"{self.name}.{key}: {exc.message}") from exc
+            else:
+                return None
+            return seconds if seconds >= 0 else None
+
+        return self._get(key, default, check, "a duration like 30s, or a number of seconds")
+
+    def section(self, key: str) -> _Section:
+        self.used.add(key)
+        name = f"{self.name}.{key}" if self.name else key
+        return _Section(name, self.raw.get(key), self.warnings)
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.raw) - self.used)
+        if unknown:
+            names = ", ".join(f"{self.name}.{k}" if self.name else k for k in unknown)
+            raise InvalidArgument(f"unknown configuration keys: {names}")
+
+
+def _transport(section: _Section) -> TransportSettings:
+    result = TransportSettings(
+        root_ca=section.text("root_ca", ""),
+        client_cert=section.text("client_cert", ""),
+        client_key=section.text("client_key", ""),
+    )
+    section.finish()
+    return result
+
+
+def _log(s: _Section) -> LogSettings:
+    level_text = s.text("log_level", "INFO").upper()
+    try:
+        level = LogLevel(level_text)
+    except ValueError:
+        raise InvalidArgument(
+            f"log.log_level must be one of ERROR, WARN, INFO, DEBUG, TRACE, not {level_text!r}"
+        ) from None
+    result = LogSettings(
+        file=s.text("log_file", ""),
+        level=level,
+        file_count=s.integer("log_file_count", 5, minimum=1),
+        file_size_mb=s.integer("log_file_size", 2, minimum=1),
+        max_age_days=s.integer("log_file_max_age", 28),
+        syslog=s.flag("syslog", False),
+    )
+    s.finish()
+    return result
+
+
+def _manager(s: _Section) -> ManagerSettings:
+    result = ManagerSettings(
+        home_dir=s.text("home_dir", DEFAULT_HOME),
+        exec_root_dir=s.text("exec_root_dir", DEFAULT_EXEC_ROOT),
+        default_ctrs_stop_timeout=s.duration("default_ctrs_stop_timeout", 30.0),
+    )
+    for key in ("home_dir", "exec_root_dir"):
+        if not getattr(result, key).startswith("/"):
+            raise InvalidArgument(f"manager.{key} must be an absolute path")
+    s.finish()
+    return result
+
+
+def _containers(s: _Section) -> ContainersSettings:
+    registries: dict[str, RegistrySettings] = {}
+    configs = s.section("registry_configurations")
+    for host in list(configs.raw):
+        entry = configs.section(host)
+        creds = entry.section("credentials")
+        registries[host] = RegistrySettings(
+            user_id=creds.text("user_id", ""),
+            password=creds.text("password", ""),
+            transport=_transport(entry.section("transport")),
+        )
+        creds.finish()
+        entry.finish()
+    configs.finish()
+    verifier = s.text("image_verifier_type", "none")
+    if verifier.lower() not in ("", "none"):
+        # Refused rather than ignored: silently skipping a signature check is unsafe.
+        raise InvalidArgument(f"containers.image_verifier_type {verifier!r} is not supported")
+    if "image_verifier_config" in s.raw:
+        s.used.add("image_verifier_config")
+    result = ContainersSettings(
+        insecure_registries=s.strings("insecure_registries", ("localhost",)),
+        registry_configurations=registries,
+        image_dec_keys=s.strings("image_dec_keys", ()),
+        image_dec_recipients=s.strings("image_dec_recipients", ()),
+        image_expiry=s.duration("image_expiry", 744 * 3600.0),
+        image_expiry_disable=s.flag("image_expiry_disable", False),
+    )
+    s.finish()
+    return result
+
+
+def _network(s: _Section) -> NetworkSettings:
+    kind = s.text("type", "bridge")
+    if kind != "bridge":
+        raise InvalidArgument(f"network.type {kind!r} is not supported (only bridge)")
+    bridge = s.section("default_bridge")
+    options = options_from_kanto(bridge.raw)
+    s.finish()
+    return NetworkSettings(type=kind, default_bridge=options)
+
+
+def _things(s: _Section) -> ThingsSettings:
+    result = ThingsSettings(
+        enable=s.flag("enable", True),
+        home_dir=s.text("home_dir", DEFAULT_HOME),
+        features=s.strings("features", ("ContainerFactory", "SoftwareUpdatable", "Metrics")),
+    )
+    for feature in result.features if "features" in s.raw else ():
+        if feature in ("SoftwareUpdatable", "Metrics"):
+            s.warnings.append(f"things.features: {feature} is not implemented by ocirt")
+        elif feature != "ContainerFactory":
+            raise InvalidArgument(f"things.features: unknown feature {feature!r}")
+    s.finish()
+    return result
+
+
+def _deployment(s: _Section) -> DeploymentSettings:
+    mode_text = s.text("mode", "update")
+    try:
+        mode = DeploymentMode(mode_text.lower())
+    except ValueError:
+        raise InvalidArgument(
+            f"deployment.mode must be init or update, not {mode_text!r}"
+        ) from None
+    result = DeploymentSettings(
+        enable=s.flag("enable", True), mode=mode, ctr_dir=s.text("ctr_dir", DEFAULT_CTR_DIR)
+    )
+    s.finish()
+    return result
+
+
+_SCHEMES = ("tcp", "mqtt", "ssl", "tls", "mqtts", "mqtt+ssl", "tcps")
+
+
+def _connection(s: _Section) -> ConnectionSettings:
+    url = s.text("broker_url", "tcp://localhost:1883")
+    scheme = url.partition("://")[0].lower()
+    if "://" not in url or scheme not in _SCHEMES:
+        raise InvalidArgument(
+            f"connection.broker_url {url!r} must start with one of "
+            + ", ".join(f"{x}://" for x in _SCHEMES)
+        )
+    result = ConnectionSettings(
+        broker_url=url,
+        keep_alive=s.duration("keep_alive", 20.0),
+        client_username=s.text("client_username", ""),
+        client_password=s.text("client_password", ""),
+        connect_timeout=s.duration("connect_timeout", 30.0),
+        acknowledge_timeout=s.duration("acknowledge_timeout", 15.0),
+        subscribe_timeout=s.duration("subscribe_timeout", 15.0),
+        unsubscribe_timeout=s.duration("unsubscribe_timeout", 5.0),
+        disconnect_timeout=s.duration("disconnect_timeout", 0.25),
+        transport=_transport(s.section("transport")),
+    )
+    s.finish()
+    return result
+
+
+def parse_config(raw: object) -> DaemonConfig:
+    """Kanto's config.json (already JSON-decoded) -> DaemonConfig. Raises InvalidArgument."""
+    warnings: list[str] = []
+    top = _Section("", raw, warnings)
+    for name in sorted(_NOT_IMPLEMENTED_SECTIONS & set(top.raw)):
+        top.used.add(name)
+        warnings.append(f"{name} is not supported by ocirt; the section is ignored")
+    config = DaemonConfig(
+        log=_log(top.section("log")),
+        manager=_manager(top.section("manager")),
+        containers=_containers(top.section("containers")),
+        network=_network(top.section("network")),
+        things=_things(top.section("things")),
+        deployment=_deployment(top.section("deployment")),
+        connection=_connection(top.section("connection")),
+    )
+    top.finish()
+    return replace(config, warnings=tuple(warnings))

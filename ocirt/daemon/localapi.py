@@ -1,0 +1,275 @@
+"""The local API: JSON lines over a unix socket under the exec root. Does I/O (sockets).
+
+One request per connection: the client writes one JSON object line
+``{"op": "...", "args": {...}}``; the server answers with lines. A plain answer is one
+``{"ok": true, "result": ...}`` or ``{"ok": false, "error": {"status", "code",
+"message"}}``; `logs` streams ``{"log": {...}}`` lines and ends with ``{"ok": true}``.
+The socket is mode 0600 in a 0700 directory: only root may talk to it.
+
+Containers are named by id or by their (unique, decision 8) name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import socketserver
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from ocirt.config.ditto import parse_create_with_config, parse_update, to_ditto_config
+from ocirt.config.model import ContainerId
+from ocirt.errors import InvalidArgument, NotFound, OcirtError, Unavailable
+from ocirt.manager.types import ContainerView, StopOptions
+from ocirt.things.protocol import state_value
+
+log = logging.getLogger(__name__)
+
+SOCKET_NAME = "ocirt.sock"
+MAX_REQUEST = 1024 * 1024
+
+
+def view_json(view: ContainerView) -> dict[str, object]:
+    """A container as the CLI prints it with --json (Ditto's status form plus the id)."""
+    return {
+        "id": view.id,
+        "name": view.name,
+        "imageRef": view.image_ref,
+        "config": to_ditto_config(view.config),
+        "createdAt": view.created_at,
+        "state": state_value(view.state),
+        "restartCount": view.restart_count,
+    }
+
+
+def log_json(entry: Any) -> dict[str, object]:
+    """A LogEntry in Docker's json-file shape: stream, log, time (RFC 3339)."""
+    stream = getattr(entry.stream, "value", entry.stream)
+    when = entry.time.isoformat() if hasattr(entry.time, "isoformat") else str(entry.time)
+    return {"stream": str(stream), "log": str(entry.text), "time": when}
+
+
+def _jsonable(value: object) -> object:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: _jsonable(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def _error(exc: OcirtError) -> dict[str, object]:
+    return {"ok": False, "error": {"status": exc.status, "code": exc.code, "message": exc.message}}
+
+
+class ApiHandlers:
+    """The operations, over anything with the Manager's methods (plus `logs`)."""
+
+    def __init__(self, manager: Any, sysinfo: Callable[[], dict[str, object]]) -> None:
+        self.manager = manager
+        self.sysinfo = sysinfo
+
+    def resolve(self, ref: object) -> ContainerId:
+        if not isinstance(ref, str) or not ref:
+            raise InvalidArgument("a container id or name is required")
+        try:
+            return ContainerId(self.manager.get(ref).id)
+        except NotFound:
+            pass
+        matches = [v.id for v in self.manager.list() if v.name == ref]
+        if len(matches) == 1:
+            return ContainerId(matches[0])
+        raise NotFound(f"no such container with id = {ref} exists")
+
+    def call(self, op: str, args: dict[str, Any]) -> object:
+        if op == "create":
+            return self._create(args)
+        if op == "list":
+            return [view_json(v) for v in self.manager.list()]
+        if op == "sysinfo":
+            return self.sysinfo()
+        cid = self.resolve(args.get("id"))
+        if op == "get":
+            return view_json(self.manager.get(cid))
+        if op == "start":
+            self.manager.start(cid)
+        elif op == "stop":
+            self.manager.stop(cid, _stop_options(args))
+        elif op == "pause":
+            self.manager.pause(cid)
+        elif op == "resume":
+            self.manager.resume(cid)
+        elif op == "rename":
+            name = args.get("name")
+            if not isinstance(name, str):
+                raise InvalidArgument("rename needs a new name")
+            self.manager.rename(cid, name)
+        elif op == "update":
+            self.manager.update(cid, parse_update(args.get("value") or {}))
+        elif op == "remove":
+            self.manager.remove(cid, bool(args.get("force", False)))
+            return {"id": cid}
+        else:
+            raise InvalidArgument(f"unknown operation {op!r}")
+        return view_json(self.manager.get(cid))
+
+    def _create(self, args: dict[str, Any]) -> object:
+        descriptor = args.get("descriptor")
+        if descriptor is not None:
+            from ocirt.daemon.deployment import descriptor_request
+
+            if not isinstance(descriptor, str):
+                raise InvalidArgument("descriptor must be the text of a container JSON file")
+            image_ref, config, name = descriptor_request(descriptor)
+            view = self.manager.create(image_ref, config, name)
+        else:
+            request = parse_create_with_config(args.get("value"))
+            view = self.manager.create(request.image_ref, request.config, request.name)
+            if request.start:
+                self.manager.start(view.id)
+                view = self.manager.get(view.id)
+        return view_json(view)
+
+    def logs(self, args: dict[str, Any]) -> Iterator[object]:
+        cid = self.resolve(args.get("id"))
+        tail = args.get("tail")
+        if tail is not None and (not isinstance(tail, int) or isinstance(tail, bool) or tail < 0):
+            raise InvalidArgument("tail must be a number >= 0")
+        return iter(self.manager.logs(cid, tail=tail, follow=bool(args.get("follow", False))))
+
+
+def _stop_options(args: dict[str, Any]) -> StopOptions:
+    defaults = StopOptions()
+    timeout = args.get("timeout", defaults.timeout)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise InvalidArgument("timeout must be a number of seconds")
+    return StopOptions(
+        signal=str(args.get("signal") or "SIGTERM"),
+        timeout=float(timeout),
+        force=bool(args.get("force", True)),
+    )
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    server: _Server
+
+    def handle(self) -> None:
+        try:
+            line = self.rfile.readline(MAX_REQUEST + 1)
+            request = json.loads(line) if line.strip() else None
+        except ValueError:
+            request = None
+        if not isinstance(request, dict) or not isinstance(request.get("op"), str):
+            self._send(_error(InvalidArgument("malformed request")))
+            return
+        args = request.get("args") or {}
+        if not isinstance(args, dict):
+            self._send(_error(InvalidArgument("args must be an object")))
+            return
+        handlers = self.server.handlers
+        try:
+            if request["op"] == "logs":
+                for entry in handlers.logs(args):
+                    self._send({"log": log_json(entry)})
+                self._send({"ok": True})
+                return
+            result = handlers.call(request["op"], args)
+            self._send({"ok": True, "result": _jsonable(result)})
+        except OcirtError as exc:
+            self._send(_error(exc))
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        except Exception as exc:
+            log.exception("local API %s failed", request["op"])
+            self._send(_error(OcirtError(str(exc))))
+
+    def _send(self, message: object) -> None:
+        with contextlib.suppress(OSError):
+            self.wfile.write(json.dumps(message).encode() + b"\n")
+            self.wfile.flush()
+
+
+class _Server(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+    handlers: ApiHandlers
+
+
+class LocalApi:
+    """Serves ApiHandlers on `<exec_root>/ocirt.sock` from a background thread."""
+
+    def __init__(self, path: Path, handlers: ApiHandlers) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        old = os.umask(0o177)
+        try:
+            self._server = _Server(str(self.path), _Handler)
+        finally:
+            os.umask(old)
+        os.chmod(self.path, 0o600)
+        self._server.handlers = handlers
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="ocirt-api", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+# ---- client ------------------------------------------------------------------------------
+
+
+def request(path: Path, op: str, args: dict[str, Any], timeout: float | None = 60.0) -> Any:
+    """One call; returns the result or raises the OcirtError the daemon reported."""
+    for message in stream(path, op, args, timeout):
+        if "ok" in message:
+            return message.get("result")
+    raise Unavailable("the daemon closed the connection without an answer")
+
+
+def stream(
+    path: Path, op: str, args: dict[str, Any], timeout: float | None = 60.0
+) -> Iterator[dict[str, Any]]:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        try:
+            sock.connect(str(path))
+        except OSError as exc:
+            raise Unavailable(f"cannot reach the ocirt daemon at {path}: {exc}") from exc
+        sock.sendall(json.dumps({"op": op, "args": args}).encode() + b"\n")
+        with sock.makefile("rb") as reader:
+            for line in reader:
+                message = json.loads(line)
+                if message.get("ok") is False:
+                    raise _rebuild(message.get("error") or {})
+                yield message
+                if "ok" in message:
+                    return
+    except (OSError, ValueError) as exc:
+        raise Unavailable(f"talking to the ocirt daemon failed: {exc}") from exc
+    finally:
+        sock.close()
+
+
+def _rebuild(error: dict[str, Any]) -> OcirtError:
+    exc = OcirtError(str(error.get("message", "unknown error")))
+    exc.status = int(error.get("status", 500))
+    exc.code = str(error.get("code", OcirtError.code))
+    return exc

@@ -1,0 +1,283 @@
+"""The composition root: read the config, wire the real adapters, serve until SIGTERM.
+Does I/O (files, signals, and everything it starts).
+
+Start order: logging, manager (store, runc, monitors) with the image store and the
+bridge network, `recover()`, deployment descriptors, local API, things client. Stop
+order is the reverse. Stopping the daemon leaves containers running (decision 10)
+unless `--stop-containers-on-exit` asks for Kanto's behaviour.
+
+Heavy modules (image store and its crypto, pyroute2, iptables, paho) are imported in
+the functions that build them, so `ocirt --help` and the CLI stay light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import logging.handlers
+import os
+import signal
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from ocirt.daemon.config import (
+    DEFAULT_CONFIG_FILE,
+    DaemonConfig,
+    LogLevel,
+    LogSettings,
+    parse_config,
+)
+from ocirt.errors import InvalidArgument, OcirtError
+
+log = logging.getLogger("ocirt.daemon")
+
+_LEVELS = {
+    LogLevel.ERROR: logging.ERROR,
+    LogLevel.WARN: logging.WARNING,
+    LogLevel.INFO: logging.INFO,
+    LogLevel.DEBUG: logging.DEBUG,
+    LogLevel.TRACE: logging.DEBUG,
+}
+
+
+def load_config_file(path: str | None) -> DaemonConfig:
+    """The config from `path`, or from Kanto's default file when it exists, else defaults."""
+    explicit = path is not None
+    target = Path(path or DEFAULT_CONFIG_FILE)
+    try:
+        text = target.read_bytes()
+    except FileNotFoundError:
+        if explicit:
+            raise InvalidArgument(f"config file {target} does not exist") from None
+        return parse_config({})
+    except OSError as exc:
+        raise InvalidArgument(f"cannot read config file {target}: {exc}") from exc
+    try:
+        raw = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(f"config file {target} is not valid JSON: {exc}") from exc
+    try:
+        return parse_config(raw)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"{target}: {exc.message}") from exc
+
+
+def setup_logging(settings: LogSettings) -> None:
+    handlers: list[logging.Handler] = []
+    if settings.file:
+        Path(settings.file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(
+            logging.handlers.RotatingFileHandler(
+                settings.file,
+                maxBytes=settings.file_size_mb * 1024 * 1024,
+                backupCount=settings.file_count,
+            )
+        )
+    else:
+        handlers.append(logging.StreamHandler())
+    if settings.syslog and os.path.exists("/dev/log"):
+        syslog = logging.handlers.SysLogHandler(address="/dev/log")
+        syslog.setFormatter(logging.Formatter("ocirt[%(process)d]: %(name)s: %(message)s"))
+        handlers.append(syslog)
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in handlers:
+        if handler.formatter is None:
+            handler.setFormatter(formatter)
+        handler.addFilter(_QuietLibraries())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(_LEVELS[settings.level])
+
+
+class _QuietLibraries(logging.Filter):
+    """Drops the debug chatter of libraries (pyroute2 logs every netlink message).
+
+    A handler filter, because pyroute2 sets its loggers' levels when it is imported.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.INFO or record.name.startswith("ocirt")
+
+
+def notify_systemd(state: str) -> None:
+    """sd_notify(3) for Type=notify; a no-op outside systemd."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with (
+        contextlib.suppress(OSError),
+        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock,
+    ):
+        sock.sendto(state.encode(), address)
+
+
+@dataclass
+class Daemon:
+    """Everything the daemon started, for an orderly stop."""
+
+    config: DaemonConfig
+    manager: Any
+    bridge: Any = None
+    api: Any = None
+    things: Any = None
+
+    def close(self, stop_containers: bool) -> None:
+        for part in (self.things, self.api):
+            if part is not None:
+                try:
+                    part.close()
+                except Exception:
+                    log.exception("error while stopping %s", type(part).__name__)
+        self.manager.close(stop_containers=stop_containers)
+        if self.bridge is not None:
+            with contextlib.suppress(Exception):
+                self.bridge.close()
+
+
+def _registry_settings(config: DaemonConfig) -> Any:
+    from ocirt.image.auth import settings_from_kanto
+
+    raw = {
+        host: {
+            "credentials": {"user_id": r.user_id, "password": r.password},
+            "transport": {
+                "root_ca": r.transport.root_ca,
+                "client_cert": r.transport.client_cert,
+                "client_key": r.transport.client_key,
+            },
+        }
+        for host, r in config.containers.registry_configurations.items()
+    }
+    return settings_from_kanto(list(config.containers.insecure_registries), raw)
+
+
+def build(config: DaemonConfig) -> Daemon:
+    """The manager over the real adapters, recovered."""
+    from ocirt.daemon.adapters import BridgeAttacher, ImageRootfs
+    from ocirt.image.service import ImageService
+    from ocirt.manager.manager import Manager, ManagerSettings
+    from ocirt.manager.ports import HostNetwork
+    from ocirt.runtime.hostfacts import read_host_facts
+
+    home = Path(config.manager.home_dir)
+    exec_root = Path(config.manager.exec_root_dir)
+    images = ImageService(home, _registry_settings(config))
+    rootfs = ImageRootfs(
+        images, config.containers.image_dec_keys, config.containers.image_dec_recipients
+    )
+    network: Any
+    bridge = None
+    try:
+        from ocirt.network.bridge import BridgeNetwork
+
+        bridge = BridgeNetwork(config.network.default_bridge, home / "network")
+        bridge.setup()
+        network = BridgeAttacher(bridge)
+    except OcirtError as exc:
+        log.error("bridge network unavailable, only host mode works: %s", exc.message)
+        bridge = None
+        network = HostNetwork()
+    settings = ManagerSettings(
+        home_dir=home,
+        exec_root=exec_root,
+        stop_timeout=config.manager.default_ctrs_stop_timeout,
+    )
+    manager = Manager(settings, rootfs, network, read_host_facts(with_devices=True))
+    manager.recover()
+    return Daemon(config, manager, bridge=bridge)
+
+
+def sysinfo(daemon: Daemon) -> dict[str, object]:
+    from ocirt import __version__ as version
+
+    things = daemon.things
+    identity = things.identity if things is not None else None
+    return {
+        "version": version,
+        "homeDir": daemon.config.manager.home_dir,
+        "execRoot": daemon.config.manager.exec_root_dir,
+        "containers": len(daemon.manager.list()),
+        "brokerUrl": daemon.config.connection.broker_url if things is not None else "",
+        "thingId": str(identity.thing) if identity is not None else "",
+        "bridge": daemon.config.network.default_bridge.name if daemon.bridge else "",
+    }
+
+
+def serve(daemon: Daemon) -> None:
+    """Deployment, local API and things client: the parts that face users."""
+    from ocirt.daemon.deployment import deploy
+    from ocirt.daemon.localapi import SOCKET_NAME, ApiHandlers, LocalApi
+
+    config = daemon.config
+    if config.deployment.enable:
+        deploy(daemon.manager, config.deployment, Path(config.manager.home_dir))
+    daemon.api = LocalApi(
+        Path(config.manager.exec_root_dir) / SOCKET_NAME,
+        ApiHandlers(daemon.manager, lambda: sysinfo(daemon)),
+    )
+    daemon.api.start()
+    if config.things.enable:
+        from ocirt.things.features import Features, FeatureSettings
+        from ocirt.things.mqtt import MqttSettings, ThingsClient
+
+        connection = config.connection
+        factory = "ContainerFactory" in config.things.features
+        features = Features(
+            daemon.manager,
+            FeatureSettings(
+                stop_timeout=config.manager.default_ctrs_stop_timeout, factory_enabled=factory
+            ),
+        )
+        daemon.things = ThingsClient(
+            MqttSettings(
+                broker_url=connection.broker_url,
+                keep_alive=connection.keep_alive,
+                username=connection.client_username,
+                password=connection.client_password,
+                connect_timeout=connection.connect_timeout,
+                root_ca=connection.transport.root_ca,
+                client_cert=connection.transport.client_cert,
+                client_key=connection.transport.client_key,
+            ),
+            daemon.manager,
+            features,
+            Path(config.things.home_dir),
+            factory_enabled=factory,
+        )
+        daemon.things.start()
+
+
+def run_daemon(config_path: str | None, stop_containers_on_exit: bool) -> int:
+    config = load_config_file(config_path)
+    setup_logging(config.log)
+    for warning in config.warnings:
+        log.warning("config: %s", warning)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    daemon = build(config)
+    try:
+        serve(daemon)
+        log.info("ocirt daemon ready (pid %d)", os.getpid())
+        notify_systemd("READY=1")
+        while not stopping.wait(3600):
+            pass
+        log.info("stopping%s", " and stopping containers" if stop_containers_on_exit else "")
+        notify_systemd("STOPPING=1")
+    finally:
+        daemon.close(stop_containers_on_exit)
+    return 0

@@ -1,0 +1,350 @@
+"""The MQTT adapter of the things front end (paho-mqtt 2.x). Does I/O: network and one file.
+
+Threads, chosen here and nowhere else:
+- paho's network thread reads messages and reconnects on its own (auto-reconnect);
+- a small worker pool runs commands, so a long create (an image pull) never holds up
+  a stop of another container;
+- one publisher thread owns the twin: it turns manager events into twin commands,
+  republishes the feature set after each bootstrap and keeps the known-features file,
+  so twin updates leave in the order the manager produced them.
+
+On every (re)connect the client bootstraps as Kanto's does (kanto-reference §1): it
+asks `edge/thing/request` for the device identity, then subscribes to its commands and
+republishes the whole feature set, deleting features of containers that are gone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import ssl
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from ocirt.errors import InvalidArgument, Unavailable
+from ocirt.manager.types import Event, EventKind
+from ocirt.store.atomic import write_atomic
+from ocirt.things import protocol
+from ocirt.things.features import Features
+from ocirt.things.ports import ContainerManager
+from ocirt.things.protocol import Identity, Outbound, ThingId, Twin, TwinTracker
+
+log = logging.getLogger(__name__)
+
+QOS = 1
+# Kanto asks for the identity once per connect; asking again until someone answers lets
+# a device come up before its cloud connector does.
+BOOTSTRAP_RETRY = 5.0
+_TLS_SCHEMES = frozenset({"ssl", "tls", "mqtts", "mqtt+ssl", "tcps"})
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    """Kanto's `connection` section, as the adapter needs it."""
+
+    broker_url: str = "tcp://localhost:1883"
+    keep_alive: float = 20.0
+    username: str = ""
+    password: str = ""
+    connect_timeout: float = 30.0
+    root_ca: str = ""
+    client_cert: str = ""
+    client_key: str = ""
+    workers: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class _Republish:
+    identity: Identity
+
+
+@dataclass(frozen=True, slots=True)
+class _Stop:
+    pass
+
+
+_Work = Event | _Republish | _Stop
+
+
+def broker_address(url: str) -> tuple[str, int, bool]:
+    """(host, port, tls) of a broker URL such as tcp://host:1883 or ssl://host:8883."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _TLS_SCHEMES | {"tcp", "mqtt"}:
+        raise InvalidArgument(f"unsupported broker URL scheme in {url!r}")
+    tls = scheme in _TLS_SCHEMES
+    try:
+        port = parts.port or (8883 if tls else 1883)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid port in broker URL {url!r}") from exc
+    if not parts.hostname:
+        raise InvalidArgument(f"no host in broker URL {url!r}")
+    return parts.hostname, port, tls
+
+
+class ThingsClient:
+    """Connects the features to a broker. `start()`, then `close()`."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        manager: ContainerManager,
+        features: Features,
+        home_dir: Path,
+        *,
+        factory_enabled: bool = True,
+    ) -> None:
+        self._settings = settings
+        self._manager = manager
+        self._features = features
+        self._home_dir = Path(home_dir)
+        self._factory_enabled = factory_enabled
+        self._host, self._port, tls = broker_address(settings.broker_url)
+        self._client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"ocirt-{uuid.uuid4()}",
+            clean_session=True,
+            protocol=paho.MQTTv311,
+        )
+        if settings.username:
+            self._client.username_pw_set(settings.username, settings.password or None)
+        if tls:
+            self._client.tls_set(
+                ca_certs=settings.root_ca or None,
+                certfile=settings.client_cert or None,
+                keyfile=settings.client_key or None,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        self._client.connect_timeout = settings.connect_timeout
+        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._workers = ThreadPoolExecutor(
+            max_workers=max(1, settings.workers), thread_name_prefix="ocirt-things"
+        )
+        self._queue: queue.Queue[_Work] = queue.Queue()
+        self._publisher = threading.Thread(
+            target=self._publish_loop, name="ocirt-twin", daemon=True
+        )
+        self._lock = threading.Lock()
+        self._identity: Identity | None = None
+        self._connection = 0
+        self._ready = threading.Event()
+        self._unsubscribe: Callable[[], None] | None = None
+        self._closed = False
+        # Test and bench hook: called after each completed bootstrap + republish.
+        self.on_ready: Callable[[Identity], None] | None = None
+
+    # ---- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> None:
+        self._unsubscribe = self._manager.subscribe(self._queue.put)
+        self._publisher.start()
+        try:
+            self._client.connect_async(self._host, self._port, int(self._settings.keep_alive))
+        except (OSError, ValueError) as exc:
+            raise Unavailable(f"cannot reach the MQTT broker {self._settings.broker_url}") from exc
+        self._client.loop_start()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """True once the first bootstrap and republish are done."""
+        return self._ready.wait(timeout)
+
+    @property
+    def identity(self) -> Identity | None:
+        with self._lock:
+            return self._identity
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self._workers.shutdown(wait=True, cancel_futures=True)
+        self._queue.put(_Stop())
+        if self._publisher.is_alive():
+            self._publisher.join(timeout=10)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    # ---- paho callbacks (network thread: keep them short) ----------------------------
+
+    def _on_connect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: Any,
+        reason_code: Any,
+        properties: Any = None,
+    ) -> None:
+        if getattr(reason_code, "is_failure", False):
+            log.warning("MQTT connection refused: %s", reason_code)
+            return
+        log.info("connected to %s; bootstrapping", self._settings.broker_url)
+        with self._lock:
+            self._identity = None
+            self._connection += 1
+            connection = self._connection
+        client.subscribe(protocol.BOOTSTRAP_RESPONSE_TOPIC, qos=QOS)
+        self._ask_identity(connection)
+
+    def _ask_identity(self, connection: int) -> None:
+        with self._lock:
+            if self._closed or self._identity is not None or connection != self._connection:
+                return
+        self._client.publish(protocol.BOOTSTRAP_REQUEST_TOPIC, protocol.BOOTSTRAP_REQUEST, qos=QOS)
+        timer = threading.Timer(BOOTSTRAP_RETRY, self._ask_identity, (connection,))
+        timer.daemon = True
+        timer.start()
+
+    def _on_disconnect(
+        self,
+        client: paho.Client,
+        userdata: Any,
+        flags: Any,
+        reason_code: Any,
+        properties: Any = None,
+    ) -> None:
+        with self._lock:
+            self._connection += 1
+        if not self._closed:
+            log.warning("disconnected from the MQTT broker (%s); reconnecting", reason_code)
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        try:
+            if message.topic == protocol.BOOTSTRAP_RESPONSE_TOPIC:
+                self._on_identity(bytes(message.payload))
+                return
+            if not self._closed:
+                self._workers.submit(self._run_command, message.topic, bytes(message.payload))
+        except RuntimeError:
+            pass  # the pool is shut down: we are closing
+        except Exception:
+            log.exception("dropped an MQTT message on %s", message.topic)
+
+    def _on_identity(self, payload: bytes) -> None:
+        try:
+            identity = protocol.parse_identity(payload)
+        except ValueError as exc:
+            log.warning("ignored a bootstrap response: %s", exc)
+            return
+        with self._lock:
+            previous = self._identity
+            self._identity = identity
+        if previous == identity:
+            return
+        if previous is not None:
+            self._client.unsubscribe(protocol.command_subscription(previous.thing))
+        log.info("thing id %s (tenant %s)", identity.thing, identity.tenant_id)
+        self._client.subscribe(protocol.command_subscription(identity.thing), qos=QOS)
+        self._queue.put(_Republish(identity))
+
+    # ---- commands (worker threads) ------------------------------------------------------
+
+    def _run_command(self, topic: str, payload: bytes) -> None:
+        identity = self.identity
+        if identity is None:
+            log.warning("command on %s before the bootstrap finished; dropped", topic)
+            return
+        parsed = protocol.parse_command(topic, payload, identity.thing)
+        if isinstance(parsed, protocol.Ignored):
+            log.debug("ignored %s: %s", topic, parsed.reason)
+            return
+        if isinstance(parsed, protocol.Rejection):
+            log.info("refused a request on %s: %s", topic, parsed.error.message)
+            self._send(protocol.rejection_response(parsed))
+            return
+        result = self._features.handle(parsed)
+        if isinstance(result, protocol.Rejection):
+            self._send(protocol.rejection_response(result))
+        else:
+            self._send(protocol.command_response(parsed, result))
+
+    def _send(self, message: Outbound | None) -> None:
+        if message is None:
+            return
+        info = self._client.publish(message.topic, message.payload, qos=QOS)
+        if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
+            log.warning("publish to %s failed: %s", message.topic, paho.error_string(info.rc))
+
+    # ---- the twin (publisher thread) ----------------------------------------------------
+
+    def _publish_loop(self) -> None:
+        tracker: TwinTracker | None = None
+        while True:
+            work = self._queue.get()
+            if isinstance(work, _Stop):
+                return
+            try:
+                if isinstance(work, _Republish):
+                    tracker = TwinTracker(Twin(work.identity.thing, work.identity.tenant_id))
+                    self._republish(tracker)
+                elif tracker is not None and self._factory_enabled:
+                    for message in tracker.on_event(work):
+                        self._send(message)
+                    self._remember(tracker.twin.thing, work)
+            except Exception:
+                log.exception("twin update failed")
+
+    def _republish(self, tracker: TwinTracker) -> None:
+        thing = tracker.twin.thing
+        views = list(self._manager.list()) if self._factory_enabled else []
+        if self._factory_enabled:
+            for message in tracker.republish(views):
+                self._send(message)
+        current = {str(view.id) for view in views}
+        for stale in sorted(self._known(thing) - current):
+            self._send(tracker.twin.delete_container(stale))
+        self._store_known(thing, current)
+        log.info("published %d container features for %s", len(views), thing)
+        self._ready.set()
+        if self.on_ready is not None:
+            self.on_ready(self.identity or Identity(str(thing), tracker.twin.tenant_id))
+
+    # ---- known features (features_container_factory_persistence.go) ----------------------
+
+    def _backup_path(self, thing: ThingId) -> Path:
+        return self._home_dir / thing.backup_name
+
+    def _known(self, thing: ThingId) -> set[str]:
+        path = self._backup_path(thing)
+        try:
+            data = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return set()
+        except (OSError, ValueError) as exc:
+            log.warning("ignored an unreadable %s: %s", path, exc)
+            return set()
+        if not isinstance(data, dict):
+            return set()
+        return {str(key) for key in data}
+
+    def _store_known(self, thing: ThingId, ids: set[str]) -> None:
+        data = {cid: protocol.container_feature_id(cid) for cid in sorted(ids)}
+        try:
+            self._home_dir.mkdir(parents=True, exist_ok=True)
+            write_atomic(self._backup_path(thing), json.dumps(data).encode(), mode=0o600)
+        except OSError as exc:
+            log.warning("cannot save the known features: %s", exc)
+
+    def _remember(self, thing: ThingId, event: Event) -> None:
+        if event.kind not in (EventKind.CREATED, EventKind.REMOVED):
+            return
+        known = self._known(thing)
+        if event.kind is EventKind.CREATED:
+            known.add(event.container.id)
+        else:
+            known.discard(event.container.id)
+        self._store_known(thing, known)

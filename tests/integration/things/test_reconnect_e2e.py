@@ -1,0 +1,50 @@
+"""Broker restart: the daemon reconnects, bootstraps again and republishes its features."""
+
+from __future__ import annotations
+
+import pytest
+from service_harness import IMAGE, Broker, Cloud, Service, state_updates
+
+pytestmark = pytest.mark.integration
+
+SERVE = ["sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 1; done"]
+
+
+def test_broker_restart_bootstraps_and_republishes(
+    service: Service, cloud: Cloud, broker: Broker
+) -> None:
+    service.start()
+    cloud.wait_twin("/features/ContainerFactory", lambda t: len(t) >= 1)
+    value = {"imageRef": IMAGE, "start": True, "config": {"cmd": SERVE}}
+    cid = cloud.call("createWithConfig", "ContainerFactory", value).body["value"]
+    path = f"/features/Container:{cid}"
+    cloud.wait_twin(path, lambda t: "RUNNING" in state_updates(t, cid))
+    assert cloud.bootstraps == 1
+
+    broker.stop()
+    cloud.messages.clear()
+    broker.start()
+    cloud.wait_for(lambda: cloud.bootstraps >= 2, "a second bootstrap")
+    cloud.wait_twin(path, lambda t: any(p == path for _, p, _ in t))
+    republished = [v for a, p, v in cloud.twin(path) if p == path]
+    assert republished[-1]["properties"]["status"]["state"]["status"] == "RUNNING"
+    assert ("modify", "/features/ContainerFactory") in [
+        (a, p) for a, p, _ in cloud.twin("/features/ContainerFactory")
+    ]
+    # Commands flow again on the new connection.
+    got = cloud.call("stop", f"Container:{cid}", {})
+    assert got.body["status"] == 204
+    cloud.wait_twin(path, lambda t: "STOPPED" in state_updates(t, cid))
+
+
+def test_identity_arriving_late_is_picked_up(service: Service, broker: Broker) -> None:
+    # The daemon connects before any cloud connector answers edge/thing/request; it keeps
+    # asking, so the connector that shows up later still gets the features.
+    service.start()
+    late = Cloud(broker.port, "late:gw")
+    try:
+        late.wait_twin("/features/ContainerFactory", lambda t: len(t) >= 1)
+        got = late.call("create", "ContainerFactory", {"imageRef": IMAGE, "start": False})
+        assert got.body["status"] == 200
+    finally:
+        late.close()

@@ -1,0 +1,147 @@
+"""Kanto's daemon config file: defaults, every section, warnings, errors, durations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ocirt.daemon.config import DeploymentMode, LogLevel, parse_config, parse_duration
+from ocirt.errors import InvalidArgument
+
+KANTO_SAMPLE: dict[str, Any] = {
+    "log": {"log_file": "/var/log/cm.log", "log_level": "debug", "log_file_count": 3,
+            "log_file_size": 4, "log_file_max_age": 7, "syslog": True},
+    "manager": {"home_dir": "/data/cm", "exec_root_dir": "/run/cm",
+                "default_ctrs_stop_timeout": "1m30s", "container_client_sid": "x",
+                "network_manager_sid": "y"},
+    "containers": {"default_ns": "kanto-cm", "address_path": "/run/containerd.sock",
+                   "runc_runtime": "io.containerd.runc.v2", "lease_id": "l",
+                   "insecure_registries": ["localhost:5000"],
+                   "registry_configurations": {"reg:443": {
+                       "credentials": {"user_id": "u", "password": "p"},
+                       "transport": {"root_ca": "/ca.pem"}}},
+                   "image_dec_keys": ["/k.pem"], "image_dec_recipients": ["pkcs7:/c.pem"],
+                   "image_expiry": "24h", "image_expiry_disable": True},
+    "network": {"type": "bridge", "default_bridge": {"name": "br0", "mtu": 1400,
+                                                       "ip4": "10.9.0.1/24"}},
+    "things": {"enable": True, "home_dir": "/data/things",
+               "features": ["ContainerFactory", "Metrics"]},
+    "deployment": {"enable": False, "mode": "init", "ctr_dir": "/etc/ctrs"},
+    "connection": {"broker_url": "ssl://broker:8883", "keep_alive": "250ms",
+                   "client_username": "me", "client_password": "pw", "connect_timeout": 5,
+                   "transport": {"root_ca": "/ca", "client_cert": "/c", "client_key": "/k"}},
+}  # fmt: skip
+
+
+def test_defaults_are_kantos() -> None:
+    config = parse_config({})
+    assert config.manager.home_dir == "/var/lib/container-management"
+    assert config.manager.exec_root_dir == "/var/run/container-management"
+    assert config.manager.default_ctrs_stop_timeout == 30.0
+    assert config.connection.broker_url == "tcp://localhost:1883"
+    assert config.connection.keep_alive == 20.0
+    assert config.containers.insecure_registries == ("localhost",)
+    assert config.containers.image_expiry == 744 * 3600
+    assert config.network.default_bridge.name == "kanto-cm0"
+    assert config.things.features == ("ContainerFactory", "SoftwareUpdatable", "Metrics")
+    assert config.deployment.mode is DeploymentMode.UPDATE
+    assert config.deployment.ctr_dir == "/etc/container-management/containers"
+    assert config == parse_config({"log": None})
+    assert config.warnings == ()
+
+
+def test_every_honoured_key() -> None:
+    config = parse_config(KANTO_SAMPLE)
+    assert config.log.file == "/var/log/cm.log"
+    assert config.log.level is LogLevel.DEBUG
+    assert (config.log.file_count, config.log.file_size_mb, config.log.max_age_days) == (3, 4, 7)
+    assert config.log.syslog
+    assert config.manager.home_dir == "/data/cm"
+    assert config.manager.default_ctrs_stop_timeout == 90.0
+    assert config.containers.insecure_registries == ("localhost:5000",)
+    registry = config.containers.registry_configurations["reg:443"]
+    assert (registry.user_id, registry.password, registry.transport.root_ca) == (
+        "u",
+        "p",
+        "/ca.pem",
+    )
+    assert config.containers.image_dec_keys == ("/k.pem",)
+    assert config.containers.image_expiry == 24 * 3600
+    assert config.containers.image_expiry_disable
+    assert config.network.default_bridge.mtu == 1400
+    assert config.network.default_bridge.ip4 == "10.9.0.1/24"
+    assert config.things.home_dir == "/data/things"
+    assert not config.deployment.enable
+    assert config.deployment.mode is DeploymentMode.INIT
+    assert config.connection.keep_alive == 0.25
+    assert config.connection.connect_timeout == 5.0
+    assert config.connection.transport.client_key == "/k"
+
+
+def test_containerd_keys_warn() -> None:
+    warnings = parse_config(KANTO_SAMPLE).warnings
+    for key in ("containers.default_ns", "containers.address_path", "containers.runc_runtime",
+                "containers.lease_id", "manager.container_client_sid",
+                "manager.network_manager_sid"):  # fmt: skip
+        assert any(w.startswith(f"{key} is a containerd setting") for w in warnings), key
+    assert "things.features: Metrics is not implemented by ocirt" in warnings
+
+
+def test_unknown_sections_are_warned_about() -> None:
+    assert parse_config({"update_agent": {"enable": False}}).warnings == (
+        "update_agent is not supported by ocirt; the section is ignored",
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"colour": 1}, "unknown configuration keys: colour"),
+        ({"manager": {"home": "/x"}}, "unknown configuration keys: manager.home"),
+        ({"connection": {"transport": {"ca": "x"}}},
+         "unknown configuration keys: connection.transport.ca"),
+        ({"containers": {"registry_configurations": {"h": {"credentials": {"user": "u"}}}}},
+         "unknown configuration keys: containers.registry_configurations.h.credentials.user"),
+        ({"network": {"default_bridge": {"nmae": "x"}}},
+         "unknown network.default_bridge keys: nmae"),
+        ({"log": {"log_level": "LOUD"}},
+         "log.log_level must be one of ERROR, WARN, INFO, DEBUG, TRACE, not 'LOUD'"),
+        ({"log": {"log_file_count": "3"}}, "log.log_file_count must be an integer >= 1"),
+        ({"manager": {"default_ctrs_stop_timeout": "soon"}},
+         "manager.default_ctrs_stop_timeout: invalid duration 'soon'"),
+        ({"manager": {"default_ctrs_stop_timeout": "-5s"}},
+         "manager.default_ctrs_stop_timeout must be a duration like 30s, or a number of seconds"),
+        ({"manager": {"home_dir": "relative"}}, "manager.home_dir must be an absolute path"),
+        ({"connection": {"broker_url": "ws://x"}},
+         "connection.broker_url 'ws://x' must start with one of tcp://, mqtt://, ssl://, "
+         "tls://, mqtts://, mqtt+ssl://, tcps://"),
+        ({"deployment": {"mode": "sometimes"}},
+         "deployment.mode must be init or update, not 'sometimes'"),
+        ({"things": {"features": ["Teleport"]}}, "things.features: unknown feature 'Teleport'"),
+        ({"things": {"enable": "yes"}}, "things.enable must be a boolean"),
+        ({"containers": {"image_verifier_type": "notation"}},
+         "containers.image_verifier_type 'notation' is not supported"),
+        ([], "the configuration must be a JSON object"),
+        ({"log": []}, "section log must be a JSON object"),
+    ],
+)  # fmt: skip
+def test_errors_name_the_key(raw: Any, message: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        parse_config(raw)
+    assert caught.value.message == message
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("20s", 20.0), ("250ms", 0.25), ("1h2m3s", 3723.0), ("0", 0.0), ("1.5h", 5400.0),
+     ("300us", 0.0003), ("2µs", 2e-6), ("10ns", 1e-8), ("-1m", -60.0), (".5s", 0.5)],
+)  # fmt: skip
+def test_go_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "10", "s", "1x", "1h 2m", "--1s", "1.2.3s"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(InvalidArgument):
+        parse_duration(text)

@@ -1,0 +1,452 @@
+"""The Ditto protocol by value: every refusal row of kanto-reference §1, responses, twin."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from ocirt.config.defaults import fill_config
+from ocirt.config.model import ContainerConfig, ContainerId, RestartPolicy, RestartPolicyType
+from ocirt.errors import FailedPrecondition
+from ocirt.manager.types import ContainerState, ContainerView, Event, EventKind
+from ocirt.runtime.state import Status
+from ocirt.things import protocol as p
+
+THING = p.ThingId.for_device("ns:gw")
+TID = "ns:gw:edge:containers"
+DTOPIC = "ns/gw:edge:containers/things/live/messages/start"
+HEADERS = {"response-required": True, "content-type": "application/json", "correlation-id": "c1"}
+
+
+def envelope(**overrides: Any) -> dict[str, Any]:
+    env: dict[str, Any] = {
+        "topic": DTOPIC,
+        "headers": dict(HEADERS),
+        "path": "/features/Container:abc/inbox/messages/start",
+        "value": {},
+    }
+    for key, value in overrides.items():
+        if value is ...:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def parse(payload: Any, topic: str = f"command//{TID}/req/r1/start") -> Any:
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return p.parse_command(topic, data, THING)
+
+
+def reply_of(result: Any) -> dict[str, Any]:
+    assert isinstance(result, p.Rejection), result
+    out = p.rejection_response(result)
+    assert out is not None
+    return {"mqtt": out.topic, **out.json()}
+
+
+def test_thing_id_splits_at_first_colon() -> None:
+    assert p.ThingId("ns", "gw:edge:containers") == THING
+    assert str(THING) == TID
+    assert THING.topic_prefix == "ns/gw:edge:containers"
+    assert THING.backup_name == "sup_back_ns_gw_edge_containers.json"
+
+
+def test_well_formed_command() -> None:
+    result = parse(envelope())
+    assert result == p.Command(
+        feature="Container:abc",
+        operation="start",
+        value={},
+        has_value=True,
+        reply=p.ReplyTo(TID, "r1", DTOPIC, "/features/Container:abc/inbox/messages/start", "c1"),
+    )
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        f"command//{TID}/res/r1/start",
+        f"command/t/{TID}/req/r1/start",
+        f"command//{TID}/req/r1/",
+        f"command//{TID}/req/r1/a/b",
+        "command//other:thing:edge:containers/req/r1/start",
+    ],
+)
+def test_foreign_topics_are_ignored(topic: str) -> None:
+    assert isinstance(parse(envelope(), topic), p.Ignored)
+
+
+def test_bad_json_gets_400_on_the_errors_topic() -> None:
+    assert reply_of(parse(b"{not json")) == {
+        "mqtt": f"command//{TID}/res/r1/400",
+        "topic": "unknown/unknown/things/twin/errors",
+        "headers": {"content-type": "application/json"},
+        "path": "/",
+        "value": {
+            "error": "messages:parameter.invalid",
+            "status": 400,
+            "message": f"error parsing Ditto message received for device id [{TID}]",
+        },
+        "status": 400,
+    }
+
+
+@pytest.mark.parametrize("payload", [b"[]", b'"x"', b"null", b"\xff\xfe", b"", b"[" * 100000])
+def test_non_object_payloads_are_parse_errors(payload: bytes) -> None:
+    body = reply_of(parse(payload))
+    assert body["status"] == 400
+    assert body["value"]["message"].startswith("error parsing Ditto message")
+
+
+def test_five_megabyte_payload_is_refused_without_parsing() -> None:
+    big = json.dumps(envelope(value={"pad": "x" * (5 * 1024 * 1024)})).encode()
+    body = reply_of(parse(big))
+    assert body["mqtt"] == f"command//{TID}/res/r1/400"
+    assert body["value"]["error"] == "messages:parameter.invalid"
+    assert "exceeds 1048576 bytes" in body["value"]["message"]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"topic": ...}, {"path": ...}, {"topic": ""}, {"path": ""}, {"topic": 5}, {"path": None}],
+)
+def test_missing_topic_or_path(overrides: dict[str, Any]) -> None:
+    body = reply_of(parse(envelope(**overrides)))
+    assert body["mqtt"] == f"command//{TID}/res/r1/400"
+    assert body["topic"] == "unknown/unknown/things/twin/errors"
+    assert body["path"] == "/"
+    assert body["headers"] == {"content-type": "application/json", "correlation-id": "c1"}
+    assert body["value"] == {
+        "error": "messages:parameter.invalid",
+        "status": 400,
+        "message": f"invalid Ditto message received for device id [{TID}]",
+    }
+
+
+@pytest.mark.parametrize("topic", ["ns/gw:edge:containers/things", "a/b/c", "x"])
+def test_short_ditto_topic(topic: str) -> None:
+    body = reply_of(parse(envelope(topic=topic)))
+    assert body["value"]["message"] == (
+        f"invalid Ditto message topic received for device id [{TID}]"
+    )
+    assert body["status"] == 400
+
+
+def test_wrong_thing_is_404_subject_not_found() -> None:
+    topic = "other/gw:edge:containers/things/live/messages/start"
+    body = reply_of(parse(envelope(topic=topic)))
+    assert body == {
+        "mqtt": f"command//{TID}/res/r1/404",
+        "topic": topic,
+        "headers": {"content-type": "application/json", "correlation-id": "c1"},
+        "path": "/features/Container:abc/inbox/messages/start",
+        "value": {
+            "error": "messages:subject.notfound",
+            "status": 404,
+            "message": "thing with ID = other:gw:edge:containers is not found",
+        },
+        "status": 404,
+    }
+
+
+@pytest.mark.parametrize(
+    ("headers", "has_value", "problem"),
+    [
+        ({"response-required": True, "content-type": "application/json"}, True,
+         "correlation id header is missing"),
+        ({"response-required": True, "correlation-id": 7, "content-type": "application/json"},
+         True, "correlation id header is missing"),
+        ({"response-required": True, "correlation-id": "c1"}, True,
+         "missing content type header"),
+        ({"response-required": True, "correlation-id": "c1", "content-type": "text/plain"},
+         True, "unsupported content type header text/plain"),
+        ({"response-required": True, "correlation-id": "c1", "content-type": "application/json"},
+         False, "unexpected content type header application/json"),
+        ({"response-required": "yes", "correlation-id": "c1", "content-type": "application/json"},
+         True, "response-required header must be a boolean"),
+    ],
+)  # fmt: skip
+def test_header_errors(headers: dict[str, Any], has_value: bool, problem: str) -> None:
+    env = envelope(headers=headers) if has_value else envelope(headers=headers, value=...)
+    body = reply_of(parse(env))
+    assert body["status"] == 400
+    assert body["path"] == "/features/Container:abc/inbox/messages/start"
+    assert body["value"]["message"] == (
+        f"invalid Ditto message received for device id [{TID}]: {problem}"
+    )
+
+
+def test_header_check_comes_before_path_check() -> None:
+    env = envelope(path="/garbage", headers={"response-required": True})
+    assert "correlation id" in reply_of(parse(env))["value"]["message"]
+
+
+def test_thing_level_path_is_404() -> None:
+    body = reply_of(parse(envelope(path="/inbox/messages/start")))
+    assert body["status"] == 404
+    assert body["value"]["error"] == "messages:subject.notfound"
+    assert body["value"]["message"].startswith(f"the target thing ID = {TID} does not have")
+
+
+@pytest.mark.parametrize(
+    "path", ["/features/X/outbox/messages/start", "/features/X/inbox/messages/", "/attributes"]
+)
+def test_other_paths_are_400(path: str) -> None:
+    body = reply_of(parse(envelope(path=path)))
+    assert body["status"] == 400
+    assert body["value"]["message"] == f"missing operation name for device id [{TID}]"
+
+
+def test_check_order_topic_before_thing_before_headers() -> None:
+    # Every check fails at once: the first in Kanto's order decides.
+    env = {"topic": "a/b", "path": "", "headers": {"response-required": True}}
+    assert "invalid Ditto message received" in reply_of(parse(env))["value"]["message"]
+    env = {"topic": "a/b", "path": "/x", "headers": {"response-required": True}}
+    assert "topic received" in reply_of(parse(env))["value"]["message"]
+    env = {"topic": "a/b/things/x", "path": "/x", "headers": {"response-required": True}}
+    assert reply_of(parse(env))["status"] == 404
+
+
+@pytest.mark.parametrize("required", [False, ...])
+def test_one_way_commands_get_no_reply(required: Any) -> None:
+    headers = dict(HEADERS)
+    if required is ...:
+        del headers["response-required"]
+    else:
+        headers["response-required"] = required
+    result = parse(envelope(headers=headers))
+    assert isinstance(result, p.Command)
+    assert result.reply is None
+    assert p.command_response(result, p.Outcome.done()) is None
+    refused = parse(envelope(headers=headers, topic="x/y/things/z"))
+    assert isinstance(refused, p.Rejection)
+    assert p.rejection_response(refused) is None
+
+
+def test_empty_request_id_is_answered_decision_1() -> None:
+    result = parse(envelope(), topic=f"command//{TID}/req//start")
+    assert isinstance(result, p.Command)
+    out = p.command_response(result, p.Outcome.done())
+    assert out is not None
+    assert out.topic == f"command//{TID}/res//204"
+
+
+def test_204_response_exactly() -> None:
+    result = parse(envelope())
+    assert isinstance(result, p.Command)
+    out = p.command_response(result, p.Outcome.done())
+    assert out is not None
+    assert out.topic == f"command//{TID}/res/r1/204"
+    assert out.json() == {
+        "topic": DTOPIC,
+        "headers": {"correlation-id": "c1"},
+        "path": "/features/Container:abc/outbox/messages/start",
+        "status": 204,
+    }
+
+
+def test_200_response_with_value_exactly() -> None:
+    env = envelope(
+        topic="ns/gw:edge:containers/things/live/messages/create",
+        path="/features/ContainerFactory/inbox/messages/create",
+        value={"imageRef": "x", "start": True},
+    )
+    result = parse(env, f"command//{TID}/req/r1/create")
+    assert isinstance(result, p.Command)
+    out = p.command_response(result, p.Outcome.ok("uuid-1"))
+    assert out is not None
+    assert out.topic == f"command//{TID}/res/r1/200"
+    assert out.payload == (
+        b'{"topic":"ns/gw:edge:containers/things/live/messages/create",'
+        b'"headers":{"content-type":"application/json","correlation-id":"c1"},'
+        b'"path":"/features/ContainerFactory/outbox/messages/create","value":"uuid-1",'
+        b'"status":200}'
+    )
+
+
+def test_error_outcome_from_an_ocirt_error() -> None:
+    error = p.DittoError.from_exception(FailedPrecondition("the container is dead"))
+    outcome = p.Outcome.failed(error)
+    assert outcome == p.Outcome(
+        500,
+        {"error": "messages:execution.failed", "status": 500, "message": "the container is dead"},
+        True,
+    )
+
+
+def test_unknown_feature_is_404_decision_3() -> None:
+    result = parse(envelope(path="/features/Container:nope/inbox/messages/start"))
+    assert isinstance(result, p.Command)
+    body = reply_of(p.unknown_feature(result))
+    assert body["status"] == 404
+    assert body["path"] == "/features/Container:nope/inbox/messages/start"
+    assert body["value"] == {
+        "error": "things:feature.notfound",
+        "status": 404,
+        "message": "feature [Container:nope] not found ",
+    }
+
+
+def test_trailing_commas_of_the_user_documents_are_read() -> None:
+    assert p.decode_json(b'{"a":[1,2,],"b":{"c":"x, }",},}') == {"a": [1, 2], "b": {"c": "x, }"}}
+    with pytest.raises(ValueError):
+        p.decode_json(b'{"a":,}')
+
+
+def test_value_null_counts_as_present() -> None:
+    result = parse(envelope(value=None))
+    assert isinstance(result, p.Command)
+    assert result.has_value and result.value is None
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"deviceId":"ns:gw","tenantId":"t","policyId":"ns:p"}',
+        b'{"deviceId":"ns:gw","tenantId":"t"}',
+    ],
+)
+def test_identity(payload: bytes) -> None:
+    identity = p.parse_identity(payload)
+    assert identity.device_id == "ns:gw"
+    assert identity.tenant_id == "t"
+    assert str(identity.thing) == TID
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"x", b"[]", b"{}", b'{"deviceId":5}', b'{"deviceId":"a/b"}', b'{"deviceId":"a#"}',
+     b'{"deviceId":"a","tenantId":"t/x"}'],
+)  # fmt: skip
+def test_bad_identity(payload: bytes) -> None:
+    with pytest.raises(ValueError):
+        p.parse_identity(payload)
+
+
+# ---- twin ---------------------------------------------------------------------------
+
+
+def view(status: Status = Status.CREATED, **state: Any) -> ContainerView:
+    config = fill_config(ContainerConfig(), "web")
+    return ContainerView(
+        id=ContainerId("abc"),
+        name="web",
+        image_ref="docker.io/library/influxdb:1.8.4",
+        config=config,
+        created_at="2024-05-01T10:00:00.123456789Z",
+        state=ContainerState(status=status, **state),
+    )
+
+
+TWIN = p.Twin(THING, "t")
+FEATURE = "/features/Container:abc"
+
+
+def decoded(messages: list[p.Outbound]) -> list[tuple[str, str, str, Any]]:
+    out = []
+    for message in messages:
+        assert message.topic == "e/t/ns:gw:edge:containers"
+        body = message.json()
+        assert body["headers"] == {"response-required": False}
+        out.append((body["topic"].rsplit("/", 1)[1], body["path"], body.get("value", "-")))
+    return out  # type: ignore[return-value]
+
+
+def test_created_event_sends_full_feature_then_state() -> None:
+    tracker = p.TwinTracker(TWIN)
+    messages = tracker.on_event(Event(EventKind.CREATED, view()))
+    assert messages[0].json() == {
+        "topic": "ns/gw:edge:containers/things/twin/commands/modify",
+        "headers": {"response-required": False},
+        "path": FEATURE,
+        "value": {
+            "definition": ["com.bosch.iot.suite.edge.containers:Container:1.5.0"],
+            "properties": {
+                "status": {
+                    "name": "web",
+                    "imageRef": "docker.io/library/influxdb:1.8.4",
+                    "config": {
+                        "domainName": "web-domain",
+                        "hostName": "web-host",
+                        "restartPolicy": {"type": "UNLESS_STOPPED"},
+                        "networkMode": "BRIDGE",
+                        "log": {
+                            "type": "JSON_FILE",
+                            "maxFiles": 2,
+                            "maxSize": "100M",
+                            "mode": "BLOCKING",
+                        },
+                    },
+                    "createdAt": "2024-05-01T10:00:00.123456789Z",
+                    "state": {"status": "CREATED", "pid": -1},
+                }
+            },
+        },
+    }
+    assert decoded(messages[1:]) == [
+        ("modify", f"{FEATURE}/properties/status/state", {"status": "CREATED", "pid": -1})
+    ]
+
+
+def test_event_flow_in_kanto_order() -> None:
+    tracker = p.TwinTracker(TWIN)
+    running = view(Status.RUNNING, pid=77, started_at="2024-05-01T10:00:01Z")
+    renamed = replace(view(), name="db")
+    policy = RestartPolicy(RestartPolicyType.ALWAYS)
+    updated = replace(view(), config=replace(view().config, restart_policy=policy))
+    exited = view(Status.EXITED, exit_code=137, error="OOM Killed", oom_killed=True,
+                  finished_at="2024-05-01T10:00:02Z")  # fmt: skip
+    events = [
+        Event(EventKind.STATE, running),
+        Event(EventKind.RENAMED, renamed),
+        Event(EventKind.UPDATED, updated),
+        Event(EventKind.STATE, exited),
+        Event(EventKind.REMOVED, exited),
+    ]
+    messages = [m for e in events for m in tracker.on_event(e)]
+    result = decoded(messages)
+    state = f"{FEATURE}/properties/status/state"
+    assert result[0] == ("modify", state, {"status": "RUNNING", "pid": 77,
+                                           "startedAt": "2024-05-01T10:00:01Z"})  # fmt: skip
+    assert result[1] == ("modify", f"{FEATURE}/properties/status/name", "db")
+    assert result[2][1] == f"{FEATURE}/properties/status/config"
+    assert result[2][2]["restartPolicy"] == {"type": "ALWAYS"}
+    assert result[3] == ("modify", state, {"status": "EXITED", "pid": -1, "exitCode": 137,
+                                           "error": "OOM Killed", "oomKilled": True,
+                                           "finishedAt": "2024-05-01T10:00:02Z"})  # fmt: skip
+    assert result[4][:2] == ("modify", state)
+    assert result[4][2]["status"] == "DEAD"
+    assert result[5] == ("delete", FEATURE, "-")
+    assert len(result) == 6
+
+
+def test_removed_after_dead_state_sends_dead_once() -> None:
+    tracker = p.TwinTracker(TWIN)
+    dead = view(Status.DEAD)
+    messages = tracker.on_event(Event(EventKind.STATE, dead))
+    messages += tracker.on_event(Event(EventKind.REMOVED, dead))
+    assert [(a, path) for a, path, _ in decoded(messages)] == [
+        ("modify", f"{FEATURE}/properties/status/state"),
+        ("delete", FEATURE),
+    ]
+
+
+def test_state_omits_empty_members() -> None:
+    assert p.state_value(ContainerState(status=Status.STOPPED, pid=0)) == {"status": "STOPPED"}
+
+
+def test_republish_is_factory_then_containers() -> None:
+    tracker = p.TwinTracker(TWIN)
+    messages = tracker.republish([view(Status.RUNNING, pid=5)])
+    assert messages[0].json()["path"] == "/features/ContainerFactory"
+    assert messages[0].json()["value"] == {
+        "definition": ["com.bosch.iot.suite.edge.containers:ContainerFactory:1.3.0"]
+    }
+    assert messages[1].json()["value"]["properties"]["status"]["state"] == {
+        "status": "RUNNING",
+        "pid": 5,
+    }
