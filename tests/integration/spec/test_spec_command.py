@@ -167,13 +167,14 @@ def test_ocirt_spec_output_runs_under_runc(
     assert printed.returncode == 0, printed.stderr
     spec = json.loads(printed.stdout)
 
-    bundle = meta / "containers" / container_id
+    container_dir = meta / "containers" / container_id
+    bundle = container_dir / "bundle"
     assert spec["root"]["path"] == str(bundle / "rootfs")
     bundle.mkdir(parents=True)
     shutil.copytree(busybox_rootfs, bundle / "rootfs", symlinks=True)
-    (bundle / "hostname").write_text("ex-host\n")
-    (bundle / "hosts").write_text("127.0.0.1\tlocalhost\n10.0.0.1\tctrhost\n")
-    (bundle / "resolv.conf").write_text("nameserver 127.0.0.1\n")
+    (container_dir / "hostname").write_text("ex-host\n")
+    (container_dir / "hosts").write_text("127.0.0.1\tlocalhost\n10.0.0.1\tctrhost\n")
+    (container_dir / "resolv.conf").write_text("nameserver 127.0.0.1\n")
     (bundle / "config.json").write_text(printed.stdout)
 
     out, err = tmp_path / "out", tmp_path / "err"

@@ -37,7 +37,7 @@ def test_create_with_config_value(capsys: pytest.CaptureFixture[str], tmp_path: 
     ]
     assert spec["linux"]["cgroupsPath"] == f"ocirt/{ID}"
     base = f"{tmp_path}/containers/{ID}"
-    assert spec["root"]["path"] == f"{base}/rootfs"
+    assert spec["root"]["path"] == f"{base}/bundle/rootfs"
     sources = {m["destination"]: m["source"] for m in spec["mounts"]}
     assert sources["/etc/hosts"] == f"{base}/hosts"
     assert sources["/etc/resolv.conf"] == f"{base}/resolv.conf"
@@ -114,7 +114,7 @@ def test_image_config_blob(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
 def test_named_user_is_resolved_in_the_rootfs(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    etc = tmp_path / "containers" / ID / "rootfs" / "etc"
+    etc = tmp_path / "containers" / ID / "bundle" / "rootfs" / "etc"
     etc.mkdir(parents=True)
     (etc / "passwd").write_text("app:x:100:101::/:/bin/sh\n")
     (etc / "group").write_text("app:x:101:\n")
