@@ -21,6 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="stop every container when the daemon stops (Kanto's behaviour)",
     )
+    parser.add_argument(
+        "--cgroup-parent",
+        default="ocirt",
+        help="cgroup of the containers, relative to the daemon's own (default: ocirt)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from ocirt.errors import OcirtError
 
     try:
-        return run_daemon(args.config, args.stop_containers_on_exit)
+        return run_daemon(args.config, args.stop_containers_on_exit, args.cgroup_parent)
     except OcirtError as exc:
         print(f"Error: {exc.message}", file=sys.stderr)
         return 1

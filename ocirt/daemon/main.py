@@ -161,7 +161,7 @@ def _registry_settings(config: DaemonConfig) -> Any:
     return settings_from_kanto(list(config.containers.insecure_registries), raw)
 
 
-def build(config: DaemonConfig) -> Daemon:
+def build(config: DaemonConfig, cgroup_parent: str = "ocirt") -> Daemon:
     """The manager over the real adapters, recovered."""
     from ocirt.daemon.adapters import BridgeAttacher, ImageRootfs
     from ocirt.image.service import ImageService
@@ -191,6 +191,7 @@ def build(config: DaemonConfig) -> Daemon:
         home_dir=home,
         exec_root=exec_root,
         stop_timeout=config.manager.default_ctrs_stop_timeout,
+        cgroup_parent=cgroup_parent,
     )
     manager = Manager(settings, rootfs, network, read_host_facts(with_devices=True))
     manager.recover()
@@ -257,7 +258,9 @@ def serve(daemon: Daemon) -> None:
         daemon.things.start()
 
 
-def run_daemon(config_path: str | None, stop_containers_on_exit: bool) -> int:
+def run_daemon(
+    config_path: str | None, stop_containers_on_exit: bool, cgroup_parent: str = "ocirt"
+) -> int:
     config = load_config_file(config_path)
     setup_logging(config.log)
     for warning in config.warnings:
@@ -269,7 +272,7 @@ def run_daemon(config_path: str | None, stop_containers_on_exit: bool) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    daemon = build(config)
+    daemon = build(config, cgroup_parent)
     try:
         serve(daemon)
         log.info("ocirt daemon ready (pid %d)", os.getpid())

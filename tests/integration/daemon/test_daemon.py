@@ -58,7 +58,7 @@ def test_restart_keeps_containers_and_republishes(service: Service, cloud: Cloud
     # While the daemon is down, one container disappears (removed by another manager).
     from ocirt.daemon.main import build, load_config_file
 
-    other = build(load_config_file(str(service.config_path)))
+    other = build(load_config_file(str(service.config_path)), service.cgroup_parent)
     try:
         other.manager.remove(gone, True)
     finally:

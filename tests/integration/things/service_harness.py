@@ -246,6 +246,8 @@ class Service:
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
     extra_config: dict[str, Any] = field(default_factory=dict)
+    # The containers' cgroup parent: unique per test, removed by the cgroup_parent fixture.
+    cgroup_parent: str = "ocirt"
 
     def __post_init__(self) -> None:
         import random
@@ -299,7 +301,7 @@ class Service:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ocirt.cli.main", "daemon", "--config", str(self.config_path),
-             *extra],
+             "--cgroup-parent", self.cgroup_parent, *extra],
             stdout=log,
             stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -364,7 +366,7 @@ class Service:
     def _remove_containers(self) -> None:
         from ocirt.daemon.main import build, load_config_file
 
-        daemon = build(load_config_file(str(self.config_path)))
+        daemon = build(load_config_file(str(self.config_path)), self.cgroup_parent)
         try:
             for view in daemon.manager.list():
                 with contextlib.suppress(Exception):
@@ -448,9 +450,11 @@ def cloud(broker: Broker) -> Iterator[Cloud]:
 
 
 @pytest.fixture
-def service(tmp_path: Path, broker: Broker, busybox_layout: Path) -> Iterator[Service]:
+def service(
+    tmp_path: Path, broker: Broker, busybox_layout: Path, cgroup_parent: str
+) -> Iterator[Service]:
     """A configured daemon world (not started: call service.start())."""
-    svc = Service(tmp_path, broker.port, busybox_layout)
+    svc = Service(tmp_path, broker.port, busybox_layout, cgroup_parent=cgroup_parent)
     try:
         yield svc
     finally:
