@@ -12,6 +12,49 @@ static const unsigned char plain[256] = {
 	['?' ... '['] = 1, [']' ... 0x7F] = 1,
 };
 
+/* Sixteen bytes at a time. GCC lowers these generic vectors to SSE2 on x86-64 and to
+ * NEON on arm/aarch64, and to plain integer code elsewhere; no intrinsics needed. */
+typedef unsigned char bytes16 __attribute__((vector_size(16)));
+typedef unsigned long long words2 __attribute__((vector_size(16)));
+
+/* Nonzero bytes where b needs escaping: the complement of `plain` above. */
+static inline bytes16 needs_escape(bytes16 b)
+{
+	bytes16 bad = (bytes16)(b < 0x20) | (bytes16)(b >= 0x80);
+	bad |= (bytes16)(b == '"') | (bytes16)(b == '\\') | (bytes16)(b == '<');
+	bad |= (bytes16)(b == '>') | (bytes16)(b == '&');
+	return bad;
+}
+
+/* Index of the first (lowest-addressed) nonzero byte of a nonzero word. */
+static inline size_t first_set_byte(unsigned long long w)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return (size_t)__builtin_ctzll(w) / 8;
+#else
+	return (size_t)__builtin_clzll(w) / 8;
+#endif
+}
+
+/* End of the run of plain bytes starting at i (at most len). The vector loop looks at
+ * whole blocks only, so it never reads past len. */
+static size_t plain_run(const unsigned char *s, size_t i, size_t len)
+{
+	while (len - i >= 16) {
+		bytes16 b;
+		memcpy(&b, s + i, sizeof(b));
+		words2 bad = (words2)needs_escape(b);
+		if (bad[0] != 0)
+			return i + first_set_byte(bad[0]);
+		if (bad[1] != 0)
+			return i + 8 + first_set_byte(bad[1]);
+		i += 16;
+	}
+	while (i < len && plain[s[i]])
+		i++;
+	return i;
+}
+
 /* Length of the valid UTF-8 sequence at s (2..4), or 0 if the bytes there are not one.
  * The ranges are those of RFC 3629 / Go's utf8.DecodeRune: no overlongs, no
  * surrogates, nothing above U+10FFFF. */
@@ -51,9 +94,7 @@ size_t jsonlog_escape(const char *src, size_t len, char *out)
 	size_t i = 0;
 	while (i < len) {
 		/* Copy runs of bytes that need no escaping in one go: most log text. */
-		size_t run = i;
-		while (run < len && plain[s[run]])
-			run++;
+		size_t run = plain_run(s, i, len);
 		if (run > i) {
 			memcpy(o, s + i, run - i);
 			o += run - i;
@@ -119,6 +160,10 @@ static size_t put_digits(char *o, unsigned v, int width)
 
 size_t jsonlog_format_time(struct jsonlog_clock *clk, const struct timespec *ts, char *out)
 {
+	if (clk->text_len != 0 && clk->text_sec == ts->tv_sec && clk->text_nsec == ts->tv_nsec) {
+		memcpy(out, clk->text, clk->text_len);
+		return clk->text_len;
+	}
 	if (clk->prefix_len == 0 || clk->sec != ts->tv_sec) {
 		struct tm tm;
 		time_t sec = ts->tv_sec;
@@ -154,7 +199,12 @@ size_t jsonlog_format_time(struct jsonlog_clock *clk, const struct timespec *ts,
 		o += keep;
 	}
 	*o++ = 'Z';
-	return (size_t)(o - out);
+	size_t n = (size_t)(o - out);
+	memcpy(clk->text, out, n);
+	clk->text_len = n;
+	clk->text_sec = ts->tv_sec;
+	clk->text_nsec = ts->tv_nsec;
+	return n;
 }
 
 size_t jsonlog_encode(struct jsonlog_clock *clk, enum log_stream stream, const char *data,

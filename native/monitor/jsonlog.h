@@ -14,16 +14,23 @@ enum log_stream { STREAM_STDOUT = 0, STREAM_STDERR = 1 };
 
 /* Longest message the monitor emits; longer lines are split (Docker's copier size). */
 #define JSONLOG_MAX_MSG 16384
-/* Worst case: every input byte escaped to six characters, plus the fixed frame. */
-#define JSONLOG_MAX_ENTRY (JSONLOG_MAX_MSG * 6 + 128)
+/* Worst case for a message of len bytes: every byte escaped to six characters, plus
+ * the fixed frame. */
+#define JSONLOG_ENTRY_BOUND(len) ((len) * 6 + 128)
+#define JSONLOG_MAX_ENTRY JSONLOG_ENTRY_BOUND(JSONLOG_MAX_MSG)
 #define JSONLOG_TIME_MAX 40
 
 /* Caches the formatted date and second, so a busy stream formats the calendar part
- * once a second instead of once a line. */
+ * once a second instead of once a line, and the whole last time, because the lines of
+ * one read share it (streams.h). */
 struct jsonlog_clock {
 	time_t sec;
 	size_t prefix_len;
 	char prefix[24]; /* "2006-01-02T15:04:05" */
+	time_t text_sec;
+	long text_nsec;
+	size_t text_len;
+	char text[JSONLOG_TIME_MAX];
 };
 
 /* RFC3339Nano in UTC with trailing zeros of the fraction trimmed (Go's time format). */

@@ -123,6 +123,36 @@ void logfile_append(struct logfile *lf, const char *entry, size_t len)
 	lf->size += (long long)len;
 }
 
+char *logfile_reserve(struct logfile *lf, size_t max_len)
+{
+	if (max_len > lf->buf_cap)
+		return NULL;
+	if (lf->max_size > 0 && lf->size >= lf->max_size)
+		rotate(lf);
+	if (lf->buf_len + max_len > lf->buf_cap)
+		logfile_flush(lf);
+	return lf->buf + lf->buf_len;
+}
+
+void logfile_commit(struct logfile *lf, size_t len)
+{
+	lf->buf_len += len;
+	lf->buf_entries++;
+	lf->size += (long long)len;
+}
+
+void logfile_append_message(struct logfile *lf, struct jsonlog_clock *clk,
+			    enum log_stream stream, const char *data, size_t len,
+			    const struct timespec *ts, char *scratch)
+{
+	char *dst = logfile_reserve(lf, JSONLOG_ENTRY_BOUND(len));
+	if (dst != NULL) {
+		logfile_commit(lf, jsonlog_encode(clk, stream, data, len, ts, dst));
+		return;
+	}
+	logfile_append(lf, scratch, jsonlog_encode(clk, stream, data, len, ts, scratch));
+}
+
 int logfile_close(struct logfile *lf)
 {
 	int rc = 0;

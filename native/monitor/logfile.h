@@ -6,6 +6,8 @@
  * reader may still hold the old inode. With max_files == 1 the file is replaced. */
 #pragma once
 
+#include "jsonlog.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +30,17 @@ int logfile_open(struct logfile *lf, const char *path, long long max_size, int m
 		 unsigned delay_ms);
 /* Append one encoded entry; rotates first if due. Write errors are counted in lost. */
 void logfile_append(struct logfile *lf, const char *entry, size_t len);
+/* Room for one entry of at most max_len bytes, straight in the write buffer, so the
+ * encoder writes there and nothing is copied; rotates first if due, exactly as
+ * logfile_append does. NULL if max_len exceeds the buffer: use logfile_append. */
+char *logfile_reserve(struct logfile *lf, size_t max_len);
+/* Account the len bytes written at logfile_reserve's pointer as one entry. */
+void logfile_commit(struct logfile *lf, size_t len);
+/* Encode one message and append it: in place when it fits the buffer, else through
+ * scratch (room for JSONLOG_MAX_ENTRY). */
+void logfile_append_message(struct logfile *lf, struct jsonlog_clock *clk,
+			    enum log_stream stream, const char *data, size_t len,
+			    const struct timespec *ts, char *scratch);
 /* Write the buffered entries to the file. */
 void logfile_flush(struct logfile *lf);
 /* Flush, fsync and close. 0 or -errno of the fsync. */

@@ -187,8 +187,7 @@ static void log_sink(void *ctx, enum log_stream stream, const char *data, size_t
 		logring_push(&m->ring, stream, data, len, ts);
 		return;
 	}
-	size_t n = jsonlog_encode(&m->clock, stream, data, len, ts, m->entry);
-	logfile_append(&m->lf, m->entry, n);
+	logfile_append_message(&m->lf, &m->clock, stream, data, len, ts, m->entry);
 }
 
 static void collect_runc_text(struct monitor *m, int fd)
@@ -307,9 +306,25 @@ static int create_container(struct monitor *m, const char *child_oom)
 	return 0;
 }
 
+/* One read of s into the log: bytes read, 0 at EOF, or -errno. */
+static ssize_t pump(struct monitor *m, struct stdio_stream *s)
+{
+	ssize_t n = stdio_fill(s, m->scratch, READ_CHUNK);
+	if (n <= 0)
+		return n;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (m->ring_on)
+		logring_begin(&m->ring);
+	stdio_feed(s, m->scratch, (size_t)n, &now, log_sink, m);
+	if (m->ring_on)
+		logring_end(&m->ring);
+	return n;
+}
+
 static void drain(struct monitor *m, struct stdio_stream *s)
 {
-	while (!s->eof && stdio_read(s, m->scratch, READ_CHUNK, log_sink, m) > 0)
+	while (!s->eof && pump(m, s) > 0)
 		;
 }
 
@@ -330,7 +345,7 @@ static void run(struct monitor *m)
 		bool got = false;
 		for (int i = 1; i <= 2; i++) {
 			struct stdio_stream *s = i == 1 ? m->out : m->err;
-			if (pfd[i].revents && stdio_read(s, m->scratch, READ_CHUNK, log_sink, m) > 0)
+			if (pfd[i].revents && pump(m, s) > 0)
 				got = true;
 		}
 		if (got && m->log_open && !m->ring_on)
@@ -346,8 +361,12 @@ static void finish(struct monitor *m)
 {
 	drain(m, m->out);
 	drain(m, m->err);
+	if (m->ring_on)
+		logring_begin(&m->ring);
 	stdio_finish(m->out, log_sink, m);
 	stdio_finish(m->err, log_sink, m);
+	if (m->ring_on)
+		logring_end(&m->ring);
 	struct exit_record rec = exitrec_from_status(m->ctr_pid, m->ctr_status);
 	rec.oom_killed = oom_watch_fired(&m->oom);
 	if (m->ring_on)

@@ -69,9 +69,8 @@ static void *writer_main(void *arg)
 			struct record_header h;
 			memcpy(&h, r->batch + off, sizeof(h));
 			struct timespec ts = {.tv_sec = (time_t)h.sec, .tv_nsec = h.nsec};
-			size_t n = jsonlog_encode(&r->clock, (enum log_stream)h.stream,
-						  r->batch + off + sizeof(h), h.len, &ts, r->entry);
-			logfile_append(r->lf, r->entry, n);
+			logfile_append_message(r->lf, &r->clock, (enum log_stream)h.stream,
+					       r->batch + off + sizeof(h), h.len, &ts, r->entry);
 			off += sizeof(h) + h.len;
 		}
 		/* Write as soon as the queue runs dry so readers see lines promptly. */
@@ -122,16 +121,24 @@ void logring_push(struct logring *r, enum log_stream stream, const char *data, s
 		.sec = ts->tv_sec, .nsec = (int32_t)ts->tv_nsec, .len = (uint32_t)len,
 		.stream = (uint8_t)stream};
 	size_t need = sizeof(h) + len;
-	pthread_mutex_lock(&r->mu);
 	if (r->used != 0 && r->used + need > r->limit) {
 		r->dropped++;
-		pthread_mutex_unlock(&r->mu);
 		return;
 	}
 	ring_put(r, r->used, &h, sizeof(h));
 	ring_put(r, r->used + sizeof(h), data, len);
 	r->used += need;
-	pthread_cond_signal(&r->cv);
+}
+
+void logring_begin(struct logring *r)
+{
+	pthread_mutex_lock(&r->mu);
+}
+
+void logring_end(struct logring *r)
+{
+	if (r->used != 0)
+		pthread_cond_signal(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 }
 

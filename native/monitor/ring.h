@@ -33,8 +33,13 @@ struct logring {
 };
 
 int logring_start(struct logring *r, struct logfile *lf, size_t limit);
-/* Queue one message, or drop and count it if the buffer is full. Never blocks on I/O. */
+/* Hold the ring for the messages of one read: one lock and at most one wake-up of the
+ * writer per read instead of per message. Never waits for I/O: the writer holds the
+ * lock only to move records out, never while it writes. */
+void logring_begin(struct logring *r);
+/* Queue one message, or drop and count it if the buffer is full. Between begin and end. */
 void logring_push(struct logring *r, enum log_stream stream, const char *data, size_t len,
 		  const struct timespec *ts);
+void logring_end(struct logring *r);
 /* Let the writer drain everything that is queued, then join it. Returns drops. */
 uint64_t logring_stop(struct logring *r);

@@ -30,20 +30,17 @@ static size_t utf8_cut(const char *p, size_t n)
 }
 
 static void emit(struct stdio_stream *s, const char *data, size_t len, bool complete,
-		 stdio_sink_fn sink, void *ctx)
+		 const struct timespec *now, stdio_sink_fn sink, void *ctx)
 {
-	struct timespec ts;
-	if (s->in_partial)
-		ts = s->first_ts;
-	else
-		clock_gettime(CLOCK_REALTIME, &ts);
-	sink(ctx, s->stream, data, len, &ts);
+	const struct timespec *ts = s->in_partial ? &s->first_ts : now;
+	sink(ctx, s->stream, data, len, ts);
+	if (!complete && !s->in_partial)
+		s->first_ts = *now;
 	s->in_partial = !complete;
-	if (!complete)
-		s->first_ts = ts;
 }
 
-void stdio_feed(struct stdio_stream *s, const char *data, size_t n, stdio_sink_fn sink, void *ctx)
+void stdio_feed(struct stdio_stream *s, const char *data, size_t n, const struct timespec *now,
+		stdio_sink_fn sink, void *ctx)
 {
 	while (n > 0) {
 		if (s->len == 0) {
@@ -52,14 +49,14 @@ void stdio_feed(struct stdio_stream *s, const char *data, size_t n, stdio_sink_f
 			const char *nl = memchr(data, '\n', lim);
 			if (nl != NULL) {
 				size_t k = (size_t)(nl - data) + 1;
-				emit(s, data, k, true, sink, ctx);
+				emit(s, data, k, true, now, sink, ctx);
 				data += k;
 				n -= k;
 				continue;
 			}
 			if (n >= JSONLOG_MAX_MSG) {
 				size_t cut = utf8_cut(data, JSONLOG_MAX_MSG);
-				emit(s, data, cut, false, sink, ctx);
+				emit(s, data, cut, false, now, sink, ctx);
 				data += cut;
 				n -= cut;
 				continue;
@@ -74,7 +71,7 @@ void stdio_feed(struct stdio_stream *s, const char *data, size_t n, stdio_sink_f
 		if (nl != NULL) {
 			size_t k = (size_t)(nl - data) + 1;
 			memcpy(s->buf + s->len, data, k);
-			emit(s, s->buf, s->len + k, true, sink, ctx);
+			emit(s, s->buf, s->len + k, true, now, sink, ctx);
 			s->len = 0;
 			data += k;
 			n -= k;
@@ -89,7 +86,7 @@ void stdio_feed(struct stdio_stream *s, const char *data, size_t n, stdio_sink_f
 		data += space;
 		n -= space;
 		size_t cut = utf8_cut(s->buf, JSONLOG_MAX_MSG);
-		emit(s, s->buf, cut, false, sink, ctx);
+		emit(s, s->buf, cut, false, now, sink, ctx);
 		s->len = JSONLOG_MAX_MSG - cut;
 		memmove(s->buf, s->buf + cut, s->len);
 	}
@@ -97,21 +94,22 @@ void stdio_feed(struct stdio_stream *s, const char *data, size_t n, stdio_sink_f
 
 void stdio_finish(struct stdio_stream *s, stdio_sink_fn sink, void *ctx)
 {
-	if (s->len > 0)
-		emit(s, s->buf, s->len, true, sink, ctx);
+	if (s->len > 0) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		emit(s, s->buf, s->len, true, &now, sink, ctx);
+	}
 	s->len = 0;
 	s->in_partial = false;
 }
 
-ssize_t stdio_read(struct stdio_stream *s, char *scratch, size_t size, stdio_sink_fn sink,
-		   void *ctx)
+ssize_t stdio_fill(struct stdio_stream *s, char *scratch, size_t size)
 {
 	ssize_t n = util_read(s->fd, scratch, size);
 	if (n == -EIO)
 		n = 0;
-	if (n > 0)
-		stdio_feed(s, scratch, (size_t)n, sink, ctx);
-	else if (n == 0)
+	if (n == 0)
 		s->eof = true;
 	return n;
 }
+
