@@ -1,4 +1,4 @@
-"""`ocirt image pull|list|remove|load|save`: argument parsing and output only.
+"""`ocirt image pull|list|remove|load|save|encrypt`: argument parsing and output only.
 
 Settings come from flags until the daemon config is wired in. Errors print their
 message and exit 1.
@@ -11,7 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
-HELP = "manage images: pull, list, remove, load, save"
+HELP = "manage images: pull, list, remove, load, save, encrypt"
 DEFAULT_HOME = "/var/lib/container-management"
 
 
@@ -38,6 +38,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     save = sub.add_parser("save", help="export images as an OCI layout dir or .tar")
     save.add_argument("output", type=Path)
     save.add_argument("references", nargs="+")
+    encrypt = sub.add_parser(
+        "encrypt", help="encrypt the layers of an OCI layout (dir or tar) into an OCI layout dir"
+    )
+    encrypt.add_argument(
+        "--recipient",
+        action="append",
+        required=True,
+        metavar="jwe:FILE|pkcs7:FILE",
+        help="public key (jwe) or x509 certificate (jwe, pkcs7); repeatable",
+    )
+    encrypt.add_argument(
+        "--encrypt-layer",
+        type=int,
+        action="append",
+        default=None,
+        metavar="N",
+        help="layer index to encrypt, -1 = last (repeatable; default: every layer)",
+    )
+    encrypt.add_argument("source", metavar="SRC[:TAG]")
+    encrypt.add_argument("dest", metavar="DEST[:TAG]", help="TAG defaults to SRC's, or latest")
 
 
 def _human(size: int) -> str:
@@ -49,7 +69,37 @@ def _human(size: int) -> str:
     return f"{size}B"
 
 
+def _layout_arg(text: str) -> tuple[Path, str | None]:
+    """Split `PATH[:TAG]` at the first colon, as skopeo's `oci:` transport does."""
+    from ocirt.errors import InvalidArgument
+
+    path, sep, tag = text.partition(":")
+    if not path or (sep and not tag):
+        raise InvalidArgument(f"invalid layout {text!r}: want PATH[:TAG]")
+    return Path(path), tag or None
+
+
+def _encrypt(args: argparse.Namespace) -> int:
+    from ocirt.errors import OcirtError
+    from ocirt.image.encrypt import encrypt_layout
+    from ocirt.image.ocicrypt_encrypt import load_encrypt_recipients
+
+    try:
+        src, src_tag = _layout_arg(args.source)
+        dest, dest_tag = _layout_arg(args.dest)
+        recipients = load_encrypt_recipients(args.recipient)
+        tag = dest_tag or src_tag or "latest"
+        digest = encrypt_layout(src, src_tag, dest, tag, recipients, args.encrypt_layer)
+    except OcirtError as exc:
+        print(f"Error: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"{dest}:{tag} {digest}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.image_command == "encrypt":
+        return _encrypt(args)  # works on layouts only: no image store to open
     from ocirt.errors import OcirtError
     from ocirt.image.auth import RegistrySettings
     from ocirt.image.service import ImageService, Progress
