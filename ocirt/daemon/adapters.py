@@ -1,25 +1,25 @@
-"""The real adapters behind the manager's ports: the image store and the bridge network.
-Does I/O (through `ocirt.image` and `ocirt.network`).
+"""The image store behind the manager's RootfsProvider port. Does I/O (through
+`ocirt.image`).
 
-They only translate: `ImageRootfs` pulls or finds an image and mounts a snapshot as the
-container's rootfs; `BridgeAttacher` attaches a container to the bridge (or to the host's
-network) and hands back its netns and /etc files.
+It only translates: `ImageRootfs` pulls or finds an image, checks that the container's
+keys open it, and mounts a snapshot as the container's rootfs. The bridge network's
+adapter is `ocirt.manager.ports.BridgeAdapter`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocirt.config.model import ContainerConfig, Decryption, NetworkMode
-from ocirt.manager.ports import Attached, PreparedRootfs
-from ocirt.spec.facts import ImageConfig, NetworkAttachment
+from ocirt.config.model import Decryption
+from ocirt.manager.ports import PreparedRootfs
+from ocirt.spec.facts import ImageConfig
 
 if TYPE_CHECKING:
     from ocirt.image import manifest
+    from ocirt.image.ocicrypt_keys import DecryptKeys
     from ocirt.image.service import ImageService
-    from ocirt.network.bridge import BridgeNetwork
 
 
 def spec_image(config: manifest.ImageConfig) -> ImageConfig:
@@ -39,7 +39,10 @@ def spec_image(config: manifest.ImageConfig) -> ImageConfig:
 class ImageRootfs:
     """RootfsProvider over the image store: pull if absent, then a snapshot per container.
 
-    Per-container decryption settings override the daemon-wide ones (Kanto, §6).
+    Per-container decryption settings override the daemon-wide ones (Kanto, §6). An
+    encrypted image is authorised with them at create, even when it is already on the
+    device, and again before each start (Kanto checks before unpack and before each start),
+    so a container whose keys do not open the image never runs it.
     """
 
     def __init__(
@@ -52,60 +55,34 @@ class ImageRootfs:
         self._keys = tuple(keys)
         self._recipients = tuple(recipients)
 
+    def _decrypt_keys(self, decryption: Decryption) -> DecryptKeys | None:
+        keys = decryption.keys or self._keys
+        recipients = decryption.recipients or self._recipients
+        if not (keys or recipients):
+            return None
+        # Imported here: key loading pulls in cryptography, which plain images never need.
+        from ocirt.image.ocicrypt_keys import load_decrypt_keys
+
+        return load_decrypt_keys(keys, recipients)
+
     def prepare(
         self, container_id: str, image_ref: str, decryption: Decryption, bundle_dir: Path
     ) -> PreparedRootfs:
-        keys = decryption.keys or self._keys
-        recipients = decryption.recipients or self._recipients
-        decrypt = None
-        if keys or recipients:
-            from ocirt.image.ocicrypt_keys import load_decrypt_keys
-
-            decrypt = load_decrypt_keys(keys, recipients)
-        image = self.images.ensure(image_ref, decrypt)
+        image = self.images.ensure(image_ref, self._decrypt_keys(decryption))
         path = self.images.prepare_rootfs(image, container_id)
         return PreparedRootfs(path, spec_image(image.config))
 
-    def activate(self, container_id: str, image_ref: str, bundle_dir: Path) -> PreparedRootfs:
-        # prepare_rootfs is idempotent and remounts a snapshot lost with a reboot.
+    def activate(
+        self, container_id: str, image_ref: str, decryption: Decryption, bundle_dir: Path
+    ) -> PreparedRootfs:
         image = self.images.get(image_ref)
+        # Keys are loaded afresh each time: a key file removed or replaced since the last
+        # start must count, and a plain image needs none.
+        if self.images.encrypted_layers(image):
+            self.images.authorise(image, self._decrypt_keys(decryption))
+        # prepare_rootfs is idempotent and remounts a snapshot lost with a reboot.
         path = self.images.prepare_rootfs(image, container_id)
         return PreparedRootfs(path, spec_image(image.config))
 
     def release(self, container_id: str, bundle_dir: Path) -> None:
         self.images.release_rootfs(container_id)
-
-
-class BridgeAttacher:
-    """NetworkProvider over the bridge network; host mode shares the host's network."""
-
-    def __init__(self, bridge: BridgeNetwork) -> None:
-        self.bridge = bridge
-
-    def attach(self, container_id: str, config: ContainerConfig, files_dir: Path) -> Attached:
-        if config.network_mode is NetworkMode.HOST:
-            got = self.bridge.attach_host(container_id, config.extra_hosts, files_dir)
-        else:
-            got = self.bridge.attach(
-                container_id,
-                config.host_name,
-                config.domain_name,
-                config.port_mappings,
-                config.extra_hosts,
-                files_dir,
-            )
-        where = (
-            NetworkAttachment.host()
-            if got.netns_path is None
-            else NetworkAttachment.netns(str(got.netns_path))
-        )
-        hostname = got.files.hostname if got.netns_path is not None else None
-        return Attached(
-            where, hosts=got.files.hosts, resolv_conf=got.files.resolv_conf, hostname=hostname
-        )
-
-    def detach(self, container_id: str) -> None:
-        self.bridge.detach(container_id)
-
-    def reconcile(self, known_ids: Iterable[str]) -> None:
-        self.bridge.reconcile(set(known_ids))

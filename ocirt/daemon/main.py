@@ -163,10 +163,10 @@ def _registry_settings(config: DaemonConfig) -> Any:
 
 def build(config: DaemonConfig, cgroup_parent: str = "ocirt") -> Daemon:
     """The manager over the real adapters, recovered."""
-    from ocirt.daemon.adapters import BridgeAttacher, ImageRootfs
+    from ocirt.daemon.adapters import ImageRootfs
     from ocirt.image.service import ImageService
     from ocirt.manager.manager import Manager, ManagerSettings
-    from ocirt.manager.ports import HostNetwork
+    from ocirt.manager.ports import BridgeAdapter, HostNetwork
     from ocirt.runtime.hostfacts import read_host_facts
 
     home = Path(config.manager.home_dir)
@@ -182,7 +182,7 @@ def build(config: DaemonConfig, cgroup_parent: str = "ocirt") -> Daemon:
 
         bridge = BridgeNetwork(config.network.default_bridge, home / "network")
         bridge.setup()
-        network = BridgeAttacher(bridge)
+        network = BridgeAdapter(bridge)
     except OcirtError as exc:
         log.error("bridge network unavailable, only host mode works: %s", exc.message)
         bridge = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,7 @@ from ocirt.image.layout import LayoutSource, LayoutWriter, name_for
 from ocirt.image.manifest import (
     INDEX_TYPES,
     MAX_CONFIG_BYTES,
+    MAX_MANIFEST_BYTES,
     ImageConfig,
     Index,
     Manifest,
@@ -47,7 +48,6 @@ from ocirt.image.registry import RangeNotHonoured, RegistryClient
 from ocirt.image.snapshot import Snapshotter, create_snapshot
 from ocirt.image.store import ContentStore, GcReport, ImageRecord, Ingest, LayerRecord
 from ocirt.image.unpack import WhiteoutMode, apply_layer
-from ocirt.image.users import resolve_user
 
 if TYPE_CHECKING:
     from ocirt.image.ocicrypt_keys import DecryptKeys
@@ -182,6 +182,8 @@ class ImageService:
         name = str(parse_reference(reference))
         record = self.store.get_record(name)
         if record is not None and all(self.store.has_snapshot(c) for c in record.chain_ids):
+            # Kanto checks the keys before unpack even when the image is on the device.
+            self.authorise(self._image(record), keys)
             now = time.time()
             touched = ImageRecord(
                 record.reference,
@@ -241,6 +243,9 @@ class ImageService:
                 f"for {len(manifest.layers)} layers"
             )
         chains = chain_ids(config.diff_ids)
+        # Before any layer is fetched: layers already unpacked (shared with another image)
+        # would otherwise be used without their keys ever being checked.
+        _authorise(name, _encrypted_annotations(manifest), keys)
         self._fetch_layers(name, source, manifest, config, chains, keys, progress)
         self.store.put_blob(config_bytes, manifest.config.digest)
         self.store.put_blob(body, digest)
@@ -331,6 +336,9 @@ class ImageService:
                 progress(Progress(name, digest, done, size))
 
         for attempt in range(2):
+            # Before the ingest is opened: a refusal here must not leave its lock held,
+            # which would hang the next pull of this blob.
+            cipher = self._cipher(what, annotations, keys) if kind.encrypted else None
             ingest = None
             if self.store.has_blob(digest):
                 chunks: Iterator[bytes] = self.store.iter_blob(digest)
@@ -347,7 +355,6 @@ class ImageService:
                         ingest.read_existing(),
                         _tee(source.open_blob(digest, size, ingest.offset), ingest.write),
                     )
-            cipher = self._cipher(what, annotations, keys) if kind.encrypted else None
 
             def fill(
                 tmp: Path,
@@ -407,6 +414,21 @@ class ImageService:
         except DecryptError as exc:
             raise DecryptError(f"{what}: {exc.message}") from exc
 
+    # ---- authorisation ----
+
+    def encrypted_layers(self, image: Image) -> tuple[Mapping[str, str], ...]:
+        """The annotations of the image's encrypted layers, read from its stored manifest;
+        empty for a plain image."""
+        doc = parse_document(self.store.read_blob(image.digest, MAX_MANIFEST_BYTES))
+        if not isinstance(doc, Manifest):
+            raise ImageError(f"{image.reference}: stored manifest {image.digest} is an index")
+        return _encrypted_annotations(doc)
+
+    def authorise(self, image: Image, keys: DecryptKeys | None) -> None:
+        """Raise DecryptError unless ``keys`` unwrap the key of every encrypted layer of
+        ``image``. Nothing is remembered: each call unwraps again."""
+        _authorise(image.reference, self.encrypted_layers(image), keys)
+
     # ---- removal and gc ----
 
     def remove(self, reference: str) -> None:
@@ -430,9 +452,6 @@ class ImageService:
 
     def release_rootfs(self, container_id: str) -> None:
         self.snapshots.release(container_id)
-
-    def resolve_user(self, rootfs: Path, user: str) -> tuple[int, int, tuple[int, ...]]:
-        return resolve_user(rootfs, user)
 
     # ---- offline ----
 
@@ -486,6 +505,33 @@ class ImageService:
                 writer.write_dir(dest)
         except OSError as exc:
             raise ImageError(f"cannot write {dest}: {exc}") from exc
+
+
+def _encrypted_annotations(manifest: Manifest) -> tuple[Mapping[str, str], ...]:
+    return tuple(
+        layer.annotations for layer in manifest.layers if layer_kind(layer.media_type).encrypted
+    )
+
+
+def _authorise(
+    name: str, encrypted: tuple[Mapping[str, str], ...], keys: DecryptKeys | None
+) -> None:
+    if not encrypted:
+        return
+    if keys is None or keys.empty:
+        raise DecryptError(f"{name}: image is encrypted and no decryption keys were given")
+    # Imported here: ocicrypt pulls in cryptography, which plain images never need.
+    from ocirt.image import ocicrypt
+
+    for layer in encrypted:
+        # check_authorised passes a layer without wrapped keys as plain; by its media type
+        # this one is encrypted, so it could never be opened.
+        if not ocicrypt.has_wrapped_keys(layer):
+            raise DecryptError(f"{name}: an encrypted layer carries no wrapped keys")
+    try:
+        ocicrypt.check_authorised(encrypted, keys)
+    except DecryptError as exc:
+        raise DecryptError(f"{name}: {exc.message}") from exc
 
 
 def _tee(chunks: Iterator[bytes], sink: Callable[[bytes], None]) -> Iterator[bytes]:

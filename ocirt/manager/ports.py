@@ -43,8 +43,11 @@ class RootfsProvider(Protocol):
         """Make the container's rootfs (at create). Raises an ImageError subclass."""
         ...
 
-    def activate(self, container_id: str, image_ref: str, bundle_dir: Path) -> PreparedRootfs:
-        """Make the rootfs usable before each start (e.g. remount after a reboot)."""
+    def activate(
+        self, container_id: str, image_ref: str, decryption: Decryption, bundle_dir: Path
+    ) -> PreparedRootfs:
+        """Make the rootfs usable before each start (e.g. remount after a reboot); an
+        encrypted image's keys are checked again (Kanto). Raises an ImageError subclass."""
         ...
 
     def release(self, container_id: str, bundle_dir: Path) -> None:
@@ -95,7 +98,7 @@ class DirectoryRootfs:
         self, container_id: str, image_ref: str, decryption: Decryption, bundle_dir: Path
     ) -> PreparedRootfs:
         if not self.copy:
-            return self.activate(container_id, image_ref, bundle_dir)
+            return self.activate(container_id, image_ref, decryption, bundle_dir)
         target = bundle_dir / "rootfs"
         if target.exists():
             remove_tree(target)
@@ -106,7 +109,9 @@ class DirectoryRootfs:
             raise ImageError(f"cannot copy the rootfs of {image_ref}: {exc}") from exc
         return PreparedRootfs(target, self.image)
 
-    def activate(self, container_id: str, image_ref: str, bundle_dir: Path) -> PreparedRootfs:
+    def activate(
+        self, container_id: str, image_ref: str, decryption: Decryption, bundle_dir: Path
+    ) -> PreparedRootfs:
         target = bundle_dir / "rootfs" if self.copy else self.source
         if not target.is_dir():
             raise ImageError(f"the rootfs of container {container_id} is missing")

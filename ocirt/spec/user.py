@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from ocirt.errors import ImageError
 from ocirt.spec.facts import UserIds
 
-_MAX_ID = 2**32 - 2  # (uid_t)-1 means "no change" to the kernel
+# Ids above int32 are not ids: containerd treated them as names and so mapped them
+# wrongly (CVE-2024-40635); here they fail to resolve.
+_MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from ocirt.image.service import ImageService
+from ocirt.runtime.hostfacts import image_user
+from ocirt.spec.facts import UserIds
 
 from .conftest import BuiltImage, mkimage
 
@@ -50,7 +52,7 @@ def test_two_containers_share_lower_layers_but_not_writes(
         # The shared snapshot itself never changed.
         top = service.store.snapshot_path(image.chain_ids[-1])
         assert (top / "marker").read_text() == busybox_image.marker
-        assert service.resolve_user(a, "user") == (1000, 1000, (29, 44))
+        assert image_user(str(a), "user") == UserIds(1000, 1000, (29, 44))
     finally:
         service.release_rootfs("ctr-a")
         service.release_rootfs("ctr-b")
@@ -112,10 +114,14 @@ def test_runc_container_sees_the_image(
         bundle.mkdir()
         subprocess.run(["runc", "spec", "--bundle", str(bundle)], check=True)
         spec = json.loads((bundle / "config.json").read_text())
-        uid, gid, extra = service.resolve_user(rootfs, image.config.user)
+        user = image_user(str(rootfs), image.config.user)
         spec["root"] = {"path": str(rootfs), "readonly": False}
         spec["process"]["terminal"] = False
-        spec["process"]["user"] = {"uid": uid, "gid": gid, "additionalGids": list(extra)}
+        spec["process"]["user"] = {
+            "uid": user.uid,
+            "gid": user.gid,
+            "additionalGids": list(user.additional_gids),
+        }
         spec["process"]["args"] = ["/bin/sh", "-c", "cat /marker; echo; id -u; echo x > /tmp/w"]
         (bundle / "config.json").write_text(json.dumps(spec))
         out = subprocess.run(

@@ -27,12 +27,12 @@ def test_directory_rootfs_gives_each_container_a_private_copy(tmp_path: Path) ->
     assert (prepared.path / "bin" / "ls").is_symlink()
     (prepared.path / "bin" / "sh").write_text("changed")
     assert (source / "bin" / "sh").read_text() == "#!"
-    assert provider.activate("c1", "img", bundle).path == prepared.path
+    assert provider.activate("c1", "img", Decryption(), bundle).path == prepared.path
     provider.release("c1", bundle)
     assert not prepared.path.exists()
     assert source.exists()
     with pytest.raises(ImageError, match="missing"):
-        provider.activate("c1", "img", bundle)
+        provider.activate("c1", "img", Decryption(), bundle)
     provider.release("c1", bundle)
 
 
