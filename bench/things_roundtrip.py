@@ -4,18 +4,28 @@ Needs root.
 
 Usage: python3 bench/things_roundtrip.py [ROUNDS]
 
-A private mosquitto on 127.0.0.1 and the real `ocirt daemon` (subprocess) are started;
-the busybox image is loaded offline into the daemon's store beforehand ("an image
-already present"). Each round a cloud-side paho client sends the createWithConfig
-message and the clock stops at the 200 response (sent after create and start). The
-container is then stopped, and `runc run -d` runs the bundle the daemon wrote (host
-network, so the bundle needs nothing that the stop released); then both are removed.
-Medians over ROUNDS (one warm-up round dropped). RSS is VmRSS of the daemon process:
-once bootstrapped with no container ("idle, connected"), and with 5 running containers.
+A private mosquitto on 127.0.0.1 (default settings) and the real `ocirt daemon`
+(subprocess) are started; the busybox image is loaded offline into the daemon's store
+beforehand ("an image already present"). Each round a cloud-side paho client sends the
+createWithConfig message and the clock stops at the 200 response (sent after create and
+start). The container is host-network, so the bundle the daemon wrote needs nothing that
+a stop releases: the container is stopped and `runc run -d` runs that very bundle (the
+baseline; it has the host's network too, so neither side sets up a network); then both
+are removed. Medians over ROUNDS (one warm-up round dropped).
+
+The cloud client sets TCP_NODELAY, as a Go connector does by default: paho-python does
+not, and then each command it sends after acknowledging a twin message waits ~40 ms for
+the broker's delayed ACK (Nagle), which says nothing about the device. The same round
+trip with Nagle left on is printed too. A bridge-network round (own netns, veth, /etc
+files, same image) is printed beside it, with the difference: the network set-up.
+
+RSS is VmRSS of the daemon process: once bootstrapped with no container ("idle,
+connected"), and with 5 running containers.
 """
 
 from __future__ import annotations
 
+import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +41,7 @@ from service_harness import IMAGE, Broker, Cloud, Service, build_layout  # noqa:
 
 SERVE = ["sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 1; done"]
 CONFIG = {"cmd": SERVE, "networkMode": "host", "restartPolicy": {"type": "no"}}
+BRIDGE = {**CONFIG, "networkMode": "bridge"}
 
 
 def rss_mb(pid: int) -> float:
@@ -38,6 +49,26 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS")
+
+
+def nodelay(cloud: Cloud, on: bool) -> None:
+    sock = cloud.client.socket()
+    assert isinstance(sock, socket.socket)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(on))
+
+
+def create_started(cloud: Cloud, config: dict[str, object]) -> tuple[str, float]:
+    """(container id, seconds until the 200 response)."""
+    value = {"imageRef": IMAGE, "start": True, "config": config}
+    t0 = time.perf_counter()
+    got = cloud.call("createWithConfig", "ContainerFactory", value)
+    elapsed = time.perf_counter() - t0
+    assert got.body["status"] == 200, got.body
+    return str(got.body["value"]), elapsed
+
+
+def remove(cloud: Cloud, cid: str) -> None:
+    assert cloud.call("remove", f"Container:{cid}", True).body["status"] == 204
 
 
 def main(rounds: int) -> None:
@@ -60,14 +91,21 @@ def main(rounds: int) -> None:
             idle = rss_mb(service.proc.pid)
             runc_root = tmp / "raw-runc"
             round_trip: list[float] = []
+            nagle: list[float] = []
+            bridge: list[float] = []
             raw: list[float] = []
             for index in range(rounds + 1):
-                value = {"imageRef": IMAGE, "start": True, "config": CONFIG}
-                t0 = time.perf_counter()
-                got = cloud.call("createWithConfig", "ContainerFactory", value)
-                t1 = time.perf_counter()
-                assert got.body["status"] == 200, got.body
-                cid = got.body["value"]
+                nodelay(cloud, False)
+                cid, elapsed = create_started(cloud, CONFIG)
+                remove(cloud, cid)
+                nodelay(cloud, True)
+                if index:
+                    nagle.append(elapsed)
+                cid, elapsed = create_started(cloud, BRIDGE)
+                remove(cloud, cid)
+                if index:
+                    bridge.append(elapsed)
+                cid, elapsed = create_started(cloud, CONFIG)
                 assert cloud.call("stop", f"Container:{cid}", {}).body["status"] == 204
                 bundle = service.home / "containers" / cid / "bundle"
                 raw_id = f"raw-{uuid.uuid4().hex[:8]}"
@@ -81,9 +119,9 @@ def main(rounds: int) -> None:
                 t3 = time.perf_counter()
                 subprocess.run(["runc", "--root", str(runc_root), "delete", "-f", raw_id],
                                check=True, capture_output=True)  # fmt: skip
-                assert cloud.call("remove", f"Container:{cid}", True).body["status"] == 204
+                remove(cloud, cid)
                 if index:
-                    round_trip.append(t1 - t0)
+                    round_trip.append(elapsed)
                     raw.append(t3 - t2)
             ids = []
             for _ in range(5):
@@ -99,10 +137,19 @@ def main(rounds: int) -> None:
             service.cleanup()
             broker.stop()
     rt, base = statistics.median(round_trip), statistics.median(raw)
+    slow, bridged = statistics.median(nagle), statistics.median(bridge)
     print(f"rounds: {rounds}")
     print(f"createWithConfig start:true round trip (median): {rt * 1000:.1f} ms")
     print(f"raw runc run -d of the same bundle (median):     {base * 1000:.1f} ms")
     print(f"ratio: {rt / base:.2f}x; target <= 1.5x + 10 ms = {(1.5 * base + 0.010) * 1000:.1f} ms")
+    # Both sides of a round run within ~0.2 s: little moved by a shared machine's load.
+    paired = statistics.median(t / r for t, r in zip(round_trip, raw, strict=True))
+    print(f"median of per-round ratios: {paired:.2f}x")
+    print(f"same, cloud client with Nagle on (paho default):  {slow * 1000:.1f} ms")
+    print(
+        f"same in bridge mode: {bridged * 1000:.1f} ms "
+        f"(network set-up {(bridged - rt) * 1000:.1f} ms of it)"
+    )
     print(f"daemon RSS idle, connected: {idle:.1f} MB (target <= 25 MB)")
     print(f"daemon RSS with 5 running containers: {busy:.1f} MB")
 

@@ -1,20 +1,30 @@
 /* ocirt-monitor: one small process per container, in the role of conmon/containerd-shim.
  *
- * It runs `runc create`, then stays the container's parent (child subreaper), writes
- * its stdout/stderr as a Docker json-file log, optionally feeds its stdin from a
- * socket, and records how it exited. It outlives the process that launched it: it
- * double-forks and calls setsid(), so the ocirt daemon can restart (ocirt decision 10).
+ * It runs `runc run -d` (with --start) or `runc create`, then stays the container's
+ * parent (child subreaper), writes its stdout/stderr as a Docker json-file log,
+ * optionally feeds its stdin from a socket, and records how it exited. It outlives the
+ * process that launched it: it double-forks and calls setsid(), so the ocirt daemon can
+ * restart (ocirt decision 10).
  *
- * Division of work with the manager: the monitor only runs `create` and then monitors.
- * The manager runs `runc start` (and kill/pause/delete) itself once launch() returned;
- * until then the container's init waits on runc's exec.fifo and runs no code.
+ * Division of work with the manager: the monitor runs one runc verb and then monitors;
+ * kill/pause/delete are the manager's. With --start, runc creates and starts the
+ * container in one process (the manager's start: one runc run instead of two). Without
+ * it, the launcher runs `runc start` once launch() returned; until then the container's
+ * init waits on runc's exec.fifo and runs no code.
  *
  * Readiness protocol (--sync-fd N, a pipe from the launcher; closed-on-exec here):
  *   line 1, right after detaching:  {"monitorPid":123}
- *   line 2, once create finished:   {"containerPid":456}
+ *   line 2, once runc finished:     {"containerPid":456}
  *                               or: {"error":"...","stderr":"<runc's text>","runtimeExit":1}
  * then the monitor closes the fd, so the launcher reads to EOF. Line 1 lets it kill a
  * monitor that never answers. On error the monitor exits and leaves no exit record.
+ * "stderr" is runc's --log file (<state-dir>/runtime.log, JSON lines) followed by
+ * whatever runc wrote on its stdio before failing.
+ *
+ * Reaping: while runc runs, only runc is waited for. The container's init becomes the
+ * monitor's child only when runc exits (the monitor is the nearest subreaper), and it
+ * is reaped only once its pid is known from the pid file, so its exit is never taken
+ * for someone else's.
  *
  * Exit: when the container's init is reaped, the monitor drains what is already in the
  * stdio pipes (non-blocking: an escaped process holding a pipe must not keep the
@@ -49,7 +59,7 @@
 
 #define READ_CHUNK 65536
 #define RUNC_TEXT_MAX 8192
-#define EARLY_MAX 16
+#define RUNTIME_LOG "runtime.log"
 
 struct options {
 	const char *runtime;
@@ -68,12 +78,8 @@ struct options {
 	long long write_delay_ms;
 	bool tty;
 	bool open_stdin;
+	bool start;
 	int sync_fd;
-};
-
-struct reaped {
-	pid_t pid;
-	int status;
 };
 
 struct monitor {
@@ -89,8 +95,6 @@ struct monitor {
 	pid_t ctr_pid;
 	bool ctr_done;
 	int ctr_status;
-	struct reaped early[EARLY_MAX];
-	size_t n_early;
 	char runc_text[RUNC_TEXT_MAX];
 	size_t runc_text_len;
 	bool log_open;
@@ -104,6 +108,7 @@ struct monitor {
 	struct attach at;
 	char attach_path[PATH_MAX];
 	char console_path[PATH_MAX];
+	char runtime_log[PATH_MAX];
 	struct oom_watch oom;
 };
 
@@ -112,6 +117,7 @@ static const char usage[] =
 	"       [--runtime runc] [--log-path PATH] [--log-driver json-file|none]\n"
 	"       [--log-max-size BYTES] [--log-max-files N] [--log-mode blocking|non-blocking]\n"
 	"       [--log-max-buffer BYTES] [--tty] [--stdin] [--notify-socket PATH] [--sync-fd N]\n"
+	"       [--start]   (runc run -d: create and start; default: runc create only)\n"
 	"       [--test-write-delay-ms MS]   (tests only: sleep before each log write)\n";
 
 /* ---- readiness reports ---- */
@@ -151,26 +157,36 @@ static void report_failure(struct monitor *m, const char *what, int err, int run
 
 /* ---- children ---- */
 
-static void reap(struct monitor *m)
+static void drain_signals(struct monitor *m)
 {
 	struct signalfd_siginfo si[8];
 	while (util_read(m->sfd, si, sizeof(si)) > 0)
 		;
+}
+
+/* While runc runs: wait for runc alone (see "Reaping" above). */
+static void reap_runtime(struct monitor *m)
+{
+	drain_signals(m);
+	int status;
+	if (RETRY_EINTR(waitpid(m->rp.pid, &status, WNOHANG)) == m->rp.pid) {
+		m->runc_done = true;
+		m->runc_status = status;
+	}
+}
+
+/* Once the container's pid is known: reap every child; other orphans are discarded. */
+static void reap(struct monitor *m)
+{
+	drain_signals(m);
 	for (;;) {
 		int status;
 		pid_t pid = RETRY_EINTR(waitpid(-1, &status, WNOHANG));
 		if (pid <= 0)
 			break;
-		if (pid == m->rp.pid && !m->runc_done) {
-			m->runc_done = true;
-			m->runc_status = status;
-		} else if (m->ctr_pid > 0 && pid == m->ctr_pid) {
+		if (pid == m->ctr_pid) {
 			m->ctr_done = true;
 			m->ctr_status = status;
-		} else if (m->ctr_pid == 0 && m->n_early < EARLY_MAX) {
-			/* The pid file is read only after runc exits; keep early exits so the
-			 * container's is not lost if it died during create. */
-			m->early[m->n_early++] = (struct reaped){pid, status};
 		}
 	}
 }
@@ -239,23 +255,59 @@ static int setup(struct monitor *m)
 	return 0;
 }
 
-static int create_container(struct monitor *m, const char *child_oom)
+/* runc's --log file, then what it wrote on its stdio: the text reported on failure. */
+static void take_runtime_log(struct monitor *m)
 {
+	char text[RUNC_TEXT_MAX];
+	ssize_t n = util_read_file(m->runtime_log, text, sizeof(text));
+	if (n <= 0)
+		return;
+	size_t keep = m->runc_text_len;
+	if ((size_t)n + keep > RUNC_TEXT_MAX)
+		keep = RUNC_TEXT_MAX - (size_t)n;
+	memmove(m->runc_text + n, m->runc_text, keep);
+	memcpy(m->runc_text, text, (size_t)n);
+	m->runc_text_len = (size_t)n + keep;
+}
+
+/* Fresh for each run, so a failure reports this run's messages only. */
+static int reset_runtime_log(struct monitor *m)
+{
+	if (snprintf(m->runtime_log, sizeof(m->runtime_log), "%s/%s", m->o.state_dir,
+		     RUNTIME_LOG) >= (int)sizeof(m->runtime_log))
+		return -ENAMETOOLONG;
+	_cleanup_close_ int fd = RETRY_EINTR(
+		open(m->runtime_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+	return fd < 0 ? -errno : 0;
+}
+
+static int run_runtime(struct monitor *m, const char *child_oom)
+{
+	int rc = reset_runtime_log(m);
+	if (rc < 0) {
+		report_failure(m, "cannot create the runtime log", rc, -1);
+		return rc;
+	}
 	struct runtime_spawn_opts so = {
 		.runtime = m->o.runtime, .root = m->o.root, .bundle = m->o.bundle,
-		.pid_file = m->o.pid_file, .id = m->o.id,
-		.console_socket = m->o.tty ? m->console_path : NULL,
+		.pid_file = m->o.pid_file, .id = m->o.id, .log_file = m->runtime_log,
+		.console_socket = m->o.tty ? m->console_path : NULL, .start = m->o.start,
 		.open_stdin = m->o.open_stdin, .child_oom_score_adj = child_oom};
-	int rc = runtime_spawn(&so, &m->rp);
+	rc = runtime_spawn(&so, &m->rp);
 	if (rc < 0) {
 		report_failure(m, "cannot start the runtime", rc, -1);
 		return rc;
 	}
+	/* With a tty, stderr_fd carries only runc's own output. Without one, both pipes are
+	 * the container's stdio: after `create` nothing of the container's can be there yet,
+	 * but after `run` its output can, and it belongs in the log, so they are left for
+	 * run() (the pipe buffers them; runc's exit does not wait for the container). */
+	bool runc_pipes = m->o.tty || !m->o.start;
 	while (!m->runc_done) {
 		struct pollfd pfd[4] = {
 			{.fd = m->sfd, .events = POLLIN},
-			{.fd = m->rp.stderr_fd, .events = POLLIN},
-			{.fd = m->rp.stdout_fd, .events = POLLIN},
+			{.fd = runc_pipes ? m->rp.stderr_fd : -1, .events = POLLIN},
+			{.fd = runc_pipes ? m->rp.stdout_fd : -1, .events = POLLIN},
 			{.fd = m->pty < 0 ? m->console_fd : -1, .events = POLLIN},
 		};
 		if (RETRY_EINTR(poll(pfd, ARRAY_SIZE(pfd), -1)) < 0) {
@@ -263,7 +315,7 @@ static int create_container(struct monitor *m, const char *child_oom)
 			return -errno;
 		}
 		if (pfd[0].revents)
-			reap(m);
+			reap_runtime(m);
 		if (pfd[1].revents)
 			collect_runc_text(m, m->rp.stderr_fd);
 		if (pfd[2].revents)
@@ -271,14 +323,23 @@ static int create_container(struct monitor *m, const char *child_oom)
 		if (pfd[3].revents && (rc = console_receive(m->console_fd, &m->pty)) < 0)
 			util_warn(rc, "receiving the pty");
 	}
-	collect_runc_text(m, m->rp.stderr_fd);
-	if (m->rp.stdout_fd >= 0)
-		collect_runc_text(m, m->rp.stdout_fd);
 	int status = m->runc_status;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		/* Whatever is in the pipes now is runc's (a usage error), or output of a
+		 * container that runc failed to finish starting: either explains the failure. */
+		collect_runc_text(m, m->rp.stderr_fd);
+		if (m->rp.stdout_fd >= 0)
+			collect_runc_text(m, m->rp.stdout_fd);
+		take_runtime_log(m);
 		int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		report_failure(m, "runtime create failed", 0, code);
+		report_failure(m, m->o.start ? "runtime run failed" : "runtime create failed", 0,
+			       code);
 		return -ECHILD;
+	}
+	if (runc_pipes) {
+		collect_runc_text(m, m->rp.stderr_fd);
+		if (m->rp.stdout_fd >= 0)
+			collect_runc_text(m, m->rp.stdout_fd);
 	}
 	if (m->o.tty && m->pty < 0) {
 		/* runc sends the pty before it exits; its connection may still be queued. */
@@ -296,13 +357,8 @@ static int create_container(struct monitor *m, const char *child_oom)
 		return -EINVAL;
 	}
 	m->ctr_pid = (pid_t)pid;
-	for (size_t i = 0; i < m->n_early; i++)
-		if (m->early[i].pid == m->ctr_pid) {
-			m->ctr_done = true;
-			m->ctr_status = m->early[i].status;
-		}
 	if (m->runc_text_len > 0)
-		util_warn(0, "runtime said during create: %.*s", (int)m->runc_text_len, m->runc_text);
+		util_warn(0, "runtime said: %.*s", (int)m->runc_text_len, m->runc_text);
 	return 0;
 }
 
@@ -390,6 +446,19 @@ static void finish(struct monitor *m)
 
 /* ---- start-up ---- */
 
+static void watch_oom(struct monitor *m)
+{
+	int rc = oom_watch_init(&m->oom, m->ctr_pid, m->o.start);
+	if (rc == -ESRCH) {
+		char state[PATH_MAX];
+		if (snprintf(state, sizeof(state), "%s/%s/state.json", m->o.root, m->o.id) <
+		    (int)sizeof(state))
+			rc = oom_watch_init_runc_state(&m->oom, state, m->o.start);
+	}
+	if (rc < 0)
+		util_warn(rc, "no OOM counter for pid %d; oomKilled will be false", (int)m->ctr_pid);
+}
+
 static int parse_size(const char *arg, const char *name, long long *out)
 {
 	int rc = util_parse_ll(arg, out);
@@ -403,7 +472,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	enum {
 		OPT_RUNTIME = 256, OPT_ROOT, OPT_ID, OPT_BUNDLE, OPT_STATE, OPT_PIDFILE,
 		OPT_LOGPATH, OPT_DRIVER, OPT_MAXSIZE, OPT_MAXFILES, OPT_MODE, OPT_MAXBUF,
-		OPT_TTY, OPT_STDIN, OPT_NOTIFY, OPT_SYNC, OPT_DELAY,
+		OPT_TTY, OPT_STDIN, OPT_NOTIFY, OPT_SYNC, OPT_DELAY, OPT_START,
 	};
 	static const struct option longopts[] = {
 		{"runtime", required_argument, NULL, OPT_RUNTIME},
@@ -423,6 +492,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"notify-socket", required_argument, NULL, OPT_NOTIFY},
 		{"sync-fd", required_argument, NULL, OPT_SYNC},
 		{"test-write-delay-ms", required_argument, NULL, OPT_DELAY},
+		{"start", no_argument, NULL, OPT_START},
 		{NULL, 0, NULL, 0},
 	};
 	*o = (struct options){.runtime = "runc", .max_size = -1, .max_files = 1,
@@ -441,6 +511,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_NOTIFY: o->notify_socket = optarg; break;
 		case OPT_TTY: o->tty = true; break;
 		case OPT_STDIN: o->open_stdin = true; break;
+		case OPT_START: o->start = true; break;
 		case OPT_DRIVER:
 			if (strcmp(optarg, "none") == 0)
 				o->log_none = true;
@@ -598,7 +669,7 @@ int main(int argc, char **argv)
 		}
 		m->attach_on = true;
 	}
-	if (create_container(m, saved_oom[0] ? saved_oom : NULL) < 0) {
+	if (run_runtime(m, saved_oom[0] ? saved_oom : NULL) < 0) {
 		if (m->attach_on)
 			attach_close(&m->at, m->attach_path);
 		if (m->o.tty)
@@ -618,9 +689,9 @@ int main(int argc, char **argv)
 		stdio_init(m->err, m->rp.stderr_fd, STREAM_STDERR);
 	}
 	m->at.target = m->o.tty ? m->pty : m->rp.stdin_fd;
-	rc = oom_watch_init(&m->oom, m->ctr_pid);
-	if (rc < 0 && !m->ctr_done)
-		util_warn(rc, "no OOM counter for pid %d; oomKilled will be false", (int)m->ctr_pid);
+	watch_oom(m);
+	/* SIGCHLD for an init that died early was drained while runc ran: look now. */
+	reap(m);
 	if (m->log_open && m->o.non_blocking) {
 		rc = logring_start(&m->ring, &m->lf, (size_t)m->o.max_buffer);
 		if (rc < 0) {

@@ -3,8 +3,10 @@
 
 #include "util.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Does the comma-separated list contain the word? */
 static bool has_word(const char *list, const char *word)
@@ -102,7 +104,33 @@ static int read_counter(const char *file, uint64_t *out)
 	return -ENOENT;
 }
 
-int oom_watch_init(struct oom_watch *w, pid_t pid)
+/* Alive (not a zombie): /proc/<pid>/cgroup of a zombie no longer names its cgroup. */
+static bool running(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (util_read_file(path, buf, sizeof(buf)) < 0)
+		return false;
+	const char *paren = strrchr(buf, ')');
+	return paren != NULL && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X' &&
+	       paren[2] != '\0';
+}
+
+static int arm(struct oom_watch *w, const char *dir, bool v2, bool fresh)
+{
+	if (snprintf(w->file, sizeof(w->file), "%s/%s", dir,
+		     v2 ? "memory.events" : "memory.oom_control") >= (int)sizeof(w->file))
+		return -ENAMETOOLONG;
+	uint64_t now = 0;
+	int rc = read_counter(w->file, &now);
+	if (rc < 0)
+		return rc;
+	w->start = fresh ? 0 : now;
+	w->armed = true;
+	return 0;
+}
+
+int oom_watch_init(struct oom_watch *w, pid_t pid, bool fresh)
 {
 	char cg[PATH_MAX], dir[PATH_MAX];
 	bool v2 = false;
@@ -110,17 +138,80 @@ int oom_watch_init(struct oom_watch *w, pid_t pid)
 	int rc = cgroup_path(pid, &v2, cg, sizeof(cg));
 	if (rc < 0)
 		return rc;
+	/* Checked after the read: alive now means it was alive when its cgroup was read. */
+	if (!running(pid))
+		return -ESRCH;
 	rc = cgroup_dir(v2, cg, dir, sizeof(dir));
 	if (rc < 0)
 		return rc;
-	if (snprintf(w->file, sizeof(w->file), "%s/%s", dir,
-		     v2 ? "memory.events" : "memory.oom_control") >= (int)sizeof(w->file))
+	return arm(w, dir, v2, fresh);
+}
+
+/* The string value of "key" inside the flat object text [obj, end); -ENOENT if absent,
+ * -EINVAL if it holds an escape (cgroup paths never need one; refuse to guess). */
+static int json_member(const char *obj, const char *end, const char *key, char *out,
+		       size_t size)
+{
+	char needle[64];
+	int len = snprintf(needle, sizeof(needle), "\"%s\":\"", key);
+	if (len < 0 || len >= (int)sizeof(needle))
+		return -EINVAL;
+	const char *at = memmem(obj, (size_t)(end - obj), needle, (size_t)len);
+	if (at == NULL)
+		return -ENOENT;
+	const char *v = at + len;
+	const char *q = memchr(v, '"', (size_t)(end - v));
+	if (q == NULL || memchr(v, '\\', (size_t)(q - v)) != NULL)
+		return -EINVAL;
+	if ((size_t)(q - v) >= size)
 		return -ENAMETOOLONG;
-	rc = read_counter(w->file, &w->start);
-	if (rc < 0)
-		return rc;
-	w->armed = true;
+	memcpy(out, v, (size_t)(q - v));
+	out[q - v] = '\0';
 	return 0;
+}
+
+int oom_watch_init_runc_state(struct oom_watch *w, const char *state_file, bool fresh)
+{
+	w->armed = false;
+	_cleanup_close_ int fd = RETRY_EINTR(open(state_file, O_RDONLY | O_CLOEXEC));
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_size <= 0 || st.st_size > (16 << 20))
+		return -EFBIG;
+	_cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL)
+		return -ENOMEM;
+	size_t used = 0;
+	while (used < (size_t)st.st_size) {
+		ssize_t n = util_read(fd, buf + used, (size_t)st.st_size - used);
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			break;
+		used += (size_t)n;
+	}
+	buf[used] = '\0';
+	/* libcontainer's State: "cgroup_paths" maps each controller to its directory; the
+	 * object holds only strings, so it ends at the first '}'. */
+	static const char key[] = "\"cgroup_paths\":{";
+	const char *obj = memmem(buf, used, key, sizeof(key) - 1);
+	if (obj == NULL)
+		return -ENOENT;
+	obj += sizeof(key) - 1;
+	const char *end = memchr(obj, '}', used - (size_t)(obj - buf));
+	if (end == NULL)
+		return -EINVAL;
+	char dir[PATH_MAX];
+	int rc = json_member(obj, end, "memory", dir, sizeof(dir));
+	if (rc == 0)
+		return arm(w, dir, false, fresh);
+	if (rc != -ENOENT)
+		return rc;
+	rc = json_member(obj, end, "", dir, sizeof(dir));
+	return rc < 0 ? rc : arm(w, dir, true, fresh);
 }
 
 bool oom_watch_fired(const struct oom_watch *w)

@@ -4,8 +4,11 @@
  * (cgroup v1, kernel >= 4.13) or memory.events (v2). The monitor reads the counter once
  * the container exists and again when its init has exited -- before anyone runs
  * `runc delete`, which removes the cgroup -- and reports an OOM kill if it grew.
+ * A "fresh" watch counts from 0 instead: after `runc run` the container has already
+ * run, and its cgroup was made by that very run, so any kill counted is its own.
  * The cgroup directory is found from /proc/<pid>/cgroup and /proc/self/mountinfo, never
- * built by hand: on our hosts cgroups are nested (runtime-net-logs.md §6). */
+ * built by hand: on our hosts cgroups are nested (runtime-net-logs.md §6). When the init
+ * has already died, runc's state.json (kept until `runc delete`) still names it. */
 #pragma once
 
 #include <limits.h>
@@ -19,7 +22,10 @@ struct oom_watch {
 	uint64_t start;
 };
 
-/* Locate the memory cgroup of pid and read the counter. -errno if it cannot. */
-int oom_watch_init(struct oom_watch *w, pid_t pid);
+/* Locate the memory cgroup of a live pid and read the counter. -errno if it cannot
+ * (-ESRCH: pid is gone or a zombie). */
+int oom_watch_init(struct oom_watch *w, pid_t pid, bool fresh);
+/* The same from a runc state.json (<root>/<id>/state.json). */
+int oom_watch_init_runc_state(struct oom_watch *w, const char *state_file, bool fresh);
 /* True if the counter grew since oom_watch_init. */
 bool oom_watch_fired(const struct oom_watch *w);

@@ -1,4 +1,4 @@
-/* Spawning `runc create` and the console-socket handshake. Does I/O. */
+/* Spawning `runc run -d` or `runc create`, and the console-socket handshake. Does I/O. */
 #include "runtime.h"
 
 #include "util.h"
@@ -34,12 +34,21 @@ child_exec(const struct runtime_spawn_opts *o, int in, int out, int err)
 	}
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 		_exit(126);
-	const char *argv[16];
+	const char *argv[24];
 	int i = 0;
 	argv[i++] = o->runtime;
 	argv[i++] = "--root";
 	argv[i++] = o->root;
-	argv[i++] = "create";
+	argv[i++] = "--log";
+	argv[i++] = o->log_file;
+	argv[i++] = "--log-format";
+	argv[i++] = "json";
+	if (o->start) {
+		argv[i++] = "run";
+		argv[i++] = "--detach";
+	} else {
+		argv[i++] = "create";
+	}
 	argv[i++] = "--bundle";
 	argv[i++] = o->bundle;
 	argv[i++] = "--pid-file";

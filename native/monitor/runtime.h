@@ -1,12 +1,13 @@
-/* Running `<runtime> create` with the container's stdio wired to the monitor, and
- * receiving the pty master over the console socket. Does I/O.
+/* Running `<runtime> run -d` (or `create`) with the container's stdio wired to the
+ * monitor, and receiving the pty master over the console socket. Does I/O.
  *
  * Pass-through (no tty): runc's fds 0/1/2 become the container's stdio (runc
  * docs/terminals.md), so the monitor hands runc the worker ends of pipes. It never
  * waits for EOF on them (the container holds them; runc#1721): it waits for runc's exit
- * status. Between `create` and `start` no container code runs, so whatever arrives on
- * the stderr pipe before `create` exits is runc's own text; the monitor reports it on
- * failure (conmon does the same).
+ * status. runc's own messages go to its --log file (JSON lines), never to those pipes:
+ * with `run` the container's code may write before runc has exited, and none of runc's
+ * text may end up in the container's log. With --log set, runc 1.1 writes its final
+ * error there only, so the monitor reports that file on failure.
  * Tty: runc connects to a SOCK_STREAM pathname socket and sends the pty master with
  * SCM_RIGHTS; runc's own stdout/stderr then go to a separate pipe. */
 #pragma once
@@ -20,7 +21,9 @@ struct runtime_spawn_opts {
 	const char *bundle;
 	const char *pid_file;
 	const char *id;
+	const char *log_file;       /* runc --log, written as JSON lines */
 	const char *console_socket; /* NULL unless tty */
+	bool start;                 /* `run -d` (create and start) instead of `create` */
 	bool open_stdin;
 	const char *child_oom_score_adj; /* restored in runc so the container does not inherit
 					  * the monitor's -1000; NULL to leave as is */

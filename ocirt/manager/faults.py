@@ -1,6 +1,6 @@
 """A test-only fault hook: SIGKILL the manager's own process at a named step. Does I/O.
 
-Set `OCIRT_TEST_CRASH_AT=<step>` (e.g. `start:after-create`) in the environment of a
+Set `OCIRT_TEST_CRASH_AT=<step>` (e.g. `start:after-run`) in the environment of a
 manager process to make it kill itself, with no clean-up, when it reaches that step.
 The crash-recovery tests use it to prove that a store left at any step can be
 reconciled. Unset (always, outside those tests), `crash_point` does nothing.
@@ -18,8 +18,8 @@ STEPS = (
     "create:after-dir",
     "create:after-rootfs",
     "create:after-bundle",
-    "start:after-create",
-    "start:after-start",
+    "start:after-run",
+    "start:after-handle",
     "remove:after-dead",
     "remove:after-delete",
 )

@@ -13,11 +13,12 @@ know nothing of this.
 Lifecycle (kanto-reference §2, §7): `create` persists the definition and writes the
 bundle (so that a spec that cannot be built is refused at once) but runs nothing;
 `start` activates the rootfs, attaches the network, rewrites the spec with that
-attachment and the current config, has the monitor run `runc create`, then runs
-`runc start` itself. A start cut short by a crash before RUNNING is persisted counts
-as never having happened: recovery force-deletes what it made. An exit is recorded by
-the container's monitor (`exit.json`, which survives the manager) and then applied:
-EXITED, runtime resources released, restart policy with back-off.
+attachment and the current config, and has the monitor run `runc run -d` (one runc
+process creates and starts the container, where `create` + `start` took two). A start
+cut short by a crash before RUNNING is persisted counts as never having happened:
+recovery force-deletes what it made. An exit is recorded by the container's monitor
+(`exit.json`, which survives the manager) and then applied: EXITED, runtime resources
+released, restart policy with back-off.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -62,7 +64,7 @@ from ocirt.runtime.state import Operation, Status, check
 from ocirt.spec import layout
 from ocirt.spec.builder import build_spec
 from ocirt.spec.facts import BundlePaths, HostFacts, ImageConfig, NetworkAttachment
-from ocirt.store.atomic import remove_tree, write_atomic
+from ocirt.store.atomic import Durability, remove_tree, write_atomic
 from ocirt.store.containers import ContainerPaths, ContainerStore, StoredContainer
 from ocirt.store.record import RuntimeRecord
 
@@ -301,8 +303,11 @@ class Manager:
             paths=bundle_paths,
             devices=devices,
         )
-        # Rebuilt at every start: atomic, but not worth an fsync.
-        write_atomic(paths.spec, json.dumps(spec, indent=1), durable=False)
+        # Rebuilt at every start: atomic, but not worth an fsync. Compact, because json's
+        # C encoder only serves calls without an indent (the pure-Python one took ~1 ms).
+        write_atomic(
+            paths.spec, json.dumps(spec, separators=(",", ":")), durability=Durability.CRASH
+        )
 
     # ------------------------------------------------------------------ start
 
@@ -328,25 +333,25 @@ class Manager:
         paths = self._paths(definition)
         try:
             self._forget_runtime(entry)
-            remove_tree(paths.monitor)
-            paths.monitor.mkdir(parents=True, exist_ok=True)
+            self._fresh_monitor_dir(paths)
             entry.exited.clear()
-            prepared = self.rootfs.activate(definition.id, definition.image_ref, paths.bundle)
+            prepared = self.rootfs.activate(
+                definition.id, definition.image_ref, definition.config.decryption, paths.bundle
+            )
             attached = self.network.attach(definition.id, definition.config, paths.root)
             self._write_spec(
                 definition, paths, prepared.path, prepared.image, attached.attachment, attached
             )
             handle = monitor.launch(self._monitor_options(definition, paths))
+            crash_point("start:after-run")
             write_atomic(
                 paths.monitor / HANDLE_FILE,
                 f'{{"monitorPid":{handle.monitor_pid},"pid":{handle.container_pid}}}\n',
                 # Needed after a manager crash, which keeps the page cache; after a power
                 # cut the container is gone anyway.
-                durable=False,
+                durability=Durability.CRASH,
             )
-            crash_point("start:after-create")
-            self.runc.start(definition.id)
-            crash_point("start:after-start")
+            crash_point("start:after-handle")
         except (OcirtError, OSError) as exc:
             message = exc.message if isinstance(exc, OcirtError) else str(exc)
             self._release_runtime(entry)
@@ -373,6 +378,11 @@ class Manager:
                 started_at=rules.rfc3339nano(),
             ),
             started_successfully_before=True,
+            # Whole but not fsynced into the directory: a kill -9 keeps the page cache,
+            # and a power cut that loses the rename also ended the run, so the record
+            # from before this start (still whole) is what recovery finds: as if the
+            # power had failed just before the start. The definition is never at risk.
+            durability=Durability.CONTENT,
         )
         self._emit(EventKind.STATE, entry.view())
 
@@ -402,6 +412,7 @@ class Manager:
             tty=definition.config.tty,
             open_stdin=definition.config.open_stdin,
             notify_socket=self.settings.notify_socket,
+            start=True,
         )
 
     # ------------------------------------------------------------------ stop
@@ -742,6 +753,7 @@ class Manager:
         *,
         definition: ContainerDefinition | None = None,
         state: ContainerState | None = None,
+        durability: Durability = Durability.FULL,
         **runtime_changes: object,
     ) -> None:
         runtime = entry.stored.runtime
@@ -752,7 +764,7 @@ class Manager:
         stored = replace(
             entry.stored, definition=definition or entry.stored.definition, runtime=runtime
         )
-        self.store.save(stored)
+        self.store.save(stored, durability)
         entry.stored = stored
 
     def _emit(self, kind: EventKind, view: ContainerView) -> None:
@@ -787,8 +799,21 @@ class Manager:
         except OcirtError as exc:
             _log.warning("network detach of %s failed: %s", entry.id, exc.message)
 
+    @staticmethod
+    def _fresh_monitor_dir(paths: ContainerPaths) -> None:
+        """An empty monitor state dir for the next run; the last run's files (exit record,
+        handle) must not be taken for the new run's."""
+        try:
+            with os.scandir(paths.monitor) as entries:
+                if next(entries, None) is None:
+                    return  # empty, as create leaves it: nothing to remove
+        except FileNotFoundError:
+            pass
+        remove_tree(paths.monitor)
+        paths.monitor.mkdir(parents=True, exist_ok=True)
+
     def _forget_runtime(self, entry: _Entry) -> None:
-        """Delete a runc container left from an earlier run before a new `runc create`."""
+        """Delete a runc container left from an earlier run before a new `runc run`."""
         # runc keeps a directory per container in its root; none means nothing to delete,
         # which saves a runc run on every start.
         if (self.settings.runc_root / entry.id).exists():

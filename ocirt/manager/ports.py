@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 from ocirt.config.model import ContainerConfig, Decryption, NetworkMode
 from ocirt.errors import ImageError, Unavailable
 from ocirt.spec.facts import ImageConfig, NetworkAttachment
-from ocirt.store.atomic import remove_tree, write_atomic
+from ocirt.store.atomic import Durability, remove_tree, write_atomic
 
 if TYPE_CHECKING:
     # Only for the annotation: the daemon imports the network stack when it needs it.
@@ -153,8 +153,8 @@ class HostNetwork:
         hosts_path = files_dir / "hosts"
         resolv_path = files_dir / "resolv.conf"
         # Rewritten at every start: atomic, not durable.
-        write_atomic(hosts_path, hosts, durable=False)
-        write_atomic(resolv_path, self._read("resolv.conf"), durable=False)
+        write_atomic(hosts_path, hosts, durability=Durability.CRASH)
+        write_atomic(resolv_path, self._read("resolv.conf"), durability=Durability.CRASH)
         return Attached(NetworkAttachment.host(), hosts=hosts_path, resolv_conf=resolv_path)
 
     def detach(self, container_id: str) -> None:

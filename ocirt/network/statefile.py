@@ -1,7 +1,12 @@
 """Atomic JSON state files of the network layer. Does I/O.
 
-A file is replaced whole: temp file, fsync, rename, fsync of the directory, so a crash
-leaves either the old or the new content, never a torn one.
+A file is replaced whole: temp file, fsync, rename, so a crash leaves either the old or
+the new content, never a torn one. The directory is not fsynced after the rename: a
+`kill -9` keeps the page cache, so a restarted daemon reads the new file; a power cut
+may bring back the previous version, but it also removed every netns, veth, rule and
+port reservation that either version describes, and the `reconcile` at start releases
+what belongs to no container. The fsync of the data stays, so that what is read after
+a power cut is whole and a malformed file still means real damage.
 """
 
 from __future__ import annotations
@@ -26,11 +31,6 @@ def write_json(path: Path, data: Any) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-        dirfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(dirfd)
-        finally:
-            os.close(dirfd)
     except OSError as exc:
         raise NetworkError(f"cannot write network state {path}: {exc}") from exc
 

@@ -1,18 +1,21 @@
 """Control of the per-container monitor (native/monitor, `ocirt-monitor`). Does I/O.
 
-The monitor is a small C process per container, like conmon: it runs `runc create`,
-stays the container's subreaper, writes the json-file log and leaves an exit record.
-It detaches from the launching process, so containers outlive the daemon (ocirt
-decision 10). `runc start` and every later verb are the manager's job (runtime/runc.py).
+The monitor is a small C process per container, like conmon: it runs `runc run -d`
+(`MonitorOptions.start`) or `runc create`, stays the container's subreaper, writes the
+json-file log and leaves an exit record. It detaches from the launching process, so
+containers outlive the daemon (ocirt decision 10). After a `create`, `runc start` is the
+launcher's job; every later verb is the manager's (runtime/runc.py).
 
 Launch handshake: the monitor gets the write end of a pipe (`--sync-fd`) and writes two
 JSON lines, `{"monitorPid":N}` at once and then `{"containerPid":N}` or
-`{"error":..,"stderr":..,"runtimeExit":N}` once create finished, then closes it. The
-parsing of those lines and of `exit.json` is pure and lives here beside the effects.
+`{"error":..,"stderr":..,"runtimeExit":N}` once runc finished, then closes it. "stderr"
+is runc's `--log` file (JSON lines) and whatever runc wrote on its stdio. The parsing of
+those lines and of `exit.json` is pure and lives here beside the effects.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -30,6 +33,7 @@ from ocirt.errors import MonitorError, RuncError
 EXIT_RECORD = "exit.json"
 ATTACH_SOCKET = "attach.sock"
 MONITOR_LOG = "monitor.log"
+RUNTIME_LOG = "runtime.log"
 # Unix socket paths (attach.sock, console.sock under the state dir) must fit sun_path.
 _SUN_PATH_MAX = 107
 
@@ -58,6 +62,8 @@ class MonitorOptions:
     tty: bool = False
     open_stdin: bool = False
     notify_socket: Path | None = None
+    # `runc run -d` (create and start in one runc process) instead of `runc create`.
+    start: bool = False
     # Tests only: the monitor sleeps this long before each log write, to stand in for a
     # slow disk when checking that non-blocking mode drops instead of stalling.
     test_write_delay_ms: int = 0
@@ -153,6 +159,8 @@ def monitor_argv(binary: Path, options: MonitorOptions, sync_fd: int) -> list[st
         argv.append("--stdin")
     if options.notify_socket is not None:
         argv += ["--notify-socket", str(options.notify_socket)]
+    if options.start:
+        argv.append("--start")
     if options.test_write_delay_ms:
         argv += ["--test-write-delay-ms", str(options.test_write_delay_ms)]
     return argv
@@ -185,9 +193,26 @@ def parse_sync(data: bytes) -> SyncReport:
         monitor_pid=_int_field(merged, "monitorPid"),
         container_pid=_int_field(merged, "containerPid"),
         error=str(error) if error is not None else None,
-        runtime_stderr=str(merged.get("stderr", "")),
+        runtime_stderr=runtime_text(str(merged.get("stderr", ""))),
         runtime_exit=_int_field(merged, "runtimeExit"),
     )
+
+
+def runtime_text(raw: str) -> str:
+    """runc's words from the text the monitor reported: the message of each JSON log
+    line (runc --log-format json), other lines as they are. Pure."""
+    out: list[str] = []
+    for line in raw.splitlines():
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            out.append(line)
+            continue
+        msg = obj.get("msg") if isinstance(obj, dict) else None
+        out.append(msg if isinstance(msg, str) else line)
+    return "\n".join(out)
 
 
 def parse_exit_record(data: bytes) -> ExitRecord:
@@ -258,9 +283,10 @@ def _monitor_log_tail(state_dir: Path) -> str:
 
 
 def launch(options: MonitorOptions, *, timeout: float = 60.0) -> MonitorHandle:
-    """Start a monitor that runs `runc create`; return once the container is created.
+    """Start a monitor that runs `runc run -d` (or `runc create`); return once runc is
+    done, i.e. the container runs (or waits for `runc start`).
 
-    Raises RuncError with runc's stderr when create fails, MonitorError when the monitor
+    Raises RuncError with runc's messages when runc fails, MonitorError when the monitor
     itself cannot run or does not answer within `timeout` seconds (it is then killed).
     """
     binary = monitor_binary()
@@ -286,9 +312,14 @@ def launch(options: MonitorOptions, *, timeout: float = 60.0) -> MonitorHandle:
             raise MonitorError(f"cannot run {binary}: {exc}") from exc
         finally:
             os.close(write_fd)
-        # The first process only forks and exits; the monitor proper is its grandchild.
-        first_status = proc.wait()
         data, complete = _read_until_eof(read_fd, time.monotonic() + timeout)
+        # The first process only forks and exits; the monitor proper is its grandchild.
+        # It holds the sync fd until it exits, so after EOF this wait is immediate; waited
+        # for only now, it costs nothing on the way to the container's start.
+        if not complete:
+            with contextlib.suppress(OSError):
+                proc.kill()
+        first_status = proc.wait()
     finally:
         os.close(read_fd)
     report = parse_sync(data)
@@ -300,8 +331,9 @@ def launch(options: MonitorOptions, *, timeout: float = 60.0) -> MonitorHandle:
         )
     if report.error is not None:
         if report.runtime_exit is not None and report.runtime_exit >= 0:
+            verb = "run" if options.start else "create"
             raise RuncError(
-                f"{options.runtime} create failed for container {options.container_id}",
+                f"{options.runtime} {verb} failed for container {options.container_id}",
                 stderr=report.runtime_stderr,
                 returncode=report.runtime_exit,
             )

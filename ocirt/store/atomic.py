@@ -1,9 +1,18 @@
 """Crash-safe file writes and directory removal. Does I/O (files only).
 
 A reader sees either the old content or the new one, never a mix, whatever moment a
-`kill -9` or a power cut strikes: data goes to a temp file in the same directory, is
-fsynced, renamed over the target, and the directory is fsynced so the rename itself is
-durable. Temp files carry TEMP_PREFIX so a later start recognises and deletes them.
+`kill -9` strikes: data goes to a temp file in the same directory and is renamed over the
+target. How much of that survives a power cut is the caller's choice (`Durability`):
+
+- FULL: the file is fsynced before the rename and the directory after it, so the new
+  content is on disk when the call returns. For what cannot be rebuilt (a definition).
+- CONTENT: the file is fsynced, the directory is not: after a power cut the reader finds
+  the old content or the new one, both whole, and the rename may not have happened yet.
+  One fsync fewer, for records that a power cut makes stale anyway.
+- CRASH: no fsync at all: a power cut may leave the file empty or torn. For files that
+  are rebuilt before every use, or whose readers accept damage.
+
+Temp files carry TEMP_PREFIX so a later start recognises and deletes them.
 """
 
 from __future__ import annotations
@@ -12,10 +21,19 @@ import contextlib
 import os
 import shutil
 import uuid
+from enum import Enum
 from pathlib import Path
 
 TEMP_PREFIX = ".tmp-"
 TRASH_PREFIX = ".trash-"
+
+
+class Durability(Enum):
+    """What of a write survives a power cut (module docstring)."""
+
+    FULL = "full"
+    CONTENT = "content"
+    CRASH = "crash"
 
 
 def fsync_dir(path: Path) -> None:
@@ -26,12 +44,14 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes | str, mode: int = 0o644, *, durable: bool = True) -> None:
-    """Replace `path` with `data` atomically, and durably unless `durable` is False.
-
-    Not durable still means atomic for a process crash (readers see old or new); only a
-    power cut may lose it. For files rebuilt at every start (bundle spec, /etc files).
-    """
+def write_atomic(
+    path: Path,
+    data: bytes | str,
+    mode: int = 0o644,
+    *,
+    durability: Durability = Durability.FULL,
+) -> None:
+    """Replace `path` with `data` atomically; `durability` says what a power cut keeps."""
     path = Path(path)
     payload = data.encode() if isinstance(data, str) else data
     tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{uuid.uuid4().hex[:8]}")
@@ -42,7 +62,7 @@ def write_atomic(path: Path, data: bytes | str, mode: int = 0o644, *, durable: b
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            if durable:
+            if durability is not Durability.CRASH:
                 os.fsync(fd)
         finally:
             os.close(fd)
@@ -51,13 +71,18 @@ def write_atomic(path: Path, data: bytes | str, mode: int = 0o644, *, durable: b
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    if durable:
+    if durability is Durability.FULL:
         fsync_dir(path.parent)
 
 
 def make_dir_durable(path: Path) -> None:
-    """mkdir (parents too) and fsync the parent, so the new entry survives a power cut."""
+    """mkdir (parents too) and fsync the parent, so the new entry survives a power cut.
+
+    A directory that exists already costs no fsync: ocirt made it this way before.
+    """
     path = Path(path)
+    if path.is_dir():
+        return
     path.mkdir(parents=True, exist_ok=True)
     fsync_dir(path.parent)
 

@@ -31,6 +31,7 @@ from ocirt.errors import NotFound, OcirtError, ValidationError
 from ocirt.store.atomic import (
     TEMP_PREFIX,
     TRASH_PREFIX,
+    Durability,
     fsync_dir,
     make_dir_durable,
     purge_leftovers,
@@ -92,7 +93,9 @@ class LoadResult:
 def encode(stored: StoredContainer) -> bytes:
     document: dict[str, Any] = to_persisted(stored.definition, stored.extras)
     document.update(runtime_to_persisted(stored.runtime))
-    return json.dumps(document, indent=2).encode() + b"\n"
+    # Compact, as Kanto's json.Marshal writes it: with an indent, json falls back to its
+    # pure-Python encoder, which cost more than the write itself on every state change.
+    return json.dumps(document, separators=(",", ":")).encode() + b"\n"
 
 
 def decode(data: bytes) -> StoredContainer:
@@ -131,16 +134,27 @@ class ContainerStore:
         )
 
     def prepare_dirs(self, paths: ContainerPaths) -> None:
-        """Create the container's directories durably (before its config.json exists)."""
-        make_dir_durable(self.containers_dir)
-        for directory in (paths.root, paths.bundle, paths.monitor, paths.log_dir):
-            make_dir_durable(directory)
+        """Create the container's directories (before its config.json exists).
 
-    def save(self, stored: StoredContainer) -> None:
+        Only the entries outside the container's own directory are fsynced here: those
+        inside it (bundle/, monitor/, the log) become durable with the directory fsync of
+        the first full `save`, which is what makes the container exist at all; a power cut
+        before then leaves a half-created directory, which is garbage anyway.
+        """
+        make_dir_durable(self.containers_dir)
+        make_dir_durable(paths.root)
+        for directory in (paths.bundle, paths.monitor):
+            directory.mkdir(exist_ok=True)
+        if paths.log_dir != paths.root:
+            make_dir_durable(paths.log_dir)
+
+    def save(self, stored: StoredContainer, durability: Durability = Durability.FULL) -> None:
+        """Replace the container's record; FULL unless the caller can do with less (see
+        `ocirt.store.atomic`: every level leaves a whole record, old or new)."""
         paths = self.paths(stored.definition.id)
         if not paths.root.is_dir():
             make_dir_durable(paths.root)
-        write_atomic(paths.config, encode(stored))
+        write_atomic(paths.config, encode(stored), durability=durability)
 
     def load(self, container_id: str) -> StoredContainer:
         try:

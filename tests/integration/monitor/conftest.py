@@ -1,5 +1,9 @@
 """Fixtures for the monitor suite: an Env per test (bundle, launch options, runc), torn
-down with the containers and monitors it started. Tests use only the `env` fixture."""
+down with the containers and monitors it started. Tests use only the `env` fixture.
+
+Every test runs twice: with the monitor running `runc create` and the test `runc start`
+("create"), and with the monitor running `runc run -d` ("run", as the manager does), in
+which case `Env.start` has nothing left to do."""
 
 from __future__ import annotations
 
@@ -42,7 +46,8 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = DEADLINE)
 class Env:
     """One test's runc root, rootfs and directories, and the monitors it started."""
 
-    def __init__(self, runc_root: Path, rootfs: Path, tmp_path: Path) -> None:
+    def __init__(self, runc_root: Path, rootfs: Path, tmp_path: Path, mode: str) -> None:
+        self.run_mode = mode == "run"
         self.runc_root = runc_root
         self.rootfs = rootfs
         self.tmp = tmp_path
@@ -71,6 +76,7 @@ class Env:
 
     def options(self, bundle: Path, **kwargs: Any) -> MonitorOptions:
         log = kwargs.pop("log", None) or LogOptions(path=self.state_dir / "json.log")
+        kwargs.setdefault("start", self.run_mode)
         return MonitorOptions(
             container_id=self.container_id,
             bundle=bundle,
@@ -94,7 +100,9 @@ class Env:
         )
 
     def start(self) -> None:
-        self.runc("start", self.container_id)
+        """`runc start` after a create; a run started the container already."""
+        if not self.run_mode:
+            self.runc("start", self.container_id)
 
     @staticmethod
     def wait_for(condition: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
@@ -110,9 +118,11 @@ class Env:
         return path.read_bytes().splitlines(keepends=True) if path.exists() else []
 
 
-@pytest.fixture
-def env(runc_root: Path, rootfs_copy: Path, tmp_path: Path) -> Iterator[Env]:
-    e = Env(runc_root, rootfs_copy, tmp_path)
+@pytest.fixture(params=["create", "run"])
+def env(
+    runc_root: Path, rootfs_copy: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Env]:
+    e = Env(runc_root, rootfs_copy, tmp_path, request.param)
     try:
         yield e
     finally:

@@ -25,11 +25,13 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 
-def test_launch_reports_a_created_container_and_its_pid(env: Env) -> None:
-    handle = env.launch(env.options(env.bundle(["/bin/sh", "-c", "exit 5"])))
+def test_launch_reports_the_container_and_its_pid(env: Env) -> None:
+    # Waits for /go, so that it is still there to look at when launch returns.
+    script = "while [ ! -e /go ]; do sleep 0.02; done; exit 5"
+    handle = env.launch(env.options(env.bundle(["/bin/sh", "-c", script])))
     state = json.loads(env.runc("state", env.container_id).stdout)
-    # The monitor only creates; starting is the manager's job.
-    assert state["status"] == "created"
+    # A create leaves the start to the launcher; a run has started it.
+    assert state["status"] == ("running" if env.run_mode else "created")
     assert state["pid"] == handle.container_pid
     assert is_alive(handle.monitor_pid)
     # The container's init is the monitor's child (it is the subreaper).
@@ -37,10 +39,22 @@ def test_launch_reports_a_created_container_and_its_pid(env: Env) -> None:
     assert int(ppid) == handle.monitor_pid
     assert read_exit_record(env.state_dir) is None
     env.start()
+    (env.rootfs / "go").touch()
     record = env.exit_record()
     assert (record.exit_code, record.signal, record.oom_killed) == (5, None, False)
     assert record.container_pid == handle.container_pid
     env.wait_for(lambda: not is_alive(handle.monitor_pid), "the monitor to exit")
+
+
+def test_a_container_that_exits_at_once_keeps_its_status_and_output(env: Env) -> None:
+    # After a run, init is often dead before the monitor has read the pid file: its
+    # exit must still be the one recorded, and what it wrote must be in the log.
+    handle = env.launch(env.options(env.bundle(["/bin/sh", "-c", "echo early; exit 4"])))
+    env.start()
+    record = env.exit_record()
+    assert (record.exit_code, record.signal, record.oom_killed) == (4, None, False)
+    assert record.container_pid == handle.container_pid
+    assert [e.text for e in read_logs(env.state_dir / "json.log")] == ["early\n"]
 
 
 def test_kill_sigkill_gives_137_and_a_notice(env: Env) -> None:
@@ -120,8 +134,11 @@ def test_failed_create_raises_runc_error_with_runc_text(env: Env) -> None:
     with pytest.raises(RuncError) as caught:
         launch(env.options(bundle))
     assert "config.json" in caught.value.stderr
+    # runc's own words, not its JSON log lines.
+    assert '"level"' not in caught.value.stderr
     assert caught.value.returncode == 1
     assert "config.json" in caught.value.message
+    assert ("run failed" if env.run_mode else "create failed") in caught.value.message
     assert read_exit_record(env.state_dir) is None
     listed = env.runc("list", "-q").stdout.split()
     assert env.container_id not in listed

@@ -23,6 +23,7 @@ from ocirt.runtime.monitor import (
     parse_exit_record,
     parse_sync,
     read_exit_record,
+    runtime_text,
 )
 
 
@@ -93,9 +94,32 @@ def test_sync_report_success_and_failure() -> None:
     assert (bad.container_pid, bad.error, bad.runtime_stderr, bad.runtime_exit) == (
         None,
         "e",
-        "no config\n",
+        "no config",
         1,
     )
+
+
+def test_runtime_text_keeps_the_messages_of_runc_json_log_lines() -> None:
+    raw = (
+        '{"level":"warning","msg":"cgroup v1 is old","time":"2024-01-02T03:04:05Z"}\n'
+        '{"level":"error","msg":"runc run failed: invalid rootfs","time":"t"}\n'
+        "\n"
+        "Incorrect Usage.\n"
+        '{"no":"msg"}\n'
+        "[1]\n"
+    )
+    assert runtime_text(raw).splitlines() == [
+        "cgroup v1 is old",
+        "runc run failed: invalid rootfs",
+        "Incorrect Usage.",
+        '{"no":"msg"}',
+        "[1]",
+    ]
+
+
+def test_argv_asks_for_run_only_when_starting(tmp_path: Path) -> None:
+    assert "--start" not in monitor_argv(Path("/m"), options(tmp_path), 3)
+    assert "--start" in monitor_argv(Path("/m"), options(tmp_path, start=True), 3)
 
 
 @pytest.mark.parametrize("data", [b"{oops\n", b"[1]\n", b'{"monitorPid":"10"}\n'])
@@ -155,6 +179,9 @@ def test_launch_turns_a_runtime_failure_into_runc_error(
         launch(options(tmp_path))
     assert caught.value.stderr == "bad bundle" and caught.value.returncode == 1
     assert "bad bundle" in caught.value.message
+    assert "create failed" in caught.value.message
+    with pytest.raises(RuncError, match=r"run failed.*bad bundle"):
+        launch(options(tmp_path, start=True))
 
 
 def test_launch_reports_a_monitor_that_dies_silently(

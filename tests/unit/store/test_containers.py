@@ -20,6 +20,7 @@ from ocirt.config.model import (
 from ocirt.errors import NotFound
 from ocirt.manager.types import ContainerState
 from ocirt.runtime.state import Status
+from ocirt.store import atomic
 from ocirt.store.atomic import TEMP_PREFIX
 from ocirt.store.containers import ContainerStore, StoredContainer
 from ocirt.store.record import RuntimeRecord
@@ -184,3 +185,25 @@ def test_paths_follow_kantos_layout(store: ContainerStore) -> None:
     assert str(paths.monitor) == f"{base}/monitor"
     assert str(store.paths(CID, "/logs").log) == f"/logs/{CID}/json.log"
     assert ContainerStore(HOME).load_all().containers == ()
+
+
+def test_prepare_dirs_syncs_only_entries_outside_the_container_dir(
+    store: ContainerStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[str] = []
+    monkeypatch.setattr(atomic, "fsync_dir", lambda p: synced.append(str(p)))
+    paths = store.paths(CID)
+    store.prepare_dirs(paths)
+    assert paths.bundle.is_dir() and paths.monitor.is_dir()
+    # The containers dir is new (its parent synced) and so is the container's entry in
+    # it; bundle/ and monitor/ ride on the directory fsync of the first full save.
+    assert synced == [str(HOME), f"{HOME}/containers"]
+    synced.clear()
+    store.save(_stored())
+    assert synced == [str(paths.root)]
+    synced.clear()
+    other = store.paths("c2", "/var/log/ctr")
+    store.prepare_dirs(other)
+    # An external log dir is outside the container's dir: its entry is synced too.
+    assert synced == [f"{HOME}/containers", "/var/log/ctr"]
+    assert other.log_dir.is_dir()
