@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Peak RSS of importing each heavy module the daemon uses, each in a fresh interpreter.
+
+Baseline: the same interpreter importing nothing, in the same run. Shows where the
+daemon's resident memory comes from (docs/performance.md, "Service").
+
+Usage: python3 bench/import_rss.py
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+MODULES = [
+    "",  # baseline: python3 alone
+    "ocirt.cli.main",
+    "ocirt.manager.manager",
+    "ocirt.daemon.main",
+    "ssl",
+    "paho.mqtt.client",
+    "pyroute2",
+    "iptc",
+    "cryptography.hazmat.primitives.ciphers",
+]
+
+PROBE = """
+import importlib, resource, sys
+name = sys.argv[1]
+if name:
+    importlib.import_module(name)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_kib(module: str) -> int:
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, module], capture_output=True, text=True, check=True
+    )
+    return int(out.stdout.strip())
+
+
+def main() -> None:
+    base = peak_kib("")
+    print(f"{'module':45} {'peak RSS':>10} {'over python3':>13}")
+    for module in MODULES:
+        kib = peak_kib(module)
+        print(
+            f"{module or '(python3 alone)':45} {kib / 1024:8.1f} MB {(kib - base) / 1024:+10.1f} MB"
+        )
+
+
+if __name__ == "__main__":
+    main()
