@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
@@ -124,6 +124,9 @@ class _LayoutBlobs:
             skip = 0
 
 
+LAST_USE_RESOLUTION = 60.0  # seconds
+
+
 class ImageService:
     def __init__(
         self,
@@ -185,18 +188,12 @@ class ImageService:
             # Kanto checks the keys before unpack even when the image is on the device.
             self.authorise(self._image(record), keys)
             now = time.time()
-            touched = ImageRecord(
-                record.reference,
-                record.digest,
-                record.media_type,
-                record.config,
-                record.layers,
-                record.platform,
-                record.pulled_at,
-                now,
-            )
-            self.store.put_record(touched)
-            return self._image(touched)
+            # Expiry counts from the last use. Refreshing it at most once a minute spares
+            # the flash a synced write per container create; expiries are hours long.
+            if now - record.last_used >= LAST_USE_RESOLUTION:
+                record = replace(record, last_used=now)
+                self.store.put_record(record)
+            return self._image(record)
         return self.pull(reference, keys, progress)
 
     def pull(

@@ -23,6 +23,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ocirt.errors import DecryptError
+from ocirt.image import service as service_module
 from ocirt.image.ocicrypt_encrypt import EncryptRecipients, LayerEncrypter
 from ocirt.image.ocicrypt_keys import DecryptKeys
 from ocirt.image.reference import Digest, Reference, parse_digest
@@ -240,3 +241,18 @@ def test_a_layer_the_keys_open_but_cannot_decrypt_is_refused_every_time(
         refusals.append(info)
     assert world.service.store.get_record("127.0.0.1:5000/test/nohmac:v1") is None
     assert list(world.service.store.snapshots()) == []
+
+
+def test_last_use_is_refreshed_at_most_once_a_minute(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.service.ensure(PLAIN)
+    first = world.service.store.get_record(PLAIN)
+    assert first is not None
+    world.service.ensure(PLAIN)
+    assert world.service.store.get_record(PLAIN) == first  # within the minute: no write
+    later = first.last_used + service_module.LAST_USE_RESOLUTION + 1
+    monkeypatch.setattr(service_module.time, "time", lambda: later)
+    world.service.ensure(PLAIN)
+    refreshed = world.service.store.get_record(PLAIN)
+    assert refreshed is not None and refreshed.last_used == later
