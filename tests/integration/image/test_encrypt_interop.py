@@ -8,7 +8,6 @@ recipient. Runs skopeo; keys are made here with cryptography. Touches only temp 
 
 from __future__ import annotations
 
-import datetime
 import json
 import subprocess
 import sys
@@ -17,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+
+from .keyfiles import write_private, write_public, write_self_signed
 
 pytestmark = pytest.mark.integration
 
@@ -40,43 +38,6 @@ class Image:
     blobs: list[bytes]  # layer blobs, in manifest order
 
 
-def _private(path: Path, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> Path:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return path
-
-
-def _public(path: Path, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> Path:
-    path.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return path
-
-
-def _certificate(path: Path, key: rsa.RSAPrivateKey) -> Path:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ocirt-encrypt-test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return path
-
-
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     d = tmp_path_factory.mktemp("encrypt-keys")
@@ -85,13 +46,13 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     p7_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     files = {
-        "rsa": _private(d / "rsa.pem", rsa_key),
-        "rsa_pub": _public(d / "rsa_pub.pem", rsa_key),
-        "ec": _private(d / "ec.pem", ec_key),
-        "ec_pub": _public(d / "ec_pub.pem", ec_key),
-        "p7": _private(d / "p7.pem", p7_key),
-        "p7_cert": _certificate(d / "p7.crt", p7_key),
-        "other": _private(d / "other.pem", other),
+        "rsa": write_private(d / "rsa.pem", rsa_key),
+        "rsa_pub": write_public(d / "rsa_pub.pem", rsa_key),
+        "ec": write_private(d / "ec.pem", ec_key),
+        "ec_pub": write_public(d / "ec_pub.pem", ec_key),
+        "p7": write_private(d / "p7.pem", p7_key),
+        "p7_cert": write_self_signed(d / "p7.crt", p7_key, "ocirt-encrypt-test"),
+        "other": write_private(d / "other.pem", other),
     }
     policy = d / "policy.json"
     policy.write_text('{"default": [{"type": "insecureAcceptAnything"}]}')

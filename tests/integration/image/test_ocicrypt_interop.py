@@ -8,7 +8,6 @@ PKCS7) must decrypt with skopeo. Runs skopeo and gpg; needs no root.
 
 from __future__ import annotations
 
-import datetime
 import gzip
 import hashlib
 import io
@@ -23,10 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 
 from ocirt.errors import DecryptError
 from ocirt.image import ocicrypt
@@ -35,6 +32,8 @@ from ocirt.image.ocicrypt_encrypt import (
     encrypted_media_type,
     load_encrypt_recipients,
 )
+
+from .keyfiles import write_private, write_public, write_self_signed
 
 pytestmark = pytest.mark.integration
 
@@ -132,43 +131,6 @@ def _read_layer(layout: Path, tag: str) -> Layer:
     return Layer(layer["mediaType"], layer["digest"], layer.get("annotations", {}), blob)
 
 
-def _write_private(path: Path, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> Path:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return path
-
-
-def _write_public(path: Path, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> Path:
-    path.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    return path
-
-
-def _self_signed(path: Path, key: rsa.RSAPrivateKey) -> Path:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ocirt-pkcs7-test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return path
-
-
 def _gpg(home: Path, *args: str, passphrase: str = "") -> None:
     subprocess.run(
         [
@@ -225,13 +187,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         p7_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         keys = {
-            "rsa": _write_private(root / "rsa.pem", rsa_key),
-            "rsa_pub": _write_public(root / "rsa_pub.pem", rsa_key),
-            "ec": _write_private(root / "ec.pem", ec_key),
-            "ec_pub": _write_public(root / "ec_pub.pem", ec_key),
-            "p7": _write_private(root / "p7.pem", p7_key),
-            "p7_cert": _self_signed(root / "p7.crt", p7_key),
-            "other": _write_private(root / "other.pem", other),
+            "rsa": write_private(root / "rsa.pem", rsa_key),
+            "rsa_pub": write_public(root / "rsa_pub.pem", rsa_key),
+            "ec": write_private(root / "ec.pem", ec_key),
+            "ec_pub": write_public(root / "ec_pub.pem", ec_key),
+            "p7": write_private(root / "p7.pem", p7_key),
+            "p7_cert": write_self_signed(root / "p7.crt", p7_key, "ocirt-pkcs7-test"),
+            "other": write_private(root / "other.pem", other),
             "gpg": _gpg_key(gnupghome, "plain@example.com", "", root / "gpg-plain.bin"),
             "gpg_pw": _gpg_key(gnupghome, "pw@example.com", GPG_PASSPHRASE, root / "gpg-pw.bin"),
         }
