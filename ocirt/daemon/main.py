@@ -6,7 +6,7 @@ bridge network, `recover()`, deployment descriptors, local API, things client. S
 order is the reverse. Stopping the daemon leaves containers running (decision 10)
 unless `--stop-containers-on-exit` asks for Kanto's behaviour.
 
-Heavy modules (image store and its crypto, pyroute2, iptables, paho) are imported in
+Heavy modules (image store and its crypto, iptables, paho) are imported in
 the functions that build them, so `ocirt --help` and the CLI stay light.
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import logging.handlers
 import os
 import signal
 import socket
@@ -68,6 +67,9 @@ def load_config_file(path: str | None) -> DaemonConfig:
 
 
 def setup_logging(settings: LogSettings) -> None:
+    # Imported here: its socket handlers pull in pickle, and most devices log to stderr.
+    import logging.handlers
+
     handlers: list[logging.Handler] = []
     if settings.file:
         Path(settings.file).parent.mkdir(parents=True, exist_ok=True)
@@ -88,23 +90,12 @@ def setup_logging(settings: LogSettings) -> None:
     for handler in handlers:
         if handler.formatter is None:
             handler.setFormatter(formatter)
-        handler.addFilter(_QuietLibraries())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
     for handler in handlers:
         root.addHandler(handler)
     root.setLevel(_LEVELS[settings.level])
-
-
-class _QuietLibraries(logging.Filter):
-    """Drops the debug chatter of libraries (pyroute2 logs every netlink message).
-
-    A handler filter, because pyroute2 sets its loggers' levels when it is imported.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.INFO or record.name.startswith("ocirt")
 
 
 def notify_systemd(state: str) -> None:
@@ -261,6 +252,11 @@ def serve(daemon: Daemon) -> None:
 def run_daemon(
     config_path: str | None, stop_containers_on_exit: bool, cgroup_parent: str = "ocirt"
 ) -> int:
+    from ocirt import deferred
+
+    # Before anything imports them: an idle device needs neither TLS, nor hashing, nor
+    # the registry's HTTP client (with the email package under it).
+    deferred.defer(*deferred.PAHO_RARELY_USED, "http.client")
     config = load_config_file(config_path)
     setup_logging(config.log)
     for warning in config.warnings:

@@ -20,7 +20,6 @@ import fcntl
 import hashlib
 import json
 import os
-import secrets
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -45,7 +44,7 @@ def fsync_dir(path: Path) -> None:
 
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` so that ``path`` holds either the old or the new content."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     try:
         view = memoryview(data)
@@ -268,7 +267,7 @@ class ContentStore:
         return self.snapshot_path(chain_id).is_dir()
 
     def new_snapshot_dir(self) -> Path:
-        path = self.root / "snapshots" / ".tmp" / secrets.token_hex(8)
+        path = self.root / "snapshots" / ".tmp" / os.urandom(8).hex()
         path.mkdir(mode=0o755)
         return path
 
@@ -396,7 +395,7 @@ def remove_tree(path: Path) -> None:
     crash never leaves a half-removed tree under a live name (containerd bundle.go)."""
     if not path.exists() and not path.is_symlink():
         return
-    doomed = path.with_name(f".del-{path.name}-{secrets.token_hex(4)}")
+    doomed = path.with_name(f".del-{path.name}-{os.urandom(4).hex()}")
     try:
         os.rename(path, doomed)
     except FileNotFoundError:

@@ -26,7 +26,6 @@ import json
 import logging
 import queue
 import socket
-import ssl
 import threading
 import uuid
 from collections.abc import Callable
@@ -36,16 +35,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
+from ocirt import deferred
 
-from ocirt.errors import InvalidArgument, Unavailable
-from ocirt.manager.types import Event, EventKind
-from ocirt.store.atomic import Durability, write_atomic
-from ocirt.things import protocol
-from ocirt.things.features import Features
-from ocirt.things.ports import ContainerManager
-from ocirt.things.protocol import Identity, Outbound, ThingId, Twin, TwinTracker
+# paho imports these at once but needs them only for TLS, websockets and proxies (~7 MB).
+deferred.defer(*deferred.PAHO_RARELY_USED)
+
+import paho.mqtt.client as paho  # noqa: E402
+from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
+
+from ocirt.errors import InvalidArgument, Unavailable  # noqa: E402
+from ocirt.manager.types import Event, EventKind  # noqa: E402
+from ocirt.store.atomic import Durability, write_atomic  # noqa: E402
+from ocirt.things import protocol  # noqa: E402
+from ocirt.things.features import Features  # noqa: E402
+from ocirt.things.ports import ContainerManager  # noqa: E402
+from ocirt.things.protocol import Identity, Outbound, ThingId, Twin, TwinTracker  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +139,8 @@ class ThingsClient:
         if settings.username:
             self._client.username_pw_set(settings.username, settings.password or None)
         if tls:
+            import ssl
+
             self._client.tls_set(
                 ca_certs=settings.root_ca or None,
                 certfile=settings.client_cert or None,
