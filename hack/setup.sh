@@ -20,7 +20,12 @@ if [ -n "$missing" ]; then
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-PYTHON=${PYTHON:-python3}
+# Debian's own interpreter, the one a device runs ocirt with (a python3 earlier on PATH,
+# e.g. pyenv's, may differ in start-up memory); PYTHON=... overrides.
+if [ -z "${PYTHON:-}" ]; then
+    PYTHON=python3
+    [ -x /usr/bin/python3 ] && PYTHON=/usr/bin/python3
+fi
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
