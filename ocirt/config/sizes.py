@@ -9,29 +9,29 @@ tells a reader whether "1024" meant bytes or kilobytes.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
 
 from ocirt.errors import ValidationError
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)?) ?([bBkKmMgG])", re.ASCII)
+_SIZE = re.compile(r"(\d+)(?:\.(\d+))? ?([bBkKmMgG])", re.ASCII)
 _UNITS = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 # Go keeps sizes in int64; anything larger cannot be a real limit and would overflow there.
 MAX_BYTES = 2**63 - 1
 # Long enough for any int64 in bytes with a decimal part; longer texts are garbage.
 _MAX_TEXT = 40
+# scale_size keeps this many decimal places.
+_PLACES = 4
 
 
-def _split(text: str) -> tuple[Decimal, str]:
+def _split(text: str) -> tuple[int, int, str]:
+    """(digits, decimal places, unit): "1.25M" -> (125, 2, "M"). Exact integers, so no
+    float rounding, and no `decimal` module in a small daemon's memory."""
     if not isinstance(text, str) or len(text) > _MAX_TEXT:
         raise ValidationError(f"invalid size provided {str(text)[:_MAX_TEXT]}")
     match = _SIZE.fullmatch(text)
     if match is None:
         raise ValidationError(f"invalid size provided {text}")
-    try:
-        number = Decimal(match.group(1))
-    except InvalidOperation as exc:  # the pattern only lets digits through; kept for safety
-        raise ValidationError(f"invalid size provided {text}") from exc
-    return number, match.group(2)
+    whole, fraction, unit = match.group(1), match.group(2) or "", match.group(3)
+    return int(whole + fraction), len(fraction), unit
 
 
 def parse_size(text: str) -> int:
@@ -40,8 +40,8 @@ def parse_size(text: str) -> int:
     Raises ValidationError for anything else, including "" (callers that treat an empty
     size as "unset" check for it first) and sizes that do not fit in int64.
     """
-    number, unit = _split(text)
-    size = int(number * _UNITS[unit.lower()])
+    digits, places, unit = _split(text)
+    size = digits * _UNITS[unit.lower()] // 10**places
     if size > MAX_BYTES:
         raise ValidationError(f"invalid size provided {text}")
     return size
@@ -51,13 +51,14 @@ def scale_size(text: str, factor: int) -> str:
     """The size text multiplied by `factor`, in the same unit ("200M", 2 -> "400M").
 
     Kanto derives the default swap as 2 x memory this way (FillMemorySwap); keeping the
-    unit keeps the published value readable.
+    unit keeps the published value readable. Rounded half to even at four places.
     """
-    number, unit = _split(text)
-    try:
-        scaled = (number * factor).quantize(Decimal("0.0001")).normalize()
-    except InvalidOperation as exc:  # beyond Decimal's precision: far beyond int64 anyway
-        raise ValidationError(f"invalid size provided {text}") from exc
-    result = f"{format(scaled, 'f')}{unit}"
+    digits, places, unit = _split(text)
+    scaled, rest = divmod(digits * factor * 10**_PLACES, 10**places)
+    if 2 * rest > 10**places or (2 * rest == 10**places and scaled % 2 == 1):
+        scaled += 1
+    whole, fraction = divmod(scaled, 10**_PLACES)
+    decimals = f"{fraction:0{_PLACES}d}".rstrip("0")
+    result = f"{whole}.{decimals}{unit}" if decimals else f"{whole}{unit}"
     parse_size(result)
     return result
