@@ -41,7 +41,8 @@ def parse_size(text: str) -> int:
     size as "unset" check for it first) and sizes that do not fit in int64.
     """
     digits, places, unit = _split(text)
-    size = digits * _UNITS[unit.lower()] // 10**places
+    divisor: int = 10**places
+    size = digits * _UNITS[unit.lower()] // divisor
     if size > MAX_BYTES:
         raise ValidationError(f"invalid size provided {text}")
     return size
@@ -54,8 +55,9 @@ def scale_size(text: str, factor: int) -> str:
     unit keeps the published value readable. Rounded half to even at four places.
     """
     digits, places, unit = _split(text)
-    scaled, rest = divmod(digits * factor * 10**_PLACES, 10**places)
-    if 2 * rest > 10**places or (2 * rest == 10**places and scaled % 2 == 1):
+    divisor: int = 10**places
+    scaled, rest = divmod(digits * factor * 10**_PLACES, divisor)
+    if 2 * rest > divisor or (2 * rest == divisor and scaled % 2 == 1):
         scaled += 1
     whole, fraction = divmod(scaled, 10**_PLACES)
     decimals = f"{fraction:0{_PLACES}d}".rstrip("0")
