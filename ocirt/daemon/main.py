@@ -255,8 +255,8 @@ def run_daemon(
     from ocirt import deferred
 
     # Before anything imports them: an idle device needs neither TLS, nor hashing, nor
-    # the registry's HTTP client (with the email package under it).
-    deferred.defer(*deferred.PAHO_RARELY_USED, "http.client")
+    # the registry's HTTP client (with the email package under it), nor tar archives.
+    deferred.defer(*deferred.PAHO_RARELY_USED, "http.client", "tarfile")
     config = load_config_file(config_path)
     setup_logging(config.log)
     for warning in config.warnings:
