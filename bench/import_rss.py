@@ -19,7 +19,9 @@ MODULES = [
     "ocirt.daemon.main",
     "ssl",
     "paho.mqtt.client",
-    "pyroute2",
+    "ocirt.things.mqtt",  # paho with ssl/hashlib/urllib.request deferred (ocirt.deferred)
+    "ocirt.network.netlink",
+    "pyroute2",  # what ocirt.network.netlink replaced; printed only if installed
     "iptc",
     "cryptography.hazmat.primitives.ciphers",
 ]
@@ -33,18 +35,26 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def peak_kib(module: str) -> int:
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE, module], capture_output=True, text=True, check=True
-    )
+def peak_kib(module: str) -> int | None:
+    """Peak RSS in KiB, or None when the module is not installed."""
+    out = subprocess.run([sys.executable, "-c", PROBE, module], capture_output=True, text=True)
+    if out.returncode != 0:
+        if "ModuleNotFoundError" in out.stderr:
+            return None
+        raise RuntimeError(out.stderr)
     return int(out.stdout.strip())
 
 
 def main() -> None:
     base = peak_kib("")
+    assert base is not None
+    print(f"{sys.executable} ({sys.version.split()[0]})")
     print(f"{'module':45} {'peak RSS':>10} {'over python3':>13}")
     for module in MODULES:
         kib = peak_kib(module)
+        if kib is None:
+            print(f"{module:45} (not installed)")
+            continue
         print(
             f"{module or '(python3 alone)':45} {kib / 1024:8.1f} MB {(kib - base) / 1024:+10.1f} MB"
         )

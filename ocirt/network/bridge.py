@@ -6,8 +6,8 @@ Endpoints are recorded in `<state_dir>/endpoints.json` (atomically), so a new pr
 find, re-reserve or clean up what an earlier one made: `reconcile(known_ids)` removes every
 rule, veth, netns, lease and record that belongs to no known container.
 
-Call it from a worker thread, never from inside a running asyncio loop (pyroute2 0.9 runs
-its own loop; runtime-net-logs §4.4). Methods are serialised by one lock.
+Call it from a worker thread, never from inside a running asyncio loop: netlink, firewall
+and file calls block. Methods are serialised by one lock.
 """
 
 from __future__ import annotations

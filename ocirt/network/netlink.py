@@ -1,14 +1,14 @@
-"""Links, addresses, routes and named network namespaces, through pyroute2. Does I/O.
+"""Links, addresses, routes and named network namespaces over rtnetlink. Does I/O.
 
-Carries out the plans of `ocirt.network.plan`. pyroute2 0.9's `IPRoute` is a synchronous
-wrapper with an event loop of its own (runtime-net-logs §4.4), so this module must not be
-called from a thread that runs an asyncio loop; the manager calls it from a worker thread.
+Carries out the plans of `ocirt.network.plan`. Messages are built and parsed by the pure
+`ocirt.network.rtnetlink`; this module owns the NETLINK_ROUTE sockets: one request at a
+time, replies read until the kernel's acknowledgement or the end of the dump. Calls block,
+so the manager makes them from a worker thread.
 
 A container's namespace is made in a short-lived thread that unshares its network
 namespace, bind-mounts it at `/var/run/netns/<name>` and configures the inside through a
-netlink socket opened there. That avoids the fork pyroute2 uses for `netns=` sockets and
-keeps the set-up in the low milliseconds. Every pyroute2 or OS error leaves this module as
-`ocirt.errors.NetworkError`.
+netlink socket opened there (a socket talks to the namespace it was created in). Every
+kernel or OS error leaves this module as `ocirt.errors.NetworkError`.
 """
 
 from __future__ import annotations
@@ -22,138 +22,235 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from ocirt import native
 from ocirt.errors import NetworkError
+from ocirt.network import rtnetlink as rt
 from ocirt.network.plan import CONTAINER_IFNAME, BridgePlan, EndpointPlan, Sysctl
 from ocirt.network.settings import HostRoute
 
 NETNS_DIR = Path("/var/run/netns")
 CLONE_NEWNET = 0x40000000
-_LOCAL_TABLE = 255
+# The kernel fills a dump datagram up to min(receive buffer, ~32 KiB) unless one message
+# needs more; twice that, and MSG_TRUNC tells when even that was not enough.
+_RECEIVE_BUFFER = 64 * 1024
+_DUMP_ATTEMPTS = 3
 _T = TypeVar("_T")
 
 
 @contextmanager
 def _translated(what: str) -> Iterator[None]:
-    from pyroute2 import NetlinkError
-
     try:
         yield
-    except NetlinkError as exc:
-        raise NetworkError(f"{what}: {exc}") from exc
     except OSError as exc:
-        raise NetworkError(f"{what}: {exc}") from exc
+        raise NetworkError(f"{what}: {exc.strerror or exc}") from exc
+
+
+class _Socket:
+    """One NETLINK_ROUTE socket in the network namespace of the thread that made it.
+
+    Kernel errors come out as `OSError(errno, text)`, as a failed syscall would.
+    """
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(
+            socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, rt.NETLINK_ROUTE
+        )
+        try:
+            # The kernel's own words in errors, and no echo of the request in them.
+            self._sock.setsockopt(rt.SOL_NETLINK, rt.NETLINK_EXT_ACK, 1)
+            self._sock.setsockopt(rt.SOL_NETLINK, rt.NETLINK_CAP_ACK, 1)
+            self._sock.bind((0, 0))
+        except BaseException:
+            self._sock.close()
+            raise
+        self._seq = 0
+        self._buffer = bytearray(_RECEIVE_BUFFER)
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> _Socket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def do(self, request: rt.Request) -> list[rt.Body]:
+        """Send `request`, return the bodies of its replies; an Ack or Done ends it."""
+        self._seq = self._seq % 0xFFFFFFFF + 1
+        seq = self._seq
+        self._sock.sendto(rt.encode(request, seq), (0, 0))
+        found: list[rt.Body] = []
+        while True:
+            for message in rt.decode(self._receive()):
+                # A stale reply of an exchange an exception cut short: not ours.
+                if message.seq != seq:
+                    continue
+                if message.flags & rt.NLM_F_DUMP_INTR:
+                    raise _DumpInterrupted
+                body = message.body
+                if isinstance(body, rt.Ack | rt.Done):
+                    if body.error:
+                        text = os.strerror(body.error)
+                        raise OSError(
+                            body.error, f"{text} ({body.message})" if body.message else text
+                        )
+                    return found
+                if body is not None:
+                    found.append(body)
+
+    def dump(self, request: rt.Request) -> list[rt.Body]:
+        # The kernel flags a dump that raced with a change; read it again, as `ip` advises.
+        for _ in range(_DUMP_ATTEMPTS - 1):
+            try:
+                return self.do(request)
+            except _DumpInterrupted:
+                continue
+        try:
+            return self.do(request)
+        except _DumpInterrupted:
+            raise OSError(errno.EAGAIN, "dump kept changing while it was read") from None
+
+    def _receive(self) -> bytes:
+        size = self._sock.recv_into(self._buffer, len(self._buffer), socket.MSG_TRUNC)
+        if size > len(self._buffer):
+            raise OSError(errno.EMSGSIZE, f"netlink reply of {size} bytes was truncated")
+        return bytes(self._buffer[:size])
+
+    # -- operations ----------------------------------------------------------------------
+
+    def links(self) -> list[rt.Link]:
+        return [b for b in self.dump(rt.dump_links()) if isinstance(b, rt.Link)]
+
+    def addresses(self) -> list[rt.Address]:
+        return [b for b in self.dump(rt.dump_addresses()) if isinstance(b, rt.Address)]
+
+    def routes(self) -> list[rt.Route]:
+        return [b for b in self.dump(rt.dump_routes()) if isinstance(b, rt.Route)]
+
+    def link(self, name: str) -> rt.Link | None:
+        """The link called `name`, None if there is none."""
+        if not 0 < len(name.encode()) < rt.IFNAMSIZ:
+            return None  # no link can have that name; the kernel would say EINVAL
+        try:
+            found = self.do(rt.get_link(name))
+        except OSError as exc:
+            if exc.errno == errno.ENODEV:
+                return None
+            raise
+        return next((b for b in found if isinstance(b, rt.Link)), None)
+
+    def index(self, name: str) -> int:
+        link = self.link(name)
+        if link is None:
+            raise OSError(errno.ENODEV, f"{os.strerror(errno.ENODEV)}: {name}")
+        return link.index
+
+
+class _DumpInterrupted(Exception):
+    pass
 
 
 class Netlink:
     """One rtnetlink socket in the host namespace, opened on first use and reused."""
 
     def __init__(self) -> None:
-        self._ipr: Any = None
+        self._sock: _Socket | None = None
         self._lock = threading.Lock()
 
-    def _host(self) -> Any:
-        if self._ipr is None:
-            from pyroute2 import IPRoute
-
-            self._ipr = IPRoute()
-        return self._ipr
+    def _host(self) -> _Socket:
+        if self._sock is None:
+            self._sock = _Socket()
+        return self._sock
 
     def close(self) -> None:
         with self._lock:
-            if self._ipr is not None:
-                self._ipr.close()
-                self._ipr = None
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
 
-    def _call(self, what: str, fn: Callable[[Any], _T]) -> _T:
+    def _call(self, what: str, fn: Callable[[_Socket], _T]) -> _T:
         with self._lock, _translated(what):
             return fn(self._host())
 
     # -- facts -------------------------------------------------------------------------
 
     def host_routes(self) -> list[HostRoute]:
-        def read(ipr: Any) -> list[HostRoute]:
-            names = {link["index"]: link.get("ifname") for link in ipr.get_links()}
-            routes = []
-            for route in ipr.get_routes(family=socket.AF_INET):
-                if route.get("table") == _LOCAL_TABLE:
-                    continue
-                dst = route.get("dst") or "0.0.0.0"
-                network = IPv4Network(f"{dst}/{route['dst_len']}", strict=False)
-                routes.append(HostRoute(network, names.get(route.get("oif"), "") or ""))
-            return routes
+        def read(nl: _Socket) -> list[HostRoute]:
+            names = {link.index: link.name for link in nl.links()}
+            return [
+                HostRoute(
+                    IPv4Network((route.dst, route.dst_len), strict=False),
+                    names.get(route.oif, ""),
+                )
+                for route in nl.routes()
+                if route.table != rt.RT_TABLE_LOCAL
+            ]
 
         return self._call("reading routes", read)
 
     def interface_addresses(self) -> dict[str, list[IPv4Address]]:
-        def read(ipr: Any) -> dict[str, list[IPv4Address]]:
-            names = {link["index"]: link.get("ifname") for link in ipr.get_links()}
+        def read(nl: _Socket) -> dict[str, list[IPv4Address]]:
+            names = {link.index: link.name for link in nl.links()}
             found: dict[str, list[IPv4Address]] = {}
-            for addr in ipr.get_addr(family=socket.AF_INET):
-                name = names.get(addr["index"])
+            for addr in nl.addresses():
+                name = names.get(addr.index)
                 if name:
-                    found.setdefault(name, []).append(IPv4Address(addr.get("address")))
+                    found.setdefault(name, []).append(addr.address)
             return found
 
         return self._call("reading addresses", read)
 
     def link_names(self, prefix: str) -> list[str]:
-        def read(ipr: Any) -> list[str]:
-            return [
-                str(link.get("ifname"))
-                for link in ipr.get_links()
-                if str(link.get("ifname")).startswith(prefix)
-            ]
+        def read(nl: _Socket) -> list[str]:
+            return [link.name for link in nl.links() if link.name.startswith(prefix)]
 
         return self._call("listing links", read)
 
     def exists(self, ifname: str) -> bool:
-        return bool(self._call("looking up a link", lambda ipr: ipr.link_lookup(ifname=ifname)))
+        return self._call("looking up a link", lambda nl: nl.link(ifname) is not None)
 
     # -- bridge ------------------------------------------------------------------------
 
     def ensure_bridge(self, plan: BridgePlan) -> bool:
         """Reuse the bridge when it matches the plan, else (re)create it. True if created."""
 
-        def ensure(ipr: Any) -> bool:
-            found = ipr.link_lookup(ifname=plan.name)
-            if found:
-                index = found[0]
-                link = ipr.get_links(index)[0]
+        def ensure(nl: _Socket) -> bool:
+            link = nl.link(plan.name)
+            if link is not None:
                 addresses = [
-                    (a.get("address"), a["prefixlen"])
-                    for a in ipr.get_addr(index=index, family=socket.AF_INET)
+                    (a.address, a.prefixlen) for a in nl.addresses() if a.index == link.index
                 ]
                 if (
-                    link.get(("linkinfo", "kind")) == "bridge"
-                    and link.get("mtu") == plan.mtu
-                    and addresses == [(str(plan.address.ip), plan.address.network.prefixlen)]
+                    link.kind == "bridge"
+                    and link.mtu == plan.mtu
+                    and addresses == [(plan.address.ip, plan.address.network.prefixlen)]
                 ):
-                    if not link["flags"] & 1:
-                        ipr.link("set", index=index, state="up")
+                    if not link.up:
+                        nl.do(rt.set_link(link.index, up=True))
                     return False
-                ipr.link("del", index=index)
-            ipr.link("add", ifname=plan.name, kind="bridge")
-            index = ipr.link_lookup(ifname=plan.name)[0]
-            ipr.link("set", index=index, mtu=plan.mtu)
-            ipr.addr(
-                "add",
-                index=index,
-                address=str(plan.address.ip),
-                prefixlen=plan.address.network.prefixlen,
-            )
-            ipr.link("set", index=index, state="up")
+                nl.do(rt.delete_link(link.index))
+            nl.do(rt.add_bridge(plan.name))
+            index = nl.index(plan.name)
+            nl.do(rt.set_link(index, mtu=plan.mtu))
+            nl.do(rt.add_address(index, plan.address))
+            nl.do(rt.set_link(index, up=True))
             return True
 
         return self._call(f"setting up bridge {plan.name}", ensure)
 
     def delete_link(self, ifname: str) -> None:
-        def delete(ipr: Any) -> None:
-            found = ipr.link_lookup(ifname=ifname)
-            if found:
-                ipr.link("del", index=found[0])
+        def delete(nl: _Socket) -> None:
+            link = nl.link(ifname)
+            if link is None:
+                return
+            try:
+                nl.do(rt.delete_link(link.index))
+            except OSError as exc:
+                if exc.errno != errno.ENODEV:  # gone in between: as wanted
+                    raise
 
         self._call(f"deleting {ifname}", delete)
 
@@ -166,14 +263,14 @@ class Netlink:
         try:
             _in_new_netns(path, functools.partial(_configure_inside, plan))
 
-            def attach(ipr: Any) -> None:
-                index = ipr.link_lookup(ifname=plan.host_veth)[0]
-                bridge = ipr.link_lookup(ifname=plan.bridge)
-                if not bridge:
+            def attach(nl: _Socket) -> None:
+                index = nl.index(plan.host_veth)
+                bridge = nl.link(plan.bridge)
+                if bridge is None:
                     raise NetworkError(f"bridge {plan.bridge} does not exist")
-                ipr.link("set", index=index, master=bridge[0], state="up")
+                nl.do(rt.set_link(index, master=bridge.index, up=True))
                 # Hairpin lets a container reach itself through a published port.
-                ipr.brport("set", index=index, mode=1)
+                nl.do(rt.set_hairpin(index, True))
 
             self._call(f"attaching {plan.host_veth} to {plan.bridge}", attach)
         except BaseException:
@@ -188,26 +285,13 @@ class Netlink:
 
 
 def _configure_inside(plan: EndpointPlan, *, host_ns_fd: int) -> None:
-    from pyroute2 import IPRoute
-
-    with IPRoute() as ipr:
-        ipr.link(
-            "add",
-            ifname=CONTAINER_IFNAME,
-            kind="veth",
-            mtu=plan.mtu,
-            peer={"ifname": plan.host_veth, "net_ns_fd": host_ns_fd, "mtu": plan.mtu},
-        )
-        eth0 = ipr.link_lookup(ifname=CONTAINER_IFNAME)[0]
-        ipr.addr(
-            "add",
-            index=eth0,
-            address=str(plan.address.ip),
-            prefixlen=plan.address.network.prefixlen,
-        )
-        ipr.link("set", index=eth0, state="up")
-        ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
-        ipr.route("add", dst="0.0.0.0/0", gateway=str(plan.gateway))
+    with _translated(f"configuring {CONTAINER_IFNAME} in {plan.netns_name}"), _Socket() as nl:
+        nl.do(rt.add_veth(CONTAINER_IFNAME, plan.host_veth, plan.mtu, host_ns_fd))
+        eth0 = nl.index(CONTAINER_IFNAME)
+        nl.do(rt.add_address(eth0, plan.address))
+        nl.do(rt.set_link(eth0, up=True))
+        nl.do(rt.set_link(nl.index("lo"), up=True))
+        nl.do(rt.add_default_route(plan.gateway))
 
 
 def _ensure_netns_dir() -> None:
