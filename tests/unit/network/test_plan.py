@@ -122,3 +122,16 @@ def test_bridge_and_endpoint_plans() -> None:
     ep = endpoint_plan("br", "c1", 1500, IPv4Interface("10.231.1.7/24"), settings.gateway)
     assert ep.host_veth == veth_name("br", "c1")
     assert ep.gateway == IPv4Address("10.231.1.1")
+
+
+def test_names_are_sha256_prefixes_whichever_implementation_computes_them() -> None:
+    import hashlib
+
+    from ocirt.network.plan import netns_prefix, veth_name
+
+    for bridge, cid in [("kanto-cm0", "abc"), ("br-x", "c" * 64), ("b", "x.y_z-1")]:
+        expected_veth = "oc" + hashlib.sha256(bridge.encode()).hexdigest()[:4]
+        expected_veth += hashlib.sha256(cid.encode()).hexdigest()[:9]
+        assert veth_name(bridge, cid) == expected_veth
+        assert len(veth_name(bridge, cid)) == 15
+        assert netns_prefix(bridge) == f"ocirt-{hashlib.sha256(bridge.encode()).hexdigest()[:8]}-"
