@@ -27,6 +27,13 @@ from typing import Any
 # What paho-mqtt imports at once and uses only for TLS, websockets and HTTP proxies.
 PAHO_RARELY_USED = ("ssl", "hashlib", "urllib.request")
 
+# Exception classes that code names in `except` clauses. Until the module is loaded
+# nothing can raise them (no TLS socket exists without ssl), so a private class that
+# nothing raises answers instead, and naming them does not load the module: paho names
+# ssl's in every socket read that would block. Once loaded, the real classes answer.
+_UNRAISED = {"ssl": frozenset({"SSLError", "SSLWantReadError", "SSLWantWriteError"})}
+_placeholders: dict[tuple[str, str], type[Exception]] = {}
+
 _load_lock = threading.RLock()
 
 
@@ -39,11 +46,22 @@ class _Deferred(types.ModuleType):
         # Only called for attributes the stand-in does not have itself: everything.
         real = self._real
         if real is None:
+            if attr in _UNRAISED.get(self.__name__, ()):
+                return _placeholder(self.__name__, attr)
             real = _load(self)
         return getattr(real, attr)
 
     def __dir__(self) -> list[str]:
         return dir(self._real if self._real is not None else _load(self))
+
+
+def _placeholder(module: str, name: str) -> type[Exception]:
+    with _load_lock:
+        found = _placeholders.get((module, name))
+        if found is None:
+            found = type(name, (Exception,), {"__module__": f"{module} (not loaded)"})
+            _placeholders[(module, name)] = found
+        return found
 
 
 def _load(stand_in: _Deferred) -> types.ModuleType:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ocirt.errors import DigestMismatch, ImageError, ImageNotFound, InvalidReference
+from ocirt.hashing import sha256_hex
 from ocirt.image.manifest import Platform
 from ocirt.image.reference import Digest, parse_digest
 
@@ -295,7 +296,7 @@ class ContentStore:
     # ---- records ----
 
     def _record_path(self, reference: str) -> Path:
-        return self.root / "records" / f"{hashlib.sha256(reference.encode()).hexdigest()}.json"
+        return self.root / "records" / f"{sha256_hex(reference)}.json"
 
     def put_record(self, record: ImageRecord) -> None:
         data = json.dumps(record.to_json(), sort_keys=True).encode()

@@ -16,14 +16,13 @@ Every rule carries the comment `ocirt:<bridge>:<owner>`, the owner being a conta
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from enum import Enum
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import Any
 
 from ocirt.config.model import Protocol
 from ocirt.errors import InvalidArgument
+from ocirt.hashing import sha256_hex
 from ocirt.network.settings import BridgeSettings
 
 BASE_OWNER = "base"
@@ -173,22 +172,8 @@ def check_container_id(container_id: str) -> str:
     return container_id
 
 
-def _builtin_sha256() -> Any:
-    """CPython's own SHA-256: the digest hashlib gives, without mapping OpenSSL (~3 MB of
-    RSS) into a daemon that only names interfaces with it."""
-    for module in ("_sha256", "_sha2"):  # the name before and after Python 3.12
-        try:
-            return importlib.import_module(module).sha256
-        except (ImportError, AttributeError):
-            continue
-    return importlib.import_module("hashlib").sha256
-
-
-_SHA256 = _builtin_sha256()
-
-
 def _digest(text: str, length: int) -> str:
-    return str(_SHA256(text.encode()).hexdigest())[:length]
+    return sha256_hex(text)[:length]
 
 
 def veth_prefix(bridge: str) -> str:

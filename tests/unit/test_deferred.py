@@ -120,3 +120,31 @@ def test_paho_client_module_leaves_tls_and_hashing_unloaded() -> None:
         """
     )
     assert out.splitlines() == ["[]", "[False, False, False]"]
+
+
+def test_naming_ssl_exceptions_does_not_load_ssl_until_it_is_used() -> None:
+    out = run(
+        """
+        import sys
+        from ocirt import deferred
+        deferred.defer("ssl")
+        import ssl
+        # What paho does on every socket read that would block, on a plain TCP socket.
+        try:
+            raise BlockingIOError()
+        except ssl.SSLWantReadError:
+            print("wrong handler")
+        except ssl.SSLWantWriteError:
+            print("wrong handler")
+        except BlockingIOError:
+            print("blocking", deferred.is_loaded("ssl"), "_ssl" in sys.modules)
+        # Once TLS is used, the names are the real classes again.
+        context = ssl.create_default_context()
+        print(ssl.SSLWantReadError is sys.modules["ssl"].SSLWantReadError)
+        try:
+            raise sys.modules["ssl"].SSLWantReadError()
+        except ssl.SSLWantReadError:
+            print("caught real", deferred.is_loaded("ssl"))
+        """
+    )
+    assert out.splitlines() == ["blocking False False", "True", "caught real True"]
