@@ -3,6 +3,8 @@
 Needs root.
 
 Usage: python3 bench/things_roundtrip.py [ROUNDS]
+(run it from outside the repository to measure an installed, non-editable ocirt: `python -m`
+puts the working directory first on the daemon's path)
 
 A private mosquitto on 127.0.0.1 (default settings) and the real `ocirt daemon`
 (subprocess) are started; the busybox image is loaded offline into the daemon's store
@@ -138,6 +140,12 @@ def main(rounds: int) -> None:
             broker.stop()
     rt, base = statistics.median(round_trip), statistics.median(raw)
     slow, bridged = statistics.median(nagle), statistics.median(bridge)
+    import ocirt
+
+    # The daemon runs on this interpreter and this ocirt: a device's install is
+    # `pip install .` (an editable dev install adds setuptools' import hook, ~3 MB).
+    where = "editable" if Path(ocirt.__file__).parent.parent == REPO else "installed"
+    print(f"daemon: {sys.executable} (Python {sys.version.split()[0]}), ocirt {where}")
     print(f"rounds: {rounds}")
     print(f"createWithConfig start:true round trip (median): {rt * 1000:.1f} ms")
     print(f"raw runc run -d of the same bundle (median):     {base * 1000:.1f} ms")
