@@ -27,6 +27,8 @@ connected"), and with 5 running containers.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import statistics
 import subprocess
@@ -59,6 +61,14 @@ def nodelay(cloud: Cloud, on: bool) -> None:
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(on))
 
 
+def remove_cgroup_dirs(name: str) -> None:
+    """Remove the (empty) cgroup directories called `name` the daemon's containers used."""
+    for dirpath, dirnames, _ in os.walk("/sys/fs/cgroup", topdown=False):
+        if name in dirnames:
+            with contextlib.suppress(OSError):
+                os.rmdir(Path(dirpath) / name)
+
+
 def create_started(cloud: Cloud, config: dict[str, object]) -> tuple[str, float]:
     """(container id, seconds until the 200 response)."""
     value = {"imageRef": IMAGE, "start": True, "config": config}
@@ -82,6 +92,7 @@ def main(rounds: int) -> None:
         broker = Broker(tmp)
         broker.start()
         service = Service(tmp, broker.port, layout)
+        service.cgroup_parent = f"ocirt-bench-{uuid.uuid4().hex[:8]}"
         cloud = None
         try:
             service.extra_config = {"log": {"log_level": "INFO"}}
@@ -137,6 +148,7 @@ def main(rounds: int) -> None:
             if cloud is not None:
                 cloud.close()
             service.cleanup()
+            remove_cgroup_dirs(service.cgroup_parent)
             broker.stop()
     rt, base = statistics.median(round_trip), statistics.median(raw)
     slow, bridged = statistics.median(nagle), statistics.median(bridge)
