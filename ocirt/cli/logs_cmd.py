@@ -1,21 +1,76 @@
-"""`ocirt logs [--tail N] [--follow] CONTAINER`: the container's json-file log."""
+"""`ocirt logs [--tail N] [--since WHEN] [--follow] CONTAINER`: the container's json-file
+log. `since_time` (pure) reads --since; printing the streamed entries is the only I/O.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from datetime import UTC, datetime, timedelta
 
 from ocirt.cli.common import add_connection_args, guarded
+from ocirt.errors import InvalidArgument
 
 HELP = "Print a container's log."
+
+# docker logs --since: Unix seconds, a date or date-time (local time without a zone).
+_UNIX = re.compile(r"(\d+)(?:\.(\d{1,9}))?")
+_TIMESTAMP = re.compile(
+    r"(\d{4}-\d\d-\d\d)(?:[Tt ](\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?))?([Zz]|[+-]\d\d:\d\d)?"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_connection_args(parser)
     parser.add_argument("container", help="container id or name")
     parser.add_argument("--tail", type=int, default=100, help="last N lines (100; -1 = all)")
+    parser.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only entries from WHEN on: an RFC3339 time (2024-01-02T15:04:05Z), "
+        "Unix seconds, or a duration back from now (10m, 1h30m, 45s)",
+    )
     parser.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+
+
+def since_time(text: str, now: datetime) -> datetime:
+    """The instant --since names, as `docker logs --since` reads it. Raises InvalidArgument."""
+    from ocirt.daemon.config import parse_duration
+
+    value = text.strip()
+    unix = _UNIX.fullmatch(value)
+    if unix:
+        seconds, fraction = unix.groups()
+        micros = int((fraction or "0").ljust(9, "0")[:6])
+        try:
+            return datetime.fromtimestamp(int(seconds), UTC) + timedelta(microseconds=micros)
+        except (OverflowError, OSError, ValueError):
+            raise InvalidArgument(f"invalid --since {text!r}: out of range") from None
+    stamp = _TIMESTAMP.fullmatch(value)
+    if stamp:
+        day, clock, zone = stamp.groups()
+        zone = "+00:00" if zone in ("Z", "z") else zone
+        try:
+            when = datetime.fromisoformat(f"{day}T{clock or '00:00'}{zone or ''}")
+        except ValueError:
+            raise InvalidArgument(f"invalid --since time {text!r}") from None
+        # Docker reads a time without a zone as local time.
+        return when if when.tzinfo is not None else when.astimezone()
+    try:
+        back = parse_duration(value)
+    except InvalidArgument:
+        raise InvalidArgument(
+            f"invalid --since {text!r}: give an RFC3339 time (2024-01-02T15:04:05Z), "
+            "Unix seconds, or a duration such as 10m, 1h30m or 45s"
+        ) from None
+    if back < 0:
+        raise InvalidArgument(f"invalid --since {text!r}: the duration must not be negative")
+    try:
+        return now - timedelta(seconds=back)
+    except OverflowError:
+        raise InvalidArgument(f"invalid --since {text!r}: out of range") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,11 +79,14 @@ def run(args: argparse.Namespace) -> int:
     from ocirt.daemon.localapi import stream
 
     def body() -> int:
-        params = {
+        params: dict[str, object] = {
             "id": args.container,
             "tail": None if args.tail < 0 else args.tail,
             "follow": args.follow,
         }
+        if args.since is not None:
+            since = since_time(args.since, datetime.now(UTC))
+            params["since"] = since.astimezone(UTC).isoformat()
         for message in stream(Path(args.socket), "logs", params, timeout=None):
             entry = message.get("log")
             if not isinstance(entry, dict):

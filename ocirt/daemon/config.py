@@ -370,7 +370,9 @@ def _deployment(s: _Section) -> DeploymentSettings:
     return result
 
 
-_SCHEMES = ("tcp", "mqtt", "ssl", "tls", "mqtts", "mqtt+ssl", "tcps")
+_PLAIN_SCHEMES = ("tcp", "mqtt")
+_TLS_SCHEMES = ("ssl", "tls", "mqtts", "mqtt+ssl", "tcps")
+_SCHEMES = _PLAIN_SCHEMES + _TLS_SCHEMES
 
 
 def _connection(s: _Section) -> ConnectionSettings:
@@ -394,6 +396,18 @@ def _connection(s: _Section) -> ConnectionSettings:
         transport=_transport(s.section("transport")),
     )
     s.finish()
+    transport = result.transport
+    if transport.client_key and not transport.client_cert:
+        raise InvalidArgument(
+            "connection.transport.client_key is set without connection.transport.client_cert"
+        )
+    if scheme not in _TLS_SCHEMES and (
+        transport.root_ca or transport.client_cert or transport.client_key
+    ):
+        s.warnings.append(
+            f"connection.transport is ignored: connection.broker_url {url!r} does not use "
+            "TLS (" + ", ".join(f"{x}://" for x in _TLS_SCHEMES) + ")"
+        )
     return result
 
 

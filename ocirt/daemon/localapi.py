@@ -15,11 +15,13 @@ import contextlib
 import json
 import logging
 import os
+import re
 import socket
 import socketserver
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, is_dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +146,28 @@ class ApiHandlers:
         tail = args.get("tail")
         if tail is not None and (not isinstance(tail, int) or isinstance(tail, bool) or tail < 0):
             raise InvalidArgument("tail must be a number >= 0")
-        return iter(self.manager.logs(cid, tail=tail, follow=bool(args.get("follow", False))))
+        since = since_arg(args.get("since"))
+        follow = bool(args.get("follow", False))
+        return iter(self.manager.logs(cid, tail=tail, since=since, follow=follow))
+
+
+# RFC3339 with a zone: the CLI resolves relative and zone-less forms to this before sending.
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)")
+
+
+def since_arg(value: object) -> datetime | None:
+    """The `since` argument of `logs`: absent, or an RFC3339 timestamp with a zone."""
+    if value is None:
+        return None
+    if isinstance(value, str) and _RFC3339.fullmatch(value):
+        try:
+            return datetime.fromisoformat(value.upper())
+        except ValueError:
+            pass  # a well-formed but impossible date, e.g. month 13
+    raise InvalidArgument(
+        f"since must be an RFC3339 timestamp with a time zone "
+        f"(like 2024-01-02T15:04:05Z), not {value!r}"
+    )
 
 
 def _stop_options(args: dict[str, Any]) -> StopOptions:

@@ -12,6 +12,11 @@ On every (re)connect the client bootstraps as Kanto's does (kanto-reference §1)
 asks `edge/thing/request` for the device identity, then subscribes to its commands and
 republishes the whole feature set, deleting features of containers that are gone.
 
+TLS (ssl://, tls://, mqtts://, mqtt+ssl://, tcps://, as Kanto): `tls_context` loads the
+`connection.transport` files at start-up, so a bad file stops the daemon with a clear
+error; a broker that cannot be reached or trusted is retried, and each new cause of
+failure is logged once, in words that say whether TLS was the reason.
+
 Latency: MQTT packets are small and each answers another, which is the worst case for
 Nagle's algorithm meeting delayed ACKs (a packet held ~40 ms until the peer's delayed
 ACK). The client's socket has TCP_NODELAY, and it ACKs the broker's PUBACKs at once
@@ -26,13 +31,14 @@ import json
 import logging
 import queue
 import socket
+import sys
 import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ocirt import deferred
@@ -51,7 +57,24 @@ from ocirt.things.features import Features  # noqa: E402
 from ocirt.things.ports import ContainerManager  # noqa: E402
 from ocirt.things.protocol import Identity, Outbound, ThingId, Twin, TwinTracker  # noqa: E402
 
+if TYPE_CHECKING:
+    import ssl
+
 log = logging.getLogger(__name__)
+
+
+def _not_retry_noise(record: logging.LogRecord) -> bool:
+    # paho 2.2 logs an error each time its retry loop finds no socket after a failed
+    # connect; `_on_connect_fail` has already said why the connect failed.
+    return not str(record.msg).startswith("Client is not connected")
+
+
+# paho reports socket errors after the connect (e.g. a TLS 1.3 broker refusing our
+# certificate once the handshake is done) only through its logger; its per-packet
+# debug chatter stays out.
+_paho_log = logging.getLogger(f"{__name__}.paho")
+_paho_log.setLevel(logging.WARNING)
+_paho_log.addFilter(_not_retry_noise)
 
 QOS = 1
 # Kanto asks for the identity once per connect; asking again until someone answers lets
@@ -112,6 +135,62 @@ def broker_address(url: str) -> tuple[str, int, bool]:
     return parts.hostname, port, tls
 
 
+def tls_context(settings: MqttSettings) -> ssl.SSLContext:
+    """The TLS side of a broker connection, as Kanto's local-broker TLS: the broker's
+    certificate must chain to `root_ca` (the system CAs when it is empty) and name the
+    broker's host, TLS 1.2 or newer, and a client certificate when one is configured.
+    Reads the files now, so a bad one is a clear InvalidArgument at start-up."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        if settings.root_ca:
+            context.load_verify_locations(cafile=settings.root_ca)
+        else:
+            context.load_default_certs()
+    except OSError as exc:
+        raise InvalidArgument(
+            f"cannot load the CA certificates of connection.transport.root_ca "
+            f"{settings.root_ca!r}: {_reason(exc)}"
+        ) from exc
+    if settings.client_key and not settings.client_cert:
+        raise InvalidArgument("connection.transport.client_key needs client_cert too")
+    if settings.client_cert:
+        try:
+            # Without client_key the key is read from the client_cert file.
+            context.load_cert_chain(settings.client_cert, settings.client_key or None)
+        except OSError as exc:
+            raise InvalidArgument(
+                f"cannot load the client certificate {settings.client_cert!r} and key "
+                f"{settings.client_key or settings.client_cert!r}: {_reason(exc)}"
+            ) from exc
+    return context
+
+
+def _reason(exc: BaseException) -> str:
+    return str(getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc)
+
+
+def describe_connect_error(exc: BaseException | None) -> str:
+    """Why a connect failed, in words for the log (TLS failures named as such)."""
+    if exc is None:
+        return "no reason given"
+    if deferred.is_loaded("ssl"):
+        import ssl
+
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return (
+                f"TLS: the broker's certificate is not trusted ({exc.verify_message}); "
+                "check connection.transport.root_ca and the broker's host name"
+            )
+        if isinstance(exc, ssl.SSLError):
+            return f"TLS handshake failed: {_reason(exc)}"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return _reason(exc)
+
+
 class ThingsClient:
     """Connects the features to a broker. `start()`, then `close()`."""
 
@@ -139,19 +218,14 @@ class ThingsClient:
         if settings.username:
             self._client.username_pw_set(settings.username, settings.password or None)
         if tls:
-            import ssl
-
-            self._client.tls_set(
-                ca_certs=settings.root_ca or None,
-                certfile=settings.client_cert or None,
-                keyfile=settings.client_key or None,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+            self._client.tls_set_context(tls_context(settings))
+        self._client.enable_logger(_paho_log)
         self._client.connect_timeout = settings.connect_timeout
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._client.on_connect = self._on_connect
         self._client.on_publish = self._on_puback
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_connect_fail = self._on_connect_fail
         self._client.on_message = self._on_message
         self._workers = ThreadPoolExecutor(
             max_workers=max(1, settings.workers), thread_name_prefix="ocirt-things"
@@ -166,6 +240,7 @@ class ThingsClient:
         self._ready = threading.Event()
         self._unsubscribe: Callable[[], None] | None = None
         self._closed = False
+        self._last_failure = ""
         # Test and bench hook: called after each completed bootstrap + republish.
         self.on_ready: Callable[[Identity], None] | None = None
 
@@ -218,11 +293,27 @@ class ThingsClient:
         _set_tcp_option(client, socket.TCP_NODELAY)
         log.info("connected to %s; bootstrapping", self._settings.broker_url)
         with self._lock:
+            self._last_failure = ""
             self._identity = None
             self._connection += 1
             connection = self._connection
         client.subscribe(protocol.BOOTSTRAP_RESPONSE_TOPIC, qos=QOS)
         self._ask_identity(connection)
+
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        # paho calls this inside its `except OSError:` around the connect, so the
+        # exception being handled is the cause; it retries on its own after this.
+        reason = describe_connect_error(sys.exc_info()[1])
+        with self._lock:
+            repeated = reason == self._last_failure
+            self._last_failure = reason
+        # Once per distinct cause: a broker that stays away must not flood the log.
+        log.log(
+            logging.DEBUG if repeated else logging.WARNING,
+            "cannot connect to the MQTT broker %s: %s; retrying",
+            self._settings.broker_url,
+            reason,
+        )
 
     def _on_puback(
         self, client: paho.Client, userdata: Any, mid: int, *args: Any, **kwargs: Any

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from service_harness import IMAGE, Service, in_container
+from service_harness import IMAGE, WAIT, Service, in_container
 
 pytestmark = pytest.mark.integration
 
@@ -110,3 +112,54 @@ def test_errors_and_exit_codes(service: Service) -> None:
     assert fails(service, "list", "--filter", "colour=red").startswith("Error: invalid filter")
     service.stop()
     assert fails(service, "list").startswith("Error: cannot reach the ocirt daemon")
+
+
+def test_logs_since(service: Service) -> None:
+    service.start()
+    # Three lines, then a wait for a file that the test creates after taking its cut.
+    # One stream only: the order of lines across stdout and stderr is not defined.
+    script = (
+        "trap 'exit 0' TERM INT; echo b1; echo b2; echo b3; "
+        "while [ ! -e /tmp/go ]; do sleep 0.05; done; "
+        "echo a1; echo a2; echo a3; while :; do sleep 1; done"
+    )
+    cid = ok(service, "create", "-n", "cut", "--rp", "no", IMAGE, "sh", "-c", script).strip()
+    ok(service, "start", "cut")
+
+    def lines(*argv: str) -> list[str]:
+        out = ok(service, "logs", "--json", *argv, "cut")
+        return [json.loads(line)["log"].strip() for line in out.splitlines()]
+
+    deadline = time.monotonic() + WAIT
+    while lines("--tail", "-1") != ["b1", "b2", "b3"]:
+        assert time.monotonic() < deadline, lines("--tail", "-1")
+        time.sleep(0.05)
+    before = json.loads(ok(service, "logs", "--json", "--tail", "1", "cut"))["time"]
+    # The cut is taken after b3 was logged and before the container may print a1.
+    cut = datetime.now(UTC)
+    assert cut > datetime.fromisoformat(before)
+    in_container(service, cid, "touch", "/tmp/go")
+    while lines("--tail", "-1")[-1:] != ["a3"]:
+        assert time.monotonic() < deadline, lines("--tail", "-1")
+        time.sleep(0.05)
+
+    everything = ["b1", "b2", "b3", "a1", "a2", "a3"]
+    assert lines("--tail", "-1") == everything
+    for form in (cut.isoformat(), cut.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), str(cut.timestamp())):
+        assert lines("--tail", "-1", "--since", form) == ["a1", "a2", "a3"], form
+    # --tail picks the last lines first and --since then drops the older ones (Docker).
+    assert lines("--tail", "4", "--since", cut.isoformat()) == ["a1", "a2", "a3"]
+    assert lines("--tail", "2", "--since", cut.isoformat()) == ["a2", "a3"]
+    assert lines("--tail", "-1", "--since", "1h") == everything
+    assert lines("--tail", "-1", "--since", "2999-01-01T00:00:00Z") == []
+    text = service.cli("logs", "--since", cut.isoformat(), "cut")
+    assert (text.returncode, text.stdout, text.stderr) == (0, "a1\na2\na3\n", "")
+
+    assert fails(service, "logs", "--since", "yesterday", "cut") == (
+        "Error: invalid --since 'yesterday': give an RFC3339 time (2024-01-02T15:04:05Z), "
+        "Unix seconds, or a duration such as 10m, 1h30m or 45s"
+    )
+    assert fails(service, "logs", "--since=-5m", "cut") == (
+        "Error: invalid --since '-5m': the duration must not be negative"
+    )
+    ok(service, "remove", "-f", "cut")

@@ -88,6 +88,16 @@ def test_containerd_keys_warn() -> None:
     assert "things.features: Metrics is not implemented by ocirt" in warnings
 
 
+def test_tls_files_with_a_plain_broker_url_are_warned_about() -> None:
+    raw = {"connection": {"broker_url": "tcp://b:1883", "transport": {"root_ca": "/ca"}}}
+    assert parse_config(raw).warnings == (
+        "connection.transport is ignored: connection.broker_url 'tcp://b:1883' does not use "
+        "TLS (ssl://, tls://, mqtts://, mqtt+ssl://, tcps://)",
+    )
+    tls = {"connection": {"broker_url": "mqtts://b", "transport": {"client_cert": "/c"}}}
+    assert parse_config(tls).warnings == ()
+
+
 def test_unknown_sections_are_warned_about() -> None:
     assert parse_config({"update_agent": {"enable": False}}).warnings == (
         "update_agent is not supported by ocirt; the section is ignored",
@@ -116,6 +126,8 @@ def test_unknown_sections_are_warned_about() -> None:
         ({"connection": {"broker_url": "ws://x"}},
          "connection.broker_url 'ws://x' must start with one of tcp://, mqtt://, ssl://, "
          "tls://, mqtts://, mqtt+ssl://, tcps://"),
+        ({"connection": {"broker_url": "ssl://b:8883", "transport": {"client_key": "/k"}}},
+         "connection.transport.client_key is set without connection.transport.client_cert"),
         ({"deployment": {"mode": "sometimes"}},
          "deployment.mode must be init or update, not 'sometimes'"),
         ({"things": {"features": ["Teleport"]}}, "things.features: unknown feature 'Teleport'"),
