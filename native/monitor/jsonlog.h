@@ -39,7 +39,16 @@ size_t jsonlog_format_time(struct jsonlog_clock *clk, const struct timespec *ts,
 /* Escape len bytes of s into out (room for 6*len bytes); returns the bytes written. */
 size_t jsonlog_escape(const char *s, size_t len, char *out);
 
-/* Encode one entry with its trailing newline into out (room for JSONLOG_MAX_ENTRY when
- * len <= JSONLOG_MAX_MSG); returns the bytes written. */
+/* Encode one entry with its trailing newline into out (room for JSONLOG_ENTRY_BOUND(len));
+ * returns the bytes written. */
 size_t jsonlog_encode(struct jsonlog_clock *clk, enum log_stream stream, const char *data,
 		      size_t len, const struct timespec *ts, char *out);
+
+/* Encode the message at the start of data if it ends within len bytes: its bytes up to
+ * and including the first '\n', found in the same pass that escapes them. Returns the
+ * entry's length and sets *taken to the message's, or returns 0 if there is no '\n'
+ * within len (out then holds scraps). out has room for JSONLOG_ENTRY_BOUND(len);
+ * time_text (time_len bytes, from jsonlog_format_time) must be JSONLOG_TIME_MAX bytes
+ * readable. */
+size_t jsonlog_encode_line(enum log_stream stream, const char *data, size_t len,
+			   const char *time_text, size_t time_len, char *out, size_t *taken);

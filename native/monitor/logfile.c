@@ -10,8 +10,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define LOGFILE_BUF 65536
-
 static int open_current(struct logfile *lf, int extra_flags)
 {
 	int fd = RETRY_EINTR(
@@ -35,13 +33,13 @@ int logfile_open(struct logfile *lf, const char *path, long long max_size, int m
 	memset(lf, 0, sizeof(*lf));
 	lf->fd = -1;
 	lf->max_size = max_size;
+	lf->rotate_at = max_size > 0 ? max_size : LLONG_MAX;
 	lf->max_files = max_files < 1 ? 1 : max_files;
 	lf->delay_ms = delay_ms;
 	lf->path = strdup(path);
 	lf->buf = malloc(LOGFILE_BUF);
 	if (lf->path == NULL || lf->buf == NULL)
 		return -ENOMEM;
-	lf->buf_cap = LOGFILE_BUF;
 	/* Appending keeps the log of earlier runs of the same container, as Docker does. */
 	return open_current(lf, 0);
 }
@@ -102,55 +100,21 @@ static void rotate(struct logfile *lf)
 	lf->size = 0;
 }
 
-void logfile_append(struct logfile *lf, const char *entry, size_t len)
+char *logfile_reserve_slow(struct logfile *lf)
 {
-	if (lf->max_size > 0 && lf->size >= lf->max_size)
+	if (lf->size >= lf->rotate_at)
 		rotate(lf);
-	if (lf->buf_len + len > lf->buf_cap)
-		logfile_flush(lf);
-	if (len > lf->buf_cap) {
-		lf->buf_entries = 0;
-		int rc = lf->fd < 0 ? lf->last_error : util_write_all(lf->fd, entry, len);
-		if (rc < 0) {
-			lf->lost++;
-			lf->last_error = rc;
-		}
-	} else {
-		memcpy(lf->buf + lf->buf_len, entry, len);
-		lf->buf_len += len;
-		lf->buf_entries++;
-	}
-	lf->size += (long long)len;
-}
-
-char *logfile_reserve(struct logfile *lf, size_t max_len)
-{
-	if (max_len > lf->buf_cap)
-		return NULL;
-	if (lf->max_size > 0 && lf->size >= lf->max_size)
-		rotate(lf);
-	if (lf->buf_len + max_len > lf->buf_cap)
+	if (lf->buf_len >= LOGFILE_FLUSH_AT)
 		logfile_flush(lf);
 	return lf->buf + lf->buf_len;
 }
 
-void logfile_commit(struct logfile *lf, size_t len)
-{
-	lf->buf_len += len;
-	lf->buf_entries++;
-	lf->size += (long long)len;
-}
-
 void logfile_append_message(struct logfile *lf, struct jsonlog_clock *clk,
 			    enum log_stream stream, const char *data, size_t len,
-			    const struct timespec *ts, char *scratch)
+			    const struct timespec *ts)
 {
-	char *dst = logfile_reserve(lf, JSONLOG_ENTRY_BOUND(len));
-	if (dst != NULL) {
-		logfile_commit(lf, jsonlog_encode(clk, stream, data, len, ts, dst));
-		return;
-	}
-	logfile_append(lf, scratch, jsonlog_encode(clk, stream, data, len, ts, scratch));
+	char *dst = logfile_reserve(lf);
+	logfile_commit(lf, jsonlog_encode(clk, stream, data, len, ts, dst));
 }
 
 int logfile_close(struct logfile *lf)

@@ -26,10 +26,16 @@
  * is reaped only once its pid is known from the pid file, so its exit is never taken
  * for someone else's.
  *
- * Exit: when the container's init is reaped, the monitor drains what is already in the
- * stdio pipes (non-blocking: an escaped process holding a pipe must not keep the
- * monitor alive), reads the OOM counter, fsyncs the log, replaces
- * <state-dir>/exit.json atomically, sends the optional notice and exits.
+ * Logging: blocking json-file logging of pipes goes through a disk spool beside the log
+ * (spool.h), so the container waits for a copy into a file, not for the encoding; the
+ * poll loop encodes directly where the spool cannot be had or fails (which it
+ * survives, in order), with a tty and in non-blocking mode (ring.h, which drops).
+ *
+ * Exit: when the container's init is reaped, the monitor lets the spool's converter
+ * finish, drains what is already in the stdio pipes (non-blocking: an escaped process
+ * holding a pipe must not keep the monitor alive), reads the OOM counter, fsyncs the
+ * log, replaces <state-dir>/exit.json atomically, sends the optional notice and exits.
+ * The exit record therefore means the log is complete.
  *
  * Signals: SIGCHLD arrives through a signalfd. SIGTERM, SIGINT, SIGHUP and SIGQUIT
  * are ignored, not forwarded: the manager stops containers with `runc kill`, and a
@@ -43,6 +49,7 @@
 #include "oom.h"
 #include "ring.h"
 #include "runtime.h"
+#include "spool.h"
 #include "streams.h"
 #include "util.h"
 
@@ -58,6 +65,7 @@
 #include <sys/wait.h>
 
 #define READ_CHUNK 65536
+_Static_assert(READ_CHUNK >= SPOOL_CHUNK, "the read buffer is lent to the spool");
 #define RUNC_TEXT_MAX 8192
 #define RUNTIME_LOG "runtime.log"
 
@@ -80,6 +88,8 @@ struct options {
 	bool open_stdin;
 	bool start;
 	int sync_fd;
+	unsigned long long spool_cap;        /* 0: spool_default_cap */
+	unsigned long long spool_fail_after; /* test hook; ULLONG_MAX: never */
 };
 
 struct monitor {
@@ -101,8 +111,9 @@ struct monitor {
 	struct logfile lf;
 	bool ring_on;
 	struct logring ring;
+	bool spool_on;
+	struct spool spool;
 	struct jsonlog_clock clock;
-	char *entry;
 	char *scratch;
 	bool attach_on;
 	struct attach at;
@@ -118,7 +129,10 @@ static const char usage[] =
 	"       [--log-max-size BYTES] [--log-max-files N] [--log-mode blocking|non-blocking]\n"
 	"       [--log-max-buffer BYTES] [--tty] [--stdin] [--notify-socket PATH] [--sync-fd N]\n"
 	"       [--start]   (runc run -d: create and start; default: runc create only)\n"
-	"       [--test-write-delay-ms MS]   (tests only: sleep before each log write)\n";
+	"       [--test-write-delay-ms MS]   (tests only: sleep before each log write)\n"
+	"tests only, in the environment: OCIRT_MONITOR_TEST_SPOOL_CAP=BYTES (the spool's\n"
+	"backlog cap), OCIRT_MONITOR_TEST_SPOOL_FAIL_AFTER=BYTES (the spool fails with EIO\n"
+	"once it took that many bytes; 0: never used)\n";
 
 /* ---- readiness reports ---- */
 
@@ -193,17 +207,39 @@ static void reap(struct monitor *m)
 
 /* ---- logging ---- */
 
-static void log_sink(void *ctx, enum log_stream stream, const char *data, size_t len,
-		     const struct timespec *ts)
+static void ring_sink(void *ctx, enum log_stream stream, const char *data, size_t len,
+		      const struct timespec *ts)
 {
 	struct monitor *m = ctx;
+	logring_push(&m->ring, stream, data, len, ts);
+}
+
+/* Messages of one read: to the non-blocking ring, or encoded straight into the log. */
+static void feed(struct monitor *m, struct stdio_stream *s, const char *data, size_t n,
+		 const struct timespec *now)
+{
 	if (!m->log_open)
 		return; /* --log-driver none: output is drained and discarded */
 	if (m->ring_on) {
-		logring_push(&m->ring, stream, data, len, ts);
+		logring_begin(&m->ring);
+		stdio_feed(s, data, n, now, ring_sink, m);
+		logring_end(&m->ring);
 		return;
 	}
-	logfile_append_message(&m->lf, &m->clock, stream, data, len, ts, m->entry);
+	stdio_feed_log(s, data, n, now, &m->lf, &m->clock);
+}
+
+static void finish_lines(struct monitor *m, struct stdio_stream *s)
+{
+	if (!m->log_open)
+		return;
+	if (m->ring_on) {
+		logring_begin(&m->ring);
+		stdio_finish(s, ring_sink, m);
+		logring_end(&m->ring);
+		return;
+	}
+	stdio_finish_log(s, &m->lf, &m->clock);
 }
 
 static void collect_runc_text(struct monitor *m, int fd)
@@ -234,11 +270,10 @@ static int setup(struct monitor *m)
 		}
 		m->log_open = true;
 	}
-	m->entry = malloc(JSONLOG_MAX_ENTRY);
 	m->scratch = malloc(READ_CHUNK);
 	m->out = malloc(sizeof(*m->out));
 	m->err = malloc(sizeof(*m->err));
-	if (!m->entry || !m->scratch || !m->out || !m->err) {
+	if (!m->scratch || !m->out || !m->err) {
 		report_failure(m, "out of memory", -ENOMEM, -1);
 		return -ENOMEM;
 	}
@@ -362,19 +397,29 @@ static int run_runtime(struct monitor *m, const char *child_oom)
 	return 0;
 }
 
-/* One read of s into the log: bytes read, 0 at EOF, or -errno. */
+/* A spool failure: let the converter finish what is spooled, then read directly. */
+static void spool_failed(struct monitor *m)
+{
+	util_warn(m->spool.error, "the log spool failed; writing the log directly from now on");
+	spool_stop(&m->spool);
+	m->spool_on = false;
+}
+
+/* One read of s into the log (or the spool): bytes read, 0 at EOF, or -errno. */
 static ssize_t pump(struct monitor *m, struct stdio_stream *s)
 {
+	if (m->spool_on) {
+		ssize_t n = spool_take(&m->spool, s);
+		if (n != SPOOL_BROKEN)
+			return n;
+		spool_failed(m);
+	}
 	ssize_t n = stdio_fill(s, m->scratch, READ_CHUNK);
 	if (n <= 0)
 		return n;
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	if (m->ring_on)
-		logring_begin(&m->ring);
-	stdio_feed(s, m->scratch, (size_t)n, &now, log_sink, m);
-	if (m->ring_on)
-		logring_end(&m->ring);
+	feed(m, s, m->scratch, (size_t)n, &now);
 	return n;
 }
 
@@ -386,28 +431,37 @@ static void drain(struct monitor *m, struct stdio_stream *s)
 
 static void run(struct monitor *m)
 {
+	enum { FIXED = 4 };
 	while (!m->ctr_done) {
-		struct pollfd pfd[3 + ATTACH_MAX_CLIENTS + 2];
+		/* A full spool: leave the pipes alone (the container blocks in write()) until
+		 * the converter has made room and says so through wake_fd. */
+		bool hold = m->spool_on && spool_full(&m->spool);
+		struct pollfd pfd[FIXED + ATTACH_MAX_CLIENTS + 2];
 		pfd[0] = (struct pollfd){.fd = m->sfd, .events = POLLIN};
-		pfd[1] = (struct pollfd){.fd = m->out->eof ? -1 : m->out->fd, .events = POLLIN};
-		pfd[2] = (struct pollfd){.fd = m->err->eof ? -1 : m->err->fd, .events = POLLIN};
-		size_t n = 3;
+		int out_fd = hold || m->out->eof ? -1 : m->out->fd;
+		int err_fd = hold || m->err->eof ? -1 : m->err->fd;
+		pfd[1] = (struct pollfd){.fd = out_fd, .events = POLLIN};
+		pfd[2] = (struct pollfd){.fd = err_fd, .events = POLLIN};
+		pfd[3] = (struct pollfd){.fd = hold ? m->spool.wake_fd : -1, .events = POLLIN};
+		size_t n = FIXED;
 		if (m->attach_on)
-			n += attach_fill(&m->at, pfd + 3, ARRAY_SIZE(pfd) - 3);
+			n += attach_fill(&m->at, pfd + FIXED, ARRAY_SIZE(pfd) - FIXED);
 		if (RETRY_EINTR(poll(pfd, n, -1)) < 0) {
 			util_warn(-errno, "poll");
 			continue;
 		}
+		if (pfd[3].revents && m->spool_on)
+			spool_woken(&m->spool);
 		bool got = false;
 		for (int i = 1; i <= 2; i++) {
 			struct stdio_stream *s = i == 1 ? m->out : m->err;
 			if (pfd[i].revents && pump(m, s) > 0)
 				got = true;
 		}
-		if (got && m->log_open && !m->ring_on)
+		if (got && m->log_open && !m->ring_on && !m->spool_on)
 			logfile_flush(&m->lf);
 		if (m->attach_on)
-			attach_handle(&m->at, pfd + 3, n - 3);
+			attach_handle(&m->at, pfd + FIXED, n - FIXED);
 		if (pfd[0].revents)
 			reap(m);
 	}
@@ -415,14 +469,16 @@ static void run(struct monitor *m)
 
 static void finish(struct monitor *m)
 {
+	/* The spool first (everything it holds was read before what is still in the pipes),
+	 * then the pipes directly: the log file is the main thread's again. */
+	if (m->spool_on) {
+		spool_stop(&m->spool);
+		m->spool_on = false;
+	}
 	drain(m, m->out);
 	drain(m, m->err);
-	if (m->ring_on)
-		logring_begin(&m->ring);
-	stdio_finish(m->out, log_sink, m);
-	stdio_finish(m->err, log_sink, m);
-	if (m->ring_on)
-		logring_end(&m->ring);
+	finish_lines(m, m->out);
+	finish_lines(m, m->err);
 	struct exit_record rec = exitrec_from_status(m->ctr_pid, m->ctr_status);
 	rec.oom_killed = oom_watch_fired(&m->oom);
 	if (m->ring_on)
@@ -445,6 +501,28 @@ static void finish(struct monitor *m)
 }
 
 /* ---- start-up ---- */
+
+/* Blocking json-file logging of pipes goes through the disk spool (spool.h); without
+ * one (it cannot be created) the poll loop encodes directly, as in the other modes. */
+static void start_spool(struct monitor *m)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", m->o.log_path);
+	char *slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	uint64_t cap = m->o.spool_cap ? m->o.spool_cap
+				      : spool_default_cap(m->o.max_size, m->o.max_files);
+	int rc = spool_start(&m->spool, dir, cap, m->o.spool_fail_after, m->scratch, m->out,
+			     m->err, &m->lf, &m->clock);
+	if (rc < 0) {
+		util_warn(rc, "no log spool in %s; writing the log directly", dir);
+		return;
+	}
+	m->spool_on = true;
+}
 
 static void watch_oom(struct monitor *m)
 {
@@ -496,7 +574,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{NULL, 0, NULL, 0},
 	};
 	*o = (struct options){.runtime = "runc", .max_size = -1, .max_files = 1,
-			      .max_buffer = 1000000, .sync_fd = -1};
+			      .max_buffer = 1000000, .sync_fd = -1,
+			      .spool_fail_after = ULLONG_MAX};
 	int c;
 	long long v;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -552,6 +631,19 @@ static int parse_options(int argc, char **argv, struct options *o)
 			return -EINVAL;
 		}
 	}
+	/* Test hooks, in the environment so that no command line of the manager carries
+	 * them: the spool's backlog cap in bytes, and a spool that fails (like a full disk)
+	 * once it has taken that many bytes (0: at the first chunk, i.e. never used). */
+	const char *hook = getenv("OCIRT_MONITOR_TEST_SPOOL_CAP");
+	if (hook && (parse_size(hook, "OCIRT_MONITOR_TEST_SPOOL_CAP", &v) < 0 || v < 1))
+		return -EINVAL;
+	if (hook)
+		o->spool_cap = (unsigned long long)v;
+	hook = getenv("OCIRT_MONITOR_TEST_SPOOL_FAIL_AFTER");
+	if (hook && (parse_size(hook, "OCIRT_MONITOR_TEST_SPOOL_FAIL_AFTER", &v) < 0 || v < 0))
+		return -EINVAL;
+	if (hook)
+		o->spool_fail_after = (unsigned long long)v;
 	if (optind != argc || !o->root || !o->id || !o->bundle || !o->state_dir || !o->pid_file)
 		return -EINVAL;
 	if (!o->log_none && !o->log_path)
@@ -700,6 +792,8 @@ int main(int argc, char **argv)
 		}
 		m->ring_on = true;
 	}
+	if (m->log_open && !m->o.non_blocking && !m->o.tty)
+		start_spool(m);
 	n = snprintf(line, sizeof(line), "{\"containerPid\":%d}\n", (int)m->ctr_pid);
 	sync_write(m, line, (size_t)n);
 	sync_close(m);

@@ -70,7 +70,7 @@ static void *writer_main(void *arg)
 			memcpy(&h, r->batch + off, sizeof(h));
 			struct timespec ts = {.tv_sec = (time_t)h.sec, .tv_nsec = h.nsec};
 			logfile_append_message(r->lf, &r->clock, (enum log_stream)h.stream,
-					       r->batch + off + sizeof(h), h.len, &ts, r->entry);
+					       r->batch + off + sizeof(h), h.len, &ts);
 			off += sizeof(h) + h.len;
 		}
 		/* Write as soon as the queue runs dry so readers see lines promptly. */
@@ -90,8 +90,7 @@ int logring_start(struct logring *r, struct logfile *lf, size_t limit)
 	r->cap = limit > largest ? limit : largest;
 	r->buf = malloc(r->cap);
 	r->batch = malloc(RING_BATCH);
-	r->entry = malloc(JSONLOG_MAX_ENTRY);
-	if (r->buf == NULL || r->batch == NULL || r->entry == NULL)
+	if (r->buf == NULL || r->batch == NULL)
 		return -ENOMEM;
 	int rc = pthread_mutex_init(&r->mu, NULL);
 	if (rc != 0)
@@ -154,7 +153,6 @@ uint64_t logring_stop(struct logring *r)
 	}
 	free(r->buf);
 	free(r->batch);
-	free(r->entry);
-	r->buf = r->batch = r->entry = NULL;
+	r->buf = r->batch = NULL;
 	return r->dropped;
 }

@@ -29,7 +29,6 @@ struct logring {
 	struct logfile *lf;
 	struct jsonlog_clock clock;
 	char *batch;   /* writer-side: records taken out of the ring in one go */
-	char *entry;   /* writer-side scratch: one encoded entry */
 };
 
 int logring_start(struct logring *r, struct logfile *lf, size_t limit);

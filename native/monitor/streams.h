@@ -1,5 +1,5 @@
 /* Reading the container's stdout/stderr and cutting it into log messages. The splitter
- * is pure; stdio_fill does the read().
+ * is pure; stdio_fill does the read(), and stdio_feed_log's log file may write.
  *
  * Docker's copier (runtime-net-logs.md §3.2): a message ends at '\n' (kept); a line
  * that reaches 16 KiB without one is emitted as a partial chunk; all chunks of a line
@@ -15,6 +15,7 @@
 #pragma once
 
 #include "jsonlog.h"
+#include "logfile.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -41,6 +42,11 @@ void stdio_feed(struct stdio_stream *s, const char *data, size_t n, const struct
 		stdio_sink_fn sink, void *ctx);
 /* Emit what is left of an unterminated line (at EOF). */
 void stdio_finish(struct stdio_stream *s, stdio_sink_fn sink, void *ctx);
+/* The same two, with the messages encoded straight into lf's write buffer: one pass over
+ * each line finds its end and escapes it (jsonlog_encode_line). */
+void stdio_feed_log(struct stdio_stream *s, const char *data, size_t n,
+		    const struct timespec *now, struct logfile *lf, struct jsonlog_clock *clk);
+void stdio_finish_log(struct stdio_stream *s, struct logfile *lf, struct jsonlog_clock *clk);
 /* One read() into scratch, to be fed to stdio_feed. Bytes read, 0 at EOF (eof is set),
  * or -errno. A pty reports EIO once its last slave closes; that is treated as EOF. */
 ssize_t stdio_fill(struct stdio_stream *s, char *scratch, size_t size);
