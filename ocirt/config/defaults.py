@@ -31,7 +31,6 @@ DEFAULT_MAX_SIZE = "100M"
 DEFAULT_MAX_BUFFER_SIZE = "1M"
 DEFAULT_HOST_IP = "0.0.0.0"
 DEFAULT_CGROUP_PERMISSIONS = "rwm"
-UNLIMITED_SWAP = "-1"
 
 
 def fill_log(log: LogConfig) -> LogConfig:

@@ -213,10 +213,10 @@ def parse_persisted_json(text: str | bytes, *, default_id: str | None = None) ->
 # ---------------------------------------------------------------------------- writing
 
 
-def _nil_if_empty(items: tuple[object, ...], render: Sequence[object]) -> list[object] | None:
+def _nil_if_empty(items: Sequence[object]) -> list[object] | None:
     # An empty but present devices/extra_capabilities array conflicts with privileged in
     # Kanto, so empty lists are written as null, which is what Kanto itself writes.
-    return list(render) if items else None
+    return list(items) or None
 
 
 def to_persisted(
@@ -253,7 +253,6 @@ def to_persisted(
         "domain_name": config.domain_name,
         "host_name": config.host_name,
         "mount_points": _nil_if_empty(
-            config.mount_points,
             [
                 {
                     "destination": mount.destination,
@@ -266,7 +265,6 @@ def to_persisted(
         "config": {"env": list(config.env), "cmd": list(config.cmd)},
         "host_config": {
             "devices": _nil_if_empty(
-                config.devices,
                 [
                     {
                         "path_on_host": device.path_on_host,
@@ -284,12 +282,9 @@ def to_persisted(
                 "type": policy.type.value,
             },
             "runtime": KANTO_RUNTIME,
-            "extra_hosts": _nil_if_empty(config.extra_hosts, list(config.extra_hosts)),
-            "extra_capabilities": _nil_if_empty(
-                config.extra_capabilities, list(config.extra_capabilities)
-            ),
+            "extra_hosts": _nil_if_empty(config.extra_hosts),
+            "extra_capabilities": _nil_if_empty(config.extra_capabilities),
             "port_mappings": _nil_if_empty(
-                config.port_mappings,
                 [
                     {
                         "proto": port.proto.value,

@@ -84,9 +84,6 @@ class Fields:
     def _at(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
 
-    def get(self, key: str) -> object:
-        return self._data.get(key)
-
     def has(self, key: str) -> bool:
         return self._data.get(key) is not None
 

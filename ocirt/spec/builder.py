@@ -38,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ocirt.config.model import ContainerConfig, ContainerDefinition, NetworkMode, Propagation
+from ocirt.config.sizes import parse_size
 from ocirt.errors import InvalidArgument
 from ocirt.spec import capabilities as caps
 from ocirt.spec.facts import (
@@ -265,8 +266,6 @@ def _memory(config: ContainerConfig) -> dict[str, int]:
     res = config.resources
     if not (res.memory or res.memory_reservation or res.memory_swap):
         return {}
-    from ocirt.config.sizes import parse_size
-
     memory: dict[str, int] = {}
     limit = parse_size(res.memory) if res.memory else None
     if limit is not None:

@@ -104,8 +104,4 @@ def parse_mask(text: str) -> int:
 
 def merge(base: Iterable[str], extra: Iterable[str]) -> tuple[str, ...]:
     """`base` followed by the names of `extra` not already in it, keeping order."""
-    out = list(dict.fromkeys(base))
-    for name in extra:
-        if name not in out:
-            out.append(name)
-    return tuple(out)
+    return tuple(dict.fromkeys([*base, *extra]))
