@@ -32,7 +32,6 @@ int logfile_open(struct logfile *lf, const char *path, long long max_size, int m
 {
 	memset(lf, 0, sizeof(*lf));
 	lf->fd = -1;
-	lf->max_size = max_size;
 	lf->rotate_at = max_size > 0 ? max_size : LLONG_MAX;
 	lf->max_files = max_files < 1 ? 1 : max_files;
 	lf->delay_ms = delay_ms;

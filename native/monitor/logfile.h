@@ -20,8 +20,7 @@
 struct logfile {
 	int fd;
 	char *path;
-	long long max_size; /* <= 0: never rotate */
-	long long rotate_at; /* max_size, or LLONG_MAX when never */
+	long long rotate_at; /* max_size, or LLONG_MAX when it is <= 0 (never rotate) */
 	int max_files;
 	long long size;     /* bytes in the file, buffered bytes included */
 	char *buf;

@@ -537,12 +537,17 @@ static void watch_oom(struct monitor *m)
 		util_warn(rc, "no OOM counter for pid %d; oomKilled will be false", (int)m->ctr_pid);
 }
 
-static int parse_size(const char *arg, const char *name, long long *out)
+/* A decimal number within [lo, hi] into *out; 0, or -EINVAL with a diagnostic. */
+static int parse_num(const char *arg, const char *name, long long lo, long long hi,
+		     long long *out)
 {
-	int rc = util_parse_ll(arg, out);
-	if (rc < 0)
+	long long v;
+	if (util_parse_ll(arg, &v) < 0 || v < lo || v > hi) {
 		util_warn(0, "invalid %s: %s", name, arg);
-	return rc;
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -604,26 +609,25 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -EINVAL;
 			break;
 		case OPT_MAXSIZE:
-			if (parse_size(optarg, "--log-max-size", &o->max_size) < 0)
+			if (parse_num(optarg, "--log-max-size", LLONG_MIN, LLONG_MAX,
+				      &o->max_size) < 0)
 				return -EINVAL;
 			break;
 		case OPT_MAXFILES:
-			if (parse_size(optarg, "--log-max-files", &o->max_files) < 0 ||
-			    o->max_files < 1 || o->max_files > 1000)
+			if (parse_num(optarg, "--log-max-files", 1, 1000, &o->max_files) < 0)
 				return -EINVAL;
 			break;
 		case OPT_MAXBUF:
-			if (parse_size(optarg, "--log-max-buffer", &o->max_buffer) < 0 ||
-			    o->max_buffer < 1 || o->max_buffer > (1LL << 30))
+			if (parse_num(optarg, "--log-max-buffer", 1, 1LL << 30, &o->max_buffer) < 0)
 				return -EINVAL;
 			break;
 		case OPT_DELAY:
-			if (parse_size(optarg, "--test-write-delay-ms", &o->write_delay_ms) < 0 ||
-			    o->write_delay_ms < 0 || o->write_delay_ms > 60000)
+			if (parse_num(optarg, "--test-write-delay-ms", 0, 60000,
+				      &o->write_delay_ms) < 0)
 				return -EINVAL;
 			break;
 		case OPT_SYNC:
-			if (parse_size(optarg, "--sync-fd", &v) < 0 || v < 3 || v > INT_MAX)
+			if (parse_num(optarg, "--sync-fd", 3, INT_MAX, &v) < 0)
 				return -EINVAL;
 			o->sync_fd = (int)v;
 			break;
@@ -635,15 +639,17 @@ static int parse_options(int argc, char **argv, struct options *o)
 	 * them: the spool's backlog cap in bytes, and a spool that fails (like a full disk)
 	 * once it has taken that many bytes (0: at the first chunk, i.e. never used). */
 	const char *hook = getenv("OCIRT_MONITOR_TEST_SPOOL_CAP");
-	if (hook && (parse_size(hook, "OCIRT_MONITOR_TEST_SPOOL_CAP", &v) < 0 || v < 1))
-		return -EINVAL;
-	if (hook)
+	if (hook) {
+		if (parse_num(hook, "OCIRT_MONITOR_TEST_SPOOL_CAP", 1, LLONG_MAX, &v) < 0)
+			return -EINVAL;
 		o->spool_cap = (unsigned long long)v;
+	}
 	hook = getenv("OCIRT_MONITOR_TEST_SPOOL_FAIL_AFTER");
-	if (hook && (parse_size(hook, "OCIRT_MONITOR_TEST_SPOOL_FAIL_AFTER", &v) < 0 || v < 0))
-		return -EINVAL;
-	if (hook)
+	if (hook) {
+		if (parse_num(hook, "OCIRT_MONITOR_TEST_SPOOL_FAIL_AFTER", 0, LLONG_MAX, &v) < 0)
+			return -EINVAL;
 		o->spool_fail_after = (unsigned long long)v;
+	}
 	if (optind != argc || !o->root || !o->id || !o->bundle || !o->state_dir || !o->pid_file)
 		return -EINVAL;
 	if (!o->log_none && !o->log_path)

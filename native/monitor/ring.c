@@ -109,7 +109,6 @@ int logring_start(struct logring *r, struct logfile *lf, size_t limit)
 	pthread_attr_destroy(&attr);
 	if (rc != 0)
 		return -rc;
-	r->started = true;
 	return 0;
 }
 
@@ -143,14 +142,11 @@ void logring_end(struct logring *r)
 
 uint64_t logring_stop(struct logring *r)
 {
-	if (r->started) {
-		pthread_mutex_lock(&r->mu);
-		r->closing = true;
-		pthread_cond_signal(&r->cv);
-		pthread_mutex_unlock(&r->mu);
-		pthread_join(r->thread, NULL);
-		r->started = false;
-	}
+	pthread_mutex_lock(&r->mu);
+	r->closing = true;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	pthread_join(r->thread, NULL);
 	free(r->buf);
 	free(r->batch);
 	r->buf = r->batch = NULL;

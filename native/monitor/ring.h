@@ -18,7 +18,6 @@ struct logring {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	bool started;
 	bool closing;
 	char *buf;
 	size_t cap;    /* physical size: max(limit, one largest record) */
@@ -40,5 +39,6 @@ void logring_begin(struct logring *r);
 void logring_push(struct logring *r, enum log_stream stream, const char *data, size_t len,
 		  const struct timespec *ts);
 void logring_end(struct logring *r);
-/* Let the writer drain everything that is queued, then join it. Returns drops. */
+/* Let the writer drain everything that is queued, then join it. Returns drops. Only
+ * after logring_start succeeded. */
 uint64_t logring_stop(struct logring *r);

@@ -255,7 +255,6 @@ int spool_start(struct spool *sp, const char *dir, uint64_t cap, uint64_t fail_a
 		pthread_mutex_destroy(&sp->mu);
 		goto fail;
 	}
-	sp->started = true;
 	/* Fewer, larger hand-overs between the container and the reader: every wake-up
 	 * of either costs more than moving the bytes. Not with a small cap, which a pipe
 	 * that size would dwarf. Best effort: the default size works. */
@@ -347,20 +346,17 @@ void spool_woken(struct spool *sp)
 
 void spool_stop(struct spool *sp)
 {
-	if (sp->started) {
-		pthread_mutex_lock(&sp->mu);
-		pid_t tid = sp->tid;
-		pthread_mutex_unlock(&sp->mu);
-		set_converter_nice(sp, tid, true);
-		pthread_mutex_lock(&sp->mu);
-		sp->closing = true;
-		pthread_cond_signal(&sp->cv);
-		pthread_mutex_unlock(&sp->mu);
-		pthread_join(sp->thread, NULL);
-		pthread_cond_destroy(&sp->cv);
-		pthread_mutex_destroy(&sp->mu);
-		sp->started = false;
-	}
+	pthread_mutex_lock(&sp->mu);
+	pid_t tid = sp->tid;
+	pthread_mutex_unlock(&sp->mu);
+	set_converter_nice(sp, tid, true);
+	pthread_mutex_lock(&sp->mu);
+	sp->closing = true;
+	pthread_cond_signal(&sp->cv);
+	pthread_mutex_unlock(&sp->mu);
+	pthread_join(sp->thread, NULL);
+	pthread_cond_destroy(&sp->cv);
+	pthread_mutex_destroy(&sp->mu);
 	util_closep(&sp->fd);
 	util_closep(&sp->wake_fd);
 	free(sp->queue);

@@ -74,7 +74,6 @@ struct spool {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	bool started;
 	/* Under mu. */
 	bool closing;
 	bool waiting;            /* the reader stopped polling the pipes for room */
@@ -90,7 +89,6 @@ struct spool {
 	int error;               /* -errno of the failure behind SPOOL_BROKEN */
 	bool boosted;            /* the converter runs at normal priority */
 	bool boost_ok;
-	/* Converter only. */
 	/* Converter only. */
 	uint64_t punched;        /* start of the range not yet given back */
 	long long punch_ns;      /* CLOCK_MONOTONIC of the last punch */
@@ -130,5 +128,5 @@ bool spool_full(struct spool *sp);
 /* After wake_fd was readable: clear it. */
 void spool_woken(struct spool *sp);
 /* Let the converter convert everything spooled (at normal priority), join it and close
- * the spool. */
+ * the spool. Only after spool_start succeeded. */
 void spool_stop(struct spool *sp);

@@ -312,11 +312,7 @@ class Manager:
     # ------------------------------------------------------------------ start
 
     def start(self, container_id: str) -> ContainerView:
-        entry = self._entry(container_id)
-        with entry.lock:
-            self._live(entry)
-            self._check_exit(entry)
-            check(entry.id, entry.state.status, Operation.START)
+        with self._operate(container_id, Operation.START) as entry:
             self._cancel_timer(entry)
             # A manual start resets the counter and the manual-stop mark (Kanto §7).
             entry.stored = replace(
@@ -420,11 +416,7 @@ class Manager:
     def stop(self, container_id: str, options: StopOptions | None = None) -> ContainerView:
         """`stop` / `stopWithOptions` (decision 11: a plain stop ends in SIGKILL)."""
         opts = options or StopOptions(timeout=self.settings.stop_timeout)
-        entry = self._entry(container_id)
-        with entry.lock:
-            self._live(entry)
-            self._check_exit(entry)
-            check(entry.id, entry.state.status, Operation.STOP)
+        with self._operate(container_id, Operation.STOP) as entry:
             plan = rules.plan_stop(opts)
             self._stop(entry, plan, manual=True)
             return entry.view()
@@ -482,22 +474,14 @@ class Manager:
     # ------------------------------------------------------------------ pause / resume
 
     def pause(self, container_id: str) -> ContainerView:
-        entry = self._entry(container_id)
-        with entry.lock:
-            self._live(entry)
-            self._check_exit(entry)
-            check(entry.id, entry.state.status, Operation.PAUSE)
+        with self._operate(container_id, Operation.PAUSE) as entry:
             self.runc.pause(entry.id)
             self._save(entry, state=replace(entry.state, status=Status.PAUSED))
             self._emit(EventKind.STATE, entry.view())
             return entry.view()
 
     def resume(self, container_id: str) -> ContainerView:
-        entry = self._entry(container_id)
-        with entry.lock:
-            self._live(entry)
-            self._check_exit(entry)
-            check(entry.id, entry.state.status, Operation.RESUME)
+        with self._operate(container_id, Operation.RESUME) as entry:
             self.runc.resume(entry.id)
             self._save(entry, state=replace(entry.state, status=Status.RUNNING))
             self._emit(EventKind.STATE, entry.view())
@@ -521,11 +505,7 @@ class Manager:
             return entry.view()
 
     def update(self, container_id: str, update: ContainerUpdate) -> ContainerView:
-        entry = self._entry(container_id)
-        with entry.lock:
-            self._live(entry)
-            self._check_exit(entry)
-            check(entry.id, entry.state.status, Operation.UPDATE)
+        with self._operate(container_id, Operation.UPDATE) as entry:
             definition = apply_update(entry.stored.definition, update)
             if update.resources is not None and entry.state.status.is_active:
                 # Kanto applies resources live to a running container.
@@ -537,13 +517,8 @@ class Manager:
     # ------------------------------------------------------------------ remove
 
     def remove(self, container_id: str, force: bool = False) -> None:
-        entry = self._entry(container_id)
-        with entry.lock:
-            self._live(entry)
-            self._check_exit(entry)
-            check(
-                entry.id, entry.state.status, Operation.REMOVE_FORCE if force else Operation.REMOVE
-            )
+        operation = Operation.REMOVE_FORCE if force else Operation.REMOVE
+        with self._operate(container_id, operation) as entry:
             self._cancel_timer(entry)
             if entry.state.status.is_active:
                 # As `docker rm -f`: SIGKILL at once, no grace period.
@@ -727,6 +702,17 @@ class Manager:
         if entry is None:
             raise NotFound(f"no such container with id = {container_id} exists")
         return entry
+
+    @contextlib.contextmanager
+    def _operate(self, container_id: str, operation: Operation) -> Iterator[_Entry]:
+        """The container's entry, locked for the whole operation, with any exit applied
+        and `operation` allowed in its state (else Kanto's refusal)."""
+        entry = self._entry(container_id)
+        with entry.lock:
+            self._live(entry)
+            self._check_exit(entry)
+            check(entry.id, entry.state.status, operation)
+            yield entry
 
     def _live(self, entry: _Entry) -> None:
         if entry.removed:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ocirt.errors import FailedPrecondition, InvalidArgument
+from ocirt.logs.jsonline import format_time
 from ocirt.manager.types import StopOptions
 
 # Kanto accepts signal numbers 1..255 (the width of a wait status' signal byte).
@@ -92,13 +93,8 @@ def stop_timed_out(container_id: str, signal_text: str) -> FailedPrecondition:
 
 
 def rfc3339nano(epoch_ns: int | None = None) -> str:
-    """UTC time as Go's RFC3339Nano prints it (trailing zeros of the fraction trimmed)."""
-    ns = time.time_ns() if epoch_ns is None else epoch_ns
-    seconds, fraction = divmod(ns, 1_000_000_000)
-    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    if fraction:
-        text += "." + f"{fraction:09d}".rstrip("0")
-    return text + "Z"
+    """UTC time (now by default) as Go's RFC3339Nano prints it, as the logs carry it."""
+    return format_time(time.time_ns() if epoch_ns is None else epoch_ns)
 
 
 def rfc3339_datetime(value: datetime) -> str:

@@ -8,7 +8,6 @@ setting, so crun can stand in where it works (it speaks the same verbs, minus `e
 from __future__ import annotations
 
 import json
-import os
 import signal as signals
 import subprocess
 from collections.abc import Sequence
@@ -258,8 +257,3 @@ class Runc:
         if proc.returncode != 0 and err.startswith(("time=", "exec failed")):
             raise RuncError(f"{self.binary} exec failed", stderr=err, returncode=proc.returncode)
         return ExecResult(proc.returncode, proc.stdout.decode(errors="replace"), err)
-
-
-def runtime_root(exec_root: Path) -> Path:
-    """Where ocirt keeps runc's state: under Kanto's exec root, which should be tmpfs."""
-    return Path(os.fspath(exec_root)) / "runc"

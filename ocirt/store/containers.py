@@ -152,8 +152,7 @@ class ContainerStore:
         """Replace the container's record; FULL unless the caller can do with less (see
         `ocirt.store.atomic`: every level leaves a whole record, old or new)."""
         paths = self.paths(stored.definition.id)
-        if not paths.root.is_dir():
-            make_dir_durable(paths.root)
+        make_dir_durable(paths.root)
         write_atomic(paths.config, encode(stored), durability=durability)
 
     def load(self, container_id: str) -> StoredContainer:

@@ -114,6 +114,17 @@ class Env:
         ).stdout
         return sorted(out.split())
 
+    def runc_state(self, container_id: str) -> dict[str, object]:
+        """`runc state` of a container, as runc prints it."""
+        out = subprocess.run(
+            ["runc", "--root", str(self.runc_root), "state", container_id],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        state: dict[str, object] = json.loads(out)
+        return state
+
     def monitor_pids(self) -> list[int]:
         pids = []
         for handle in self.home.glob("containers/*/monitor/handle.json"):

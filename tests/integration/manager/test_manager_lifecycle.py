@@ -84,13 +84,7 @@ def test_every_operation_in_every_state(
     if runc_status is None:
         assert cid not in env.runc_ids()
     else:
-        state = subprocess.run(
-            ["runc", "--root", str(env.runc_root), "state", cid],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        assert f'"status": "{runc_status}"' in state
+        assert env.runc_state(cid)["status"] == runc_status
 
 
 def test_kanto_messages_for_the_common_mistakes(env: Env, mgr: Manager) -> None:

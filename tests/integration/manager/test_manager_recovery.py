@@ -78,13 +78,7 @@ def _read_until(proc: subprocess.Popen[str], step: str) -> dict[str, str]:
 
 
 def _runc_status(env: Env, cid: str) -> str:
-    out = subprocess.run(
-        ["runc", "--root", str(env.runc_root), "state", cid],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return str(json.loads(out)["status"])
+    return str(env.runc_state(cid)["status"])
 
 
 def test_containers_outlive_a_killed_manager_and_are_reattached(
@@ -101,14 +95,7 @@ def test_containers_outlive_a_killed_manager_and_are_reattached(
     ]
     proc = _spawn(env, procs, steps)
     ids = _read_until(proc, "hold")
-    ticker_pid = json.loads(
-        subprocess.run(
-            ["runc", "--root", str(env.runc_root), "state", ids["ticker"]],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )["pid"]
+    ticker_pid = env.runc_state(ids["ticker"])["pid"]
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
 
