@@ -54,8 +54,9 @@ from ocirt.image.manifest import (
 )
 from ocirt.image.ocicrypt import ENCRYPTED_SUFFIX
 from ocirt.image.ocicrypt_encrypt import EncryptRecipients, LayerEncrypter, encrypted_media_type
+from ocirt.image.pipeline import digest_of
 from ocirt.image.reference import Digest
-from ocirt.image.store import atomic_write, fsync_dir
+from ocirt.store.atomic import fsync_dir, write_atomic
 
 _MAX_INDEX_DEPTH = 4
 _INDEX_JSON_MAX = 4 << 20
@@ -131,7 +132,7 @@ def _encrypt(
         blobs = dest / "blobs"
         blobs.mkdir(parents=True, exist_ok=True)
         if not (dest / "oci-layout").exists():
-            atomic_write(dest / "oci-layout", _OCI_LAYOUT)
+            write_atomic(dest / "oci-layout", _OCI_LAYOUT)
         doc: dict[str, Any] = json.loads(raw)
         _copy_blob(source, manifest.config, blobs)
         new_layers = [
@@ -143,7 +144,7 @@ def _encrypt(
             config["mediaType"] = OCI_CONFIG
         doc.update(mediaType=OCI_MANIFEST, config=config, layers=new_layers)
         body = json.dumps(doc, separators=(",", ":")).encode()
-        digest = Digest("sha256", hashlib.sha256(body).hexdigest())
+        digest = digest_of(body)
         _write_bytes(blobs, digest, body)
     finally:
         source.close()
@@ -318,7 +319,7 @@ def _stream_to(directory: Path, chunks: Iterable[bytes], name: Callable[[str], D
 def _write_bytes(blobs: Path, digest: Digest, body: bytes) -> None:
     directory = blobs / digest.algorithm
     directory.mkdir(exist_ok=True)
-    atomic_write(directory / digest.hex, body)
+    write_atomic(directory / digest.hex, body)
 
 
 def _write_index(dest: Path, descriptor: dict[str, Any], tag: str) -> None:
@@ -341,7 +342,7 @@ def _write_index(dest: Path, descriptor: dict[str, Any], tag: str) -> None:
         if not (isinstance(entry, dict) and _annotations(entry).get(REF_NAME) == tag)
     ]
     index["manifests"] = [*kept, descriptor]
-    atomic_write(index_path, json.dumps(index, separators=(",", ":")).encode())
+    write_atomic(index_path, json.dumps(index, separators=(",", ":")).encode())
 
 
 def _annotations(entry: dict[str, Any]) -> dict[str, Any]:

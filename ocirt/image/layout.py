@@ -17,7 +17,7 @@ from typing import IO, Any
 from ocirt.errors import ImageError, ImageNotFound, InvalidReference
 from ocirt.image.manifest import OCI_INDEX, Descriptor, parse_descriptor
 from ocirt.image.reference import Digest, parse_reference
-from ocirt.image.store import atomic_write, fsync_dir
+from ocirt.store.atomic import fsync_dir, write_atomic
 
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"
@@ -129,6 +129,7 @@ class LayoutWriter:
 
     def write_dir(self, dest: Path) -> None:
         (dest / "blobs").mkdir(parents=True, exist_ok=True)
+        changed: set[Path] = set()
         for digest, src in self._blobs.items():
             target_dir = dest / "blobs" / digest.algorithm
             target_dir.mkdir(exist_ok=True)
@@ -139,9 +140,12 @@ class LayoutWriter:
                 with tmp.open("rb") as f:
                     os.fsync(f.fileno())
                 os.replace(tmp, target)
-            fsync_dir(target_dir)
-        atomic_write(dest / "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
-        atomic_write(dest / "index.json", self._index())
+                changed.add(target_dir)
+        # Once per directory, before index.json names the blobs.
+        for directory in changed:
+            fsync_dir(directory)
+        write_atomic(dest / "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        write_atomic(dest / "index.json", self._index())
 
     def write_tar(self, dest: Path) -> None:
         tmp = dest.with_name(f".{dest.name}.tmp")

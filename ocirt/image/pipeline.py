@@ -49,7 +49,6 @@ class _RawReader(io.RawIOBase):
         size: int,
         what: str,
         cipher: Cipher | None,
-        on_raw: Callable[[bytes], None] | None,
         progress: Callable[[int], None] | None,
     ) -> None:
         super().__init__()
@@ -60,7 +59,6 @@ class _RawReader(io.RawIOBase):
         self._hash = hashlib.new(digest.algorithm)
         self._count = 0
         self._cipher = cipher
-        self._on_raw = on_raw
         self._progress = progress
         self._buffer = b""
         self._done = False
@@ -89,8 +87,6 @@ class _RawReader(io.RawIOBase):
                 f"{self._what}: blob {self._digest} is larger than its declared {self._size} bytes"
             )
         self._hash.update(chunk)
-        if self._on_raw is not None:
-            self._on_raw(chunk)
         if self._progress is not None:
             self._progress(self._count)
         self._buffer = self._cipher.update(chunk) if self._cipher is not None else chunk
@@ -126,14 +122,13 @@ class LayerStream(io.RawIOBase):
         compression: Compression,
         what: str,
         cipher: Cipher | None = None,
-        on_raw: Callable[[bytes], None] | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> None:
         super().__init__()
         self._what = what
         self._diff_id = diff_id
         self._diff_hash = hashlib.new(diff_id.algorithm)
-        self._raw = _RawReader(source, digest, size, what, cipher, on_raw, progress)
+        self._raw = _RawReader(source, digest, size, what, cipher, progress)
         buffered = io.BufferedReader(self._raw, _READ)
         self._inner: _Readable
         if compression is Compression.GZIP:

@@ -113,10 +113,7 @@ class RegistryClient:
         finally:
             resp.close()
         content_type = resp.header("Content-Type") or ""
-        if ref.digest is not None and target == str(ref.digest):
-            digest = ref.digest
-            verify_bytes(body, digest, f"manifest of {ref}")
-        elif target.startswith(("sha256:", "sha512:")):
+        if target.startswith(("sha256:", "sha512:")):
             digest = parse_digest(target)
             verify_bytes(body, digest, f"manifest of {ref}")
         else:

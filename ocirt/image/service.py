@@ -8,6 +8,7 @@ progress callbacks are called from those threads. Everything else runs in the ca
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -42,7 +43,7 @@ from ocirt.image.manifest import (
     platform_from_machine,
     select_manifest,
 )
-from ocirt.image.pipeline import Cipher, LayerStream, digest_of
+from ocirt.image.pipeline import Cipher, LayerStream, verify_bytes
 from ocirt.image.reference import Digest, Reference, parse_reference
 from ocirt.image.registry import RangeNotHonoured, RegistryClient
 from ocirt.image.snapshot import Snapshotter, create_snapshot
@@ -185,15 +186,15 @@ class ImageService:
         name = str(parse_reference(reference))
         record = self.store.get_record(name)
         if record is not None and all(self.store.has_snapshot(c) for c in record.chain_ids):
+            image = self._image(record)
             # Kanto checks the keys before unpack even when the image is on the device.
-            self.authorise(self._image(record), keys)
+            self.authorise(image, keys)
             now = time.time()
             # Expiry counts from the last use. Refreshing it at most once a minute spares
             # the flash a synced write per container create; expiries are hours long.
             if now - record.last_used >= LAST_USE_RESOLUTION:
-                record = replace(record, last_used=now)
-                self.store.put_record(record)
-            return self._image(record)
+                self.store.put_record(replace(record, last_used=now))
+            return image
         return self.pull(reference, keys, progress)
 
     def pull(
@@ -223,8 +224,7 @@ class ImageService:
             chosen = select_manifest(doc, self.platform)
             body, content_type = source.document(chosen.digest)
             digest = chosen.digest
-            if digest_of(body) != digest and digest.algorithm == "sha256":
-                raise DigestMismatch(f"{name}: manifest {digest} does not match its content")
+            verify_bytes(body, digest, f"{name}: manifest {digest}")
             doc = parse_document(body, content_type or chosen.media_type)
             if isinstance(doc, Index) != (chosen.media_type in INDEX_TYPES):
                 raise ImageError(f"{name}: descriptor type {chosen.media_type} disagrees")
@@ -348,7 +348,7 @@ class ImageService:
                 else:
                     if ingest.offset > size:
                         ingest.reset()  # not a prefix of this blob
-                    chunks = _chain(
+                    chunks = itertools.chain(
                         ingest.read_existing(),
                         _tee(source.open_blob(digest, size, ingest.offset), ingest.write),
                     )
@@ -461,8 +461,7 @@ class ImageService:
             for entry in layout.entries:
                 ref_name = name_for(entry, name)
                 body = layout.read_blob(entry.digest, 4 << 20)
-                if digest_of(body) != entry.digest:
-                    raise DigestMismatch(f"{path}: manifest {entry.digest} is corrupt")
+                verify_bytes(body, entry.digest, f"{path}: manifest {entry.digest}")
                 out.append(
                     self._import(ref_name, blobs, body, entry.media_type, entry.digest, None, None)
                 )
@@ -535,8 +534,3 @@ def _tee(chunks: Iterator[bytes], sink: Callable[[bytes], None]) -> Iterator[byt
     for chunk in chunks:
         sink(chunk)
         yield chunk
-
-
-def _chain(*parts: Iterator[bytes]) -> Iterator[bytes]:
-    for part in parts:
-        yield from part

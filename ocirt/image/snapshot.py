@@ -26,7 +26,7 @@ from typing import IO
 from ocirt import native
 from ocirt.errors import ImageError, InvalidArgument
 from ocirt.image.reference import Digest, parse_digest
-from ocirt.image.store import ContentStore, atomic_write, remove_tree
+from ocirt.image.store import ContentStore, remove_tree
 from ocirt.image.unpack import (
     OPAQUE_MARKER,
     OVERLAY_OPAQUE_XATTR,
@@ -35,6 +35,7 @@ from ocirt.image.unpack import (
     LayerApplier,
     WhiteoutMode,
 )
+from ocirt.store.atomic import write_atomic
 
 _CONTAINER_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 # mount(2) copies at most one page of option data.
@@ -107,7 +108,7 @@ class Snapshotter:
         data = f"lowerdir={':'.join(lowers)},upperdir={base}/upper,workdir={base}/work,index=off"
         overlay = self.overlay and len(data) <= _MAX_MOUNT_DATA and bool(chain_ids)
         record = {"chainIDs": [str(c) for c in chain_ids], "overlay": overlay}
-        atomic_write(base / "layers.json", json.dumps(record).encode())
+        write_atomic(base / "layers.json", json.dumps(record).encode())
         try:
             rootfs.mkdir(mode=0o755, exist_ok=True)
             if overlay:
@@ -183,7 +184,7 @@ def _snapshot_entries(
         rel_dir = "" if rel_dir == "." else rel_dir
         for name in sorted(dirnames) + sorted(filenames):
             path = os.path.join(dirpath, name)
-            rel = f"{rel_dir}/{name}" if rel_dir else name
+            rel = _join(rel_dir, name)
             st = os.lstat(path)
             if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
                 yield tarfile.TarInfo(_join(rel_dir, WHITEOUT_PREFIX + name)), _no_data

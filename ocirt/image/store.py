@@ -31,34 +31,9 @@ from ocirt.errors import DigestMismatch, ImageError, ImageNotFound, InvalidRefer
 from ocirt.hashing import sha256_hex
 from ocirt.image.manifest import Platform
 from ocirt.image.reference import Digest, parse_digest
+from ocirt.store.atomic import fsync_dir, write_atomic
 
 _CHUNK = 1 << 20
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` so that ``path`` holds either the old or the new content."""
-    tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +221,7 @@ class ContentStore:
         if actual != digest.hex:
             raise DigestMismatch(f"blob {digest} has digest {digest.algorithm}:{actual}")
         if not self.has_blob(digest):
-            atomic_write(self.blob_path(digest), data)
+            write_atomic(self.blob_path(digest), data)
 
     def ingest(self, digest: Digest) -> Ingest:
         return Ingest(self, digest)
@@ -257,7 +232,7 @@ class ContentStore:
                 try:
                     yield parse_digest(f"{alg}:{entry.name}")
                 except InvalidReference:
-                    continue  # a temp file of atomic_write
+                    continue  # a temp file of write_atomic
 
     # ---- snapshots (directories managed by snapshot.py) ----
 
@@ -300,7 +275,7 @@ class ContentStore:
 
     def put_record(self, record: ImageRecord) -> None:
         data = json.dumps(record.to_json(), sort_keys=True).encode()
-        atomic_write(self._record_path(record.reference), data)
+        write_atomic(self._record_path(record.reference), data)
 
     def get_record(self, reference: str) -> ImageRecord | None:
         path = self._record_path(reference)

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from .keyfiles import write_private, write_public, write_self_signed
+from .keyfiles import write_key_set
 
 pytestmark = pytest.mark.integration
 
@@ -41,19 +40,7 @@ class Image:
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     d = tmp_path_factory.mktemp("encrypt-keys")
-    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ec_key = ec.generate_private_key(ec.SECP256R1())
-    p7_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    files = {
-        "rsa": write_private(d / "rsa.pem", rsa_key),
-        "rsa_pub": write_public(d / "rsa_pub.pem", rsa_key),
-        "ec": write_private(d / "ec.pem", ec_key),
-        "ec_pub": write_public(d / "ec_pub.pem", ec_key),
-        "p7": write_private(d / "p7.pem", p7_key),
-        "p7_cert": write_self_signed(d / "p7.crt", p7_key, "ocirt-encrypt-test"),
-        "other": write_private(d / "other.pem", other),
-    }
+    files = write_key_set(d, "ocirt-encrypt-test")
     policy = d / "policy.json"
     policy.write_text('{"default": [{"type": "insecureAcceptAnything"}]}')
     return Keys(d, files, policy)

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ocirt.errors import DecryptError
 from ocirt.image import ocicrypt
@@ -33,7 +32,7 @@ from ocirt.image.ocicrypt_encrypt import (
     load_encrypt_recipients,
 )
 
-from .keyfiles import write_private, write_public, write_self_signed
+from .keyfiles import write_key_set
 
 pytestmark = pytest.mark.integration
 
@@ -182,22 +181,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     try:
         (root / "src").mkdir()
         original = _make_layout(root / "src")
-        rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        ec_key = ec.generate_private_key(ec.SECP256R1())
-        p7_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        keys = {
-            "rsa": write_private(root / "rsa.pem", rsa_key),
-            "rsa_pub": write_public(root / "rsa_pub.pem", rsa_key),
-            "ec": write_private(root / "ec.pem", ec_key),
-            "ec_pub": write_public(root / "ec_pub.pem", ec_key),
-            "p7": write_private(root / "p7.pem", p7_key),
-            "p7_cert": write_self_signed(root / "p7.crt", p7_key, "ocirt-pkcs7-test"),
-            "other": write_private(root / "other.pem", other),
-            "gpg": _gpg_key(gnupghome, "plain@example.com", "", root / "gpg-plain.bin"),
-            "gpg_pw": _gpg_key(gnupghome, "pw@example.com", GPG_PASSPHRASE, root / "gpg-pw.bin"),
-        }
+        keys = write_key_set(root, "ocirt-pkcs7-test")
+        keys["gpg"] = _gpg_key(gnupghome, "plain@example.com", "", root / "gpg-plain.bin")
+        keys["gpg_pw"] = _gpg_key(gnupghome, "pw@example.com", GPG_PASSPHRASE, root / "gpg-pw.bin")
         # Legacy "Proc-Type: 4,ENCRYPTED" PEM: the protected form ocicrypt itself reads.
+        rsa_key = serialization.load_pem_private_key(keys["rsa"].read_bytes(), None)
         protected = rsa_key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.TraditionalOpenSSL,

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import datetime
 import gzip
 import hashlib
 import io
 import json
 import os
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 
 from ocirt.cli.main import main
 from ocirt.errors import DecryptError, DigestMismatch, ImageError, ImageNotFound, InvalidArgument
@@ -169,26 +168,6 @@ def no_temp_files(layout: Path) -> bool:
 # ---- keys ----
 
 
-def cert_for(key: rsa.RSAPrivateKey) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "encrypt-test")])
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-
-
-@pytest.fixture(scope="module")
-def rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
 @pytest.fixture(scope="module")
 def other_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -233,11 +212,11 @@ def test_every_layer_decrypts_to_its_original_blob(
 
 
 def test_ec_jwe_and_pkcs7_recipients_each_open_every_layer(
-    tmp_path: Path, rsa_key: rsa.RSAPrivateKey
+    tmp_path: Path, rsa_key: rsa.RSAPrivateKey, self_signed: Callable[..., x509.Certificate]
 ) -> None:
     src, image = source(tmp_path, [GZIP, GZIP])
     ec_key = ec.generate_private_key(ec.SECP384R1())
-    cert = cert_for(rsa_key)
+    cert = self_signed(rsa_key, "encrypt-test")
     recipients = EncryptRecipients(jwe=(ec_key.public_key(),), pkcs7=(cert,))
     encrypt_layout(src, "v1", tmp_path / "dest", "enc", recipients)
     _, manifest = read_tagged(tmp_path / "dest", "enc")

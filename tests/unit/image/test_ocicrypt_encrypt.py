@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import NameOID
 
 from ocirt.errors import DecryptError, InvalidArgument
 from ocirt.image import ocicrypt
@@ -31,21 +30,6 @@ PKCS7 = "org.opencontainers.image.enc.keys.pkcs7"
 PUBOPTS = "org.opencontainers.image.enc.pubopts"
 
 
-def cert_for(key: rsa.RSAPrivateKey) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "enc")])
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-
-
 def encrypt(recipients: EncryptRecipients, blob: bytes = BLOB) -> tuple[bytes, dict[str, str]]:
     encrypter = LayerEncrypter(recipients)
     out = b"".join(encrypter.update(blob[i : i + 4096]) for i in range(0, len(blob), 4096))
@@ -58,11 +42,6 @@ def decrypt(ciphertext: bytes, annotations: dict[str, str], keys: DecryptKeys) -
     cipher.finalize()
     assert cipher.plain_digest == "sha256:" + hashlib.sha256(plain).hexdigest()
     return plain
-
-
-@pytest.fixture(scope="module")
-def rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +66,10 @@ def test_jwe_ec(curve: ec.EllipticCurve) -> None:
     assert decrypt(ciphertext, annotations, DecryptKeys((key,))) == BLOB
 
 
-def test_pkcs7_uses_go_parameters(p7_key: rsa.RSAPrivateKey) -> None:
-    cert = cert_for(p7_key)
+def test_pkcs7_uses_go_parameters(
+    p7_key: rsa.RSAPrivateKey, self_signed: Callable[..., x509.Certificate]
+) -> None:
+    cert = self_signed(p7_key, "enc")
     ciphertext, annotations = encrypt(EncryptRecipients(pkcs7=(cert,)))
     blob = base64.b64decode(annotations[PKCS7])
     assert bytes.fromhex("10133011840c") in blob
@@ -96,10 +77,12 @@ def test_pkcs7_uses_go_parameters(p7_key: rsa.RSAPrivateKey) -> None:
 
 
 def test_every_recipient_opens_a_multi_recipient_layer(
-    rsa_key: rsa.RSAPrivateKey, p7_key: rsa.RSAPrivateKey
+    rsa_key: rsa.RSAPrivateKey,
+    p7_key: rsa.RSAPrivateKey,
+    self_signed: Callable[..., x509.Certificate],
 ) -> None:
     ec_key = ec.generate_private_key(ec.SECP256R1())
-    cert = cert_for(p7_key)
+    cert = self_signed(p7_key, "enc")
     recipients = EncryptRecipients(jwe=(rsa_key.public_key(), ec_key.public_key()), pkcs7=(cert,))
     ciphertext, annotations = encrypt(recipients)
     assert set(annotations) == {JWE, PKCS7, PUBOPTS}
@@ -142,10 +125,12 @@ def test_media_type() -> None:
         encrypted_media_type(plain + "+encrypted")
 
 
-def test_load_recipients(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None:
+def test_load_recipients(
+    tmp_path: Path, rsa_key: rsa.RSAPrivateKey, self_signed: Callable[..., x509.Certificate]
+) -> None:
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     ec_key = ec.generate_private_key(ec.SECP256R1())
-    cert = cert_for(rsa_key)
+    cert = self_signed(rsa_key, "enc")
     files = {
         "rsa.pem": rsa_key.public_key().public_bytes(serialization.Encoding.PEM, spki),
         "ec.der": ec_key.public_key().public_bytes(serialization.Encoding.DER, spki),
@@ -186,20 +171,9 @@ def test_bad_recipients(tmp_path: Path) -> None:
             load_encrypt_recipients([spec])
 
 
-def test_pkcs7_refuses_a_non_rsa_certificate() -> None:
+def test_pkcs7_refuses_a_non_rsa_certificate(self_signed: Callable[..., x509.Certificate]) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ec")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    cert = self_signed(key, "ec", serial=1)
     encrypter = LayerEncrypter(EncryptRecipients(pkcs7=(cert,)))
     with pytest.raises(InvalidArgument, match="RSA keys"):
         encrypter.finalize()

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import NameOID
 
 from ocirt.errors import DecryptError
 from ocirt.image.ocicrypt_keys import (
@@ -30,28 +29,8 @@ Fmt = serialization.PrivateFormat
 
 
 @pytest.fixture(scope="module")
-def rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@pytest.fixture(scope="module")
 def ec_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP384R1())
-
-
-def _cert(key: rsa.RSAPrivateKey) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "k")])
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(7)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
 
 
 def _numbers(key: object) -> object:
@@ -181,8 +160,10 @@ def test_password_descriptor(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None
             load_decrypt_keys([f"{path}:fd={bad}"], [])
 
 
-def test_certificates_from_keys_and_recipients(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None:
-    cert = _cert(rsa_key)
+def test_certificates_from_keys_and_recipients(
+    tmp_path: Path, rsa_key: rsa.RSAPrivateKey, self_signed: Callable[..., x509.Certificate]
+) -> None:
+    cert = self_signed(rsa_key, "k", serial=7)
     pem, der = tmp_path / "c.pem", tmp_path / "c.der"
     pem.write_bytes(cert.public_bytes(Enc.PEM))
     der.write_bytes(cert.public_bytes(Enc.DER))
@@ -198,10 +179,12 @@ def test_certificates_from_keys_and_recipients(tmp_path: Path, rsa_key: rsa.RSAP
         load_decrypt_keys([], [f"pkcs7:{tmp_path / 'absent'}"])
 
 
-def test_key_and_certificate_in_one_pem(tmp_path: Path, rsa_key: rsa.RSAPrivateKey) -> None:
+def test_key_and_certificate_in_one_pem(
+    tmp_path: Path, rsa_key: rsa.RSAPrivateKey, self_signed: Callable[..., x509.Certificate]
+) -> None:
     path = tmp_path / "both.pem"
     path.write_bytes(
-        _cert(rsa_key).public_bytes(Enc.PEM)
+        self_signed(rsa_key, "k", serial=7).public_bytes(Enc.PEM)
         + rsa_key.private_bytes(Enc.PEM, Fmt.PKCS8, serialization.NoEncryption())
     )
     keys = load_decrypt_keys([str(path)], [])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import datetime
 import os
+from collections.abc import Callable
 
 import pytest
 from cryptography import x509
@@ -12,7 +12,6 @@ from cryptography.hazmat.primitives import padding as sympadding
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.x509.oid import NameOID
 
 from ocirt.errors import DecryptError
 from ocirt.image import ocicrypt_pkcs7
@@ -47,21 +46,6 @@ def oid(dotted: str) -> bytes:
             arc >>= 7
         out += bytes(reversed(chunk))
     return der(0x06, bytes(out))
-
-
-def make_cert(key: rsa.RSAPrivateKey, name: str) -> x509.Certificate:
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
 
 
 def recipient_info(cert: x509.Certificate, cek: bytes, oaep: bool = False) -> bytes:
@@ -113,15 +97,19 @@ def envelope(
 
 
 @pytest.fixture(scope="module")
-def pair() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+def pair(
+    self_signed: Callable[..., x509.Certificate],
+) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key, make_cert(key, "one")
+    return key, self_signed(key, "one")
 
 
 @pytest.fixture(scope="module")
-def pair2() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+def pair2(
+    self_signed: Callable[..., x509.Certificate],
+) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key, make_cert(key, "two")
+    return key, self_signed(key, "two")
 
 
 @pytest.mark.parametrize("style", ["smallstep", "fullsailor", "rfc5084", "cbc"])
