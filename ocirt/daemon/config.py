@@ -318,8 +318,11 @@ def _containers(s: _Section) -> ContainersSettings:
         raise InvalidArgument(f"containers.image_verifier_type {verifier!r} is not supported")
     if "image_verifier_config" in s.raw:
         s.used.add("image_verifier_config")
+    insecure = s.strings("insecure_registries", ("localhost",))
+    if "" in insecure:
+        raise InvalidArgument("containers.insecure_registries must be a list of host names")
     result = ContainersSettings(
-        insecure_registries=s.strings("insecure_registries", ("localhost",)),
+        insecure_registries=insecure,
         registry_configurations=registries,
         image_dec_keys=s.strings("image_dec_keys", ()),
         image_dec_recipients=s.strings("image_dec_recipients", ()),

@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ocirt.daemon.config import (
     DEFAULT_CONFIG_FILE,
@@ -32,6 +32,9 @@ from ocirt.daemon.config import (
     parse_config,
 )
 from ocirt.errors import InvalidArgument, OcirtError
+
+if TYPE_CHECKING:
+    from ocirt.image.auth import RegistrySettings
 
 log = logging.getLogger("ocirt.daemon")
 
@@ -135,21 +138,20 @@ class Daemon:
                 self.bridge.close()
 
 
-def _registry_settings(config: DaemonConfig) -> Any:
-    from ocirt.image.auth import settings_from_kanto
+def _registry_settings(config: DaemonConfig) -> RegistrySettings:
+    from ocirt.image.auth import Credentials, RegistryConfig, RegistrySettings, Transport
 
-    raw = {
-        host: {
-            "credentials": {"user_id": r.user_id, "password": r.password},
-            "transport": {
-                "root_ca": r.transport.root_ca,
-                "client_cert": r.transport.client_cert,
-                "client_key": r.transport.client_key,
-            },
-        }
-        for host, r in config.containers.registry_configurations.items()
-    }
-    return settings_from_kanto(list(config.containers.insecure_registries), raw)
+    containers = config.containers
+    return RegistrySettings(
+        frozenset(containers.insecure_registries),
+        {
+            host: RegistryConfig(
+                Credentials(r.user_id, r.password) if r.user_id else None,
+                Transport(r.transport.root_ca, r.transport.client_cert, r.transport.client_key),
+            )
+            for host, r in containers.registry_configurations.items()
+        },
+    )
 
 
 def build(config: DaemonConfig, cgroup_parent: str = "ocirt") -> Daemon:

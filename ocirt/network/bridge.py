@@ -418,7 +418,8 @@ class BridgeNetwork:
         with self._lock:
             settings = self.settings
             known = set(known_ids)
-            for cid in set(self._endpoints) - known:
+            stale = set(self._endpoints) - known
+            for cid in stale:
                 self._release_endpoint(cid, keep_lease=False)
             firewall = self._fw()
             if firewall is not None:
@@ -433,7 +434,9 @@ class BridgeNetwork:
                 if len(name) == 15 and name not in expected_veth:
                     self._netlink.delete_link(name)
             self._leases().reconcile(known)
-            self._save_endpoints()
+            if stale:
+                # Unchanged records are not rewritten: this runs at every daemon start.
+                self._save_endpoints()
             for cid, ep in self._endpoints.items():
                 if ep.mode is not NetworkMode.BRIDGE or cid in self._ports.owners():
                     continue

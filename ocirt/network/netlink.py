@@ -103,15 +103,12 @@ class _Socket:
 
     def dump(self, request: rt.Request) -> list[rt.Body]:
         # The kernel flags a dump that raced with a change; read it again, as `ip` advises.
-        for _ in range(_DUMP_ATTEMPTS - 1):
+        for _ in range(_DUMP_ATTEMPTS):
             try:
                 return self.do(request)
             except _DumpInterrupted:
                 continue
-        try:
-            return self.do(request)
-        except _DumpInterrupted:
-            raise OSError(errno.EAGAIN, "dump kept changing while it was read") from None
+        raise OSError(errno.EAGAIN, "dump kept changing while it was read")
 
     def _receive(self) -> bytes:
         size = self._sock.recv_into(self._buffer, len(self._buffer), socket.MSG_TRUNC)

@@ -404,6 +404,9 @@ class ThingsClient:
 
     def _publish_loop(self) -> None:
         tracker: TwinTracker | None = None
+        # The container features this thing has on the cloud side, as last stored: this
+        # thread alone writes the file, so it is read once per bootstrap, not per event.
+        known: set[str] = set()
         while True:
             work = self._queue.get()
             if isinstance(work, _Stop):
@@ -411,15 +414,16 @@ class ThingsClient:
             try:
                 if isinstance(work, _Republish):
                     tracker = TwinTracker(Twin(work.identity.thing, work.identity.tenant_id))
-                    self._republish(tracker)
+                    known = self._republish(tracker)
                 elif tracker is not None and self._factory_enabled:
                     for message in tracker.on_event(work):
                         self._send(message)
-                    self._remember(tracker.twin.thing, work)
+                    self._remember(tracker.twin.thing, known, work)
             except Exception:
                 log.exception("twin update failed")
 
-    def _republish(self, tracker: TwinTracker) -> None:
+    def _republish(self, tracker: TwinTracker) -> set[str]:
+        """Publish the whole feature set; returns the ids of the container features."""
         thing = tracker.twin.thing
         views = list(self._manager.list()) if self._factory_enabled else []
         if self._factory_enabled:
@@ -433,6 +437,7 @@ class ThingsClient:
         self._ready.set()
         if self.on_ready is not None:
             self.on_ready(self.identity or Identity(str(thing), tracker.twin.tenant_id))
+        return current
 
     # ---- known features (features_container_factory_persistence.go) ----------------------
 
@@ -468,10 +473,10 @@ class ThingsClient:
         except OSError as exc:
             log.warning("cannot save the known features: %s", exc)
 
-    def _remember(self, thing: ThingId, event: Event) -> None:
+    def _remember(self, thing: ThingId, known: set[str], event: Event) -> None:
+        """Update `known` (in place) and its file for a container created or removed."""
         if event.kind not in (EventKind.CREATED, EventKind.REMOVED):
             return
-        known = self._known(thing)
         if event.kind is EventKind.CREATED:
             known.add(event.container.id)
         else:

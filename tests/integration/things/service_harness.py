@@ -432,12 +432,8 @@ def busybox_layout(busybox_rootfs: Path, tmp_path_factory: pytest.TempPathFactor
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
-    broker = Broker(tmp_path)
-    broker.start()
-    try:
+    with running_broker(tmp_path) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture

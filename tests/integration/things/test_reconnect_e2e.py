@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from service_harness import IMAGE, Broker, Cloud, Service, state_updates
 
@@ -48,3 +50,28 @@ def test_identity_arriving_late_is_picked_up(service: Service, broker: Broker) -
         assert got.body["status"] == 200
     finally:
         late.close()
+
+
+def test_features_of_containers_gone_meanwhile_are_deleted(service: Service, cloud: Cloud) -> None:
+    # Kanto's known-features file: what the last connection published. A container in it
+    # that no longer exists gets its feature deleted at the bootstrap; creates and removes
+    # keep the file current.
+    backup = service.home / "things" / f"sup_back_{cloud.thing.replace(':', '_')}.json"
+    backup.parent.mkdir(parents=True, exist_ok=True)
+    backup.write_text(json.dumps({"gone": "Container:gone"}))
+    service.start()
+    gone = "/features/Container:gone"
+    cloud.wait_twin(gone, lambda t: ("delete", gone, None) in t)
+
+    def create_running() -> str:
+        value = {"imageRef": IMAGE, "start": True, "config": {"cmd": SERVE}}
+        cid = str(cloud.call("createWithConfig", "ContainerFactory", value).body["value"])
+        # RUNNING follows the CREATED event, whose file update the publisher made first.
+        cloud.wait_twin(f"/features/Container:{cid}", lambda t: "RUNNING" in state_updates(t, cid))
+        return cid
+
+    first = create_running()
+    assert json.loads(backup.read_text()) == {first: f"Container:{first}"}
+    assert cloud.call("remove", f"Container:{first}", True).body["status"] == 204
+    second = create_running()
+    assert json.loads(backup.read_text()) == {second: f"Container:{second}"}

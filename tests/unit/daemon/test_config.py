@@ -132,6 +132,8 @@ def test_unknown_sections_are_warned_about() -> None:
          "deployment.mode must be init or update, not 'sometimes'"),
         ({"things": {"features": ["Teleport"]}}, "things.features: unknown feature 'Teleport'"),
         ({"things": {"enable": "yes"}}, "things.enable must be a boolean"),
+        ({"containers": {"insecure_registries": ["localhost", ""]}},
+         "containers.insecure_registries must be a list of host names"),
         ({"containers": {"image_verifier_type": "notation"}},
          "containers.image_verifier_type 'notation' is not supported"),
         ([], "the configuration must be a JSON object"),
