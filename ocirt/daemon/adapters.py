@@ -14,26 +14,10 @@ from typing import TYPE_CHECKING
 
 from ocirt.config.model import Decryption
 from ocirt.manager.ports import PreparedRootfs
-from ocirt.spec.facts import ImageConfig
 
 if TYPE_CHECKING:
-    from ocirt.image import manifest
     from ocirt.image.ocicrypt_keys import DecryptKeys
     from ocirt.image.service import ImageService
-
-
-def spec_image(config: manifest.ImageConfig) -> ImageConfig:
-    return ImageConfig(
-        entrypoint=config.entrypoint,
-        cmd=config.cmd,
-        env=config.env,
-        working_dir=config.working_dir,
-        user=config.user,
-        stop_signal=config.stop_signal,
-        exposed_ports=config.exposed_ports,
-        volumes=config.volumes,
-        labels=tuple(sorted(config.labels.items())),
-    )
 
 
 class ImageRootfs:
@@ -70,7 +54,7 @@ class ImageRootfs:
     ) -> PreparedRootfs:
         image = self.images.ensure(image_ref, self._decrypt_keys(decryption))
         path = self.images.prepare_rootfs(image, container_id)
-        return PreparedRootfs(path, spec_image(image.config))
+        return PreparedRootfs(path, image.config.execution)
 
     def activate(
         self, container_id: str, image_ref: str, decryption: Decryption, bundle_dir: Path
@@ -82,7 +66,7 @@ class ImageRootfs:
             self.images.authorise(image, self._decrypt_keys(decryption))
         # prepare_rootfs is idempotent and remounts a snapshot lost with a reboot.
         path = self.images.prepare_rootfs(image, container_id)
-        return PreparedRootfs(path, spec_image(image.config))
+        return PreparedRootfs(path, image.config.execution)
 
     def release(self, container_id: str, bundle_dir: Path) -> None:
         self.images.release_rootfs(container_id)

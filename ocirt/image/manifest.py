@@ -16,6 +16,7 @@ from typing import Any
 
 from ocirt.errors import ImageError, InvalidReference
 from ocirt.image.reference import Digest, parse_digest
+from ocirt.spec.facts import ImageConfig as ExecutionConfig
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -110,19 +111,12 @@ class Manifest:
 
 @dataclass(frozen=True, slots=True)
 class ImageConfig:
-    """The parts of an image config that a runtime uses (image-spec config.md)."""
+    """The parts of an image config that a runtime uses (image-spec config.md): the
+    platform and layers here, the execution parameters as the spec builder takes them."""
 
     platform: Platform
     diff_ids: tuple[Digest, ...]
-    entrypoint: tuple[str, ...] = ()
-    cmd: tuple[str, ...] = ()
-    env: tuple[str, ...] = ()
-    working_dir: str = ""
-    user: str = ""
-    stop_signal: str = ""
-    exposed_ports: tuple[str, ...] = ()
-    volumes: tuple[str, ...] = ()
-    labels: Mapping[str, str] = field(default_factory=dict)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
 
 # ---- architecture normalisation (containerd platforms/database.go) ----
@@ -327,8 +321,7 @@ def parse_document(raw: bytes, content_type: str | None = None) -> Index | Manif
 
 def parse_config(raw: bytes) -> ImageConfig:
     doc = _load_json(raw, "image config", MAX_CONFIG_BYTES)
-    cfg = doc.get("config")
-    c = _obj(cfg, "config") if cfg is not None else {}
+    execution = ExecutionConfig.from_oci_json(doc.get("config"))
     rootfs = _obj(doc.get("rootfs"), "rootfs")
     if rootfs.get("type") != "layers":
         raise ImageError("image config: rootfs.type must be 'layers'")
@@ -336,8 +329,6 @@ def parse_config(raw: bytes) -> ImageConfig:
     if not isinstance(raw_ids, list):
         raise ImageError("image config: rootfs.diff_ids must be a list")
     diff_ids = tuple(_digest(d, f"diff_ids[{i}]") for i, d in enumerate(raw_ids))
-    ports = c.get("ExposedPorts")
-    volumes = c.get("Volumes")
     return ImageConfig(
         platform=normalize_platform(
             _str(doc.get("os"), "os", "linux"),
@@ -345,15 +336,7 @@ def parse_config(raw: bytes) -> ImageConfig:
             _str(doc.get("variant"), "variant"),
         ),
         diff_ids=diff_ids,
-        entrypoint=_str_list(c.get("Entrypoint"), "Entrypoint"),
-        cmd=_str_list(c.get("Cmd"), "Cmd"),
-        env=_str_list(c.get("Env"), "Env"),
-        working_dir=_str(c.get("WorkingDir"), "WorkingDir"),
-        user=_str(c.get("User"), "User"),
-        stop_signal=_str(c.get("StopSignal"), "StopSignal"),
-        exposed_ports=tuple(sorted(_obj(ports, "ExposedPorts"))) if ports else (),
-        volumes=tuple(sorted(_obj(volumes, "Volumes"))) if volumes else (),
-        labels=_str_map(c.get("Labels"), "Labels"),
+        execution=execution,
     )
 
 

@@ -39,8 +39,8 @@ def test_pull_by_tag_unpacks_every_layer_and_reports_progress(
     image = service.pull(f"{registry.host}/test/bytag:v1", progress=events.append)
 
     assert str(image.digest) == busybox_image.digest
-    assert image.config.cmd == ("/bin/sh",)
-    assert image.config.user == "user"
+    assert image.config.execution.cmd == ("/bin/sh",)
+    assert image.config.execution.user == "user"
     assert len(image.chain_ids) == 4
     assert read_in_rootfs(service, image.reference, "c1", "marker") == busybox_image.marker.encode()
     # Every layer reported its full size at the end.

@@ -114,7 +114,7 @@ def test_runc_container_sees_the_image(
         bundle.mkdir()
         subprocess.run(["runc", "spec", "--bundle", str(bundle)], check=True)
         spec = json.loads((bundle / "config.json").read_text())
-        user = image_user(str(rootfs), image.config.user)
+        user = image_user(str(rootfs), image.config.execution.user)
         spec["root"] = {"path": str(rootfs), "readonly": False}
         spec["process"]["terminal"] = False
         spec["process"]["user"] = {

@@ -155,10 +155,11 @@ def test_config_fields_and_chain_ids() -> None:
         )
     )
     assert cfg.platform == Platform("linux", "amd64")
-    assert cfg.entrypoint == ("/bin/sh", "-c") and cfg.cmd == ("echo hi",)
-    assert cfg.exposed_ports == ("53/udp", "8080/tcp")
-    assert cfg.volumes == ("/data",) and cfg.labels == {"l": "v"}
-    assert cfg.stop_signal == "SIGINT" and cfg.working_dir == "/srv"
+    run = cfg.execution
+    assert run.entrypoint == ("/bin/sh", "-c") and run.cmd == ("echo hi",)
+    assert run.exposed_ports == ("53/udp", "8080/tcp")
+    assert run.volumes == ("/data",) and dict(run.labels) == {"l": "v"}
+    assert run.stop_signal == "SIGINT" and run.working_dir == "/srv"
     chains = chain_ids(cfg.diff_ids)
     assert chains[0] == parse_digest(D1)
     assert chains[1].hex == hashlib.sha256(f"{D1} {D2}".encode()).hexdigest()
