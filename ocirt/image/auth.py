@@ -16,9 +16,8 @@ import re
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from ocirt.errors import AuthenticationError, InvalidArgument
+from ocirt.errors import AuthenticationError
 
 DEFAULT_TOKEN_LIFETIME = 60
 # Renew a little early so a token never expires between check and use.
@@ -60,37 +59,6 @@ class RegistrySettings:
 
     def is_insecure(self, host: str) -> bool:
         return host in self.insecure
-
-
-def settings_from_kanto(
-    insecure_registries: list[str] | None, registry_configurations: Mapping[str, Any] | None
-) -> RegistrySettings:
-    """Build settings from the Kanto config keys; shape errors are InvalidArgument."""
-    insecure = frozenset(insecure_registries if insecure_registries is not None else ["localhost"])
-    if not all(isinstance(h, str) and h for h in insecure):
-        raise InvalidArgument("containers.insecure_registries must be a list of host names")
-    configs: dict[str, RegistryConfig] = {}
-    for host, value in (registry_configurations or {}).items():
-        if not isinstance(value, Mapping):
-            raise InvalidArgument(f"registry_configurations[{host!r}] must be an object")
-        creds_doc = value.get("credentials") or {}
-        transport_doc = value.get("transport") or {}
-        if not isinstance(creds_doc, Mapping) or not isinstance(transport_doc, Mapping):
-            raise InvalidArgument(f"registry_configurations[{host!r}]: bad credentials/transport")
-        strings = {**creds_doc, **transport_doc}
-        if not all(isinstance(v, str) for v in strings.values()):
-            raise InvalidArgument(f"registry_configurations[{host!r}]: values must be strings")
-        user = str(creds_doc.get("user_id", ""))
-        creds = Credentials(user, str(creds_doc.get("password", ""))) if user else None
-        configs[host] = RegistryConfig(
-            creds,
-            Transport(
-                str(transport_doc.get("root_ca", "")),
-                str(transport_doc.get("client_cert", "")),
-                str(transport_doc.get("client_key", "")),
-            ),
-        )
-    return RegistrySettings(insecure, configs)
 
 
 @dataclass(frozen=True, slots=True)

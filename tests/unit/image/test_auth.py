@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from ocirt.errors import AuthenticationError, InvalidArgument
+from ocirt.errors import AuthenticationError
 from ocirt.image.auth import (
     Credentials,
+    RegistryConfig,
+    RegistrySettings,
+    Transport,
     parse_challenges,
     parse_token_reply,
-    settings_from_kanto,
     token_url,
 )
 
@@ -49,20 +51,14 @@ def test_token_reply_accepts_either_field() -> None:
             parse_token_reply(bad)
 
 
-def test_settings_from_kanto_config() -> None:
-    s = settings_from_kanto(
-        None,
-        {
-            "reg:5000": {
-                "credentials": {"user_id": "u", "password": "p"},
-                "transport": {"root_ca": "/ca.pem"},
-            }
-        },
+def test_registry_settings_lookup() -> None:
+    # Built from the daemon's config by ocirt.daemon.main._registry_settings.
+    s = RegistrySettings(
+        configs={"reg:5000": RegistryConfig(Credentials("u", "p"), Transport(root_ca="/ca.pem"))}
     )
     assert s.is_insecure("localhost") and not s.is_insecure("localhost:5000")
     cfg = s.config_for("reg:5000")
     assert cfg.credentials == Credentials("u", "p")
     assert cfg.transport.root_ca == "/ca.pem"
+    assert s.config_for("other:5000") == RegistryConfig()
     assert Credentials("u", "p").basic() == "Basic dTpw"
-    with pytest.raises(InvalidArgument):
-        settings_from_kanto([], {"h": {"credentials": {"user_id": 5}}})
