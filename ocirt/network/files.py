@@ -1,9 +1,10 @@
 """A container's hosts, resolv.conf and hostname files on disk. Does I/O.
 
 The contents come from the pure `ocirt.network.hosts`. New files are written atomically
-(temp, fsync, rename, fsync dir) into a per-container directory chosen by the caller; the
-spec builder bind-mounts them. A bind mount pins the inode, so a running container's hosts
-file is refreshed in place (same inode) rather than replaced.
+(temp file and rename, no fsync: they are re-made at every attach) into a per-container
+directory chosen by the caller; the spec builder bind-mounts them. A bind mount pins the
+inode, so a running container's hosts file is refreshed in place (same inode) rather
+than replaced.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from ocirt.errors import NetworkError
 from ocirt.network.hosts import pick_resolv_source
+from ocirt.store.atomic import Durability, write_atomic
 
 ETC_RESOLV = Path("/etc/resolv.conf")
 SYSTEMD_RESOLV = Path("/run/systemd/resolve/resolv.conf")
@@ -25,32 +27,6 @@ class EtcFiles:
     hosts: Path
     resolv_conf: Path
     hostname: Path
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, text: str, *, durable: bool = True) -> None:
-    """Temp file and rename; with `durable`, fsync of the file and the directory too."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        try:
-            os.write(fd, text.encode())
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        if durable:
-            _fsync_dir(path.parent)
-    except OSError as exc:
-        raise NetworkError(f"cannot write {path}: {exc}") from exc
 
 
 def rewrite_in_place(path: Path, text: str) -> None:
@@ -85,7 +61,10 @@ def write_etc_files(files_dir: Path, hosts: str, resolv_conf: str, hostname: str
         else:
             # Derived files, rewritten at every attach: atomic, but not worth three fsyncs
             # on the start path (a crash leaves the old or new content, or none, re-made).
-            write_atomic(path, text, durable=False)
+            try:
+                write_atomic(path, text, durability=Durability.CRASH)
+            except OSError as exc:
+                raise NetworkError(f"cannot write {path}: {exc}") from exc
     return files
 
 

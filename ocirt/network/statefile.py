@@ -12,25 +12,18 @@ a power cut is whole and a malformed file still means real damage.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from ocirt.errors import NetworkError
+from ocirt.store.atomic import Durability, write_atomic
 
 
 def write_json(path: Path, data: Any) -> None:
     payload = json.dumps(data, indent=1, sort_keys=True).encode()
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, payload)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        write_atomic(path, payload, 0o600, durability=Durability.CONTENT)
     except OSError as exc:
         raise NetworkError(f"cannot write network state {path}: {exc}") from exc
 

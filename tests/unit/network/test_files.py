@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ocirt.network.files import rewrite_in_place, write_etc_files
+from ocirt.store.atomic import TEMP_PREFIX
 
 
 def test_files_are_written(tmp_path: Path) -> None:
@@ -12,7 +13,7 @@ def test_files_are_written(tmp_path: Path) -> None:
     assert files.hosts.read_text() == "hosts\n"
     assert files.resolv_conf.read_text() == "resolv\n"
     assert files.hostname.read_text() == "name\n"
-    assert not list((tmp_path / "c1").glob(".*.tmp"))
+    assert not list((tmp_path / "c1").glob(f"{TEMP_PREFIX}*"))
 
 
 def test_existing_files_keep_their_inode(tmp_path: Path) -> None:

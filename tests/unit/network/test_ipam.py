@@ -10,6 +10,7 @@ import pytest
 
 from ocirt.errors import NetworkError
 from ocirt.network.ipam import Ipam, next_free
+from ocirt.store.atomic import TEMP_PREFIX
 
 SUBNET = IPv4Network("10.0.0.0/29")
 GW = IPv4Address("10.0.0.1")
@@ -58,7 +59,7 @@ def test_leases_survive_a_restart(tmp_path: Path) -> None:
     assert again.lease("b") != a
     raw = json.loads((tmp_path / "leases.json").read_text())
     assert raw["leases"] == {"a": str(a), "b": str(again.leases()["b"])}
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert not list(tmp_path.glob(f"{TEMP_PREFIX}*"))
 
 
 def test_reconcile_releases_unknown_containers(tmp_path: Path) -> None:
