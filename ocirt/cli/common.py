@@ -36,7 +36,13 @@ def call(args: argparse.Namespace, op: str, params: dict[str, Any]) -> Any:
 
     # An operation may legitimately take longer than the connect timeout (a stop with
     # a grace period, a pull): only connecting is bounded by --timeout.
-    return request(Path(args.socket), op, params, timeout=None if op != "sysinfo" else args.timeout)
+    return request(
+        Path(args.socket),
+        op,
+        params,
+        timeout=None if op != "sysinfo" else args.timeout,
+        connect_timeout=args.timeout,
+    )
 
 
 def guarded(body: Callable[[], int]) -> int:

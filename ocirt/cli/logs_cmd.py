@@ -87,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
         if args.since is not None:
             since = since_time(args.since, datetime.now(UTC))
             params["since"] = since.astimezone(UTC).isoformat()
-        for message in stream(Path(args.socket), "logs", params, timeout=None):
+        for message in stream(
+            Path(args.socket), "logs", params, timeout=None, connect_timeout=args.timeout
+        ):
             entry = message.get("log")
             if not isinstance(entry, dict):
                 continue

@@ -258,24 +258,39 @@ class LocalApi:
 # ---- client ------------------------------------------------------------------------------
 
 
-def request(path: Path, op: str, args: dict[str, Any], timeout: float | None = 60.0) -> Any:
+def request(
+    path: Path,
+    op: str,
+    args: dict[str, Any],
+    timeout: float | None = 60.0,
+    *,
+    connect_timeout: float | None = None,
+) -> Any:
     """One call; returns the result or raises the OcirtError the daemon reported."""
-    for message in stream(path, op, args, timeout):
+    for message in stream(path, op, args, timeout, connect_timeout=connect_timeout):
         if "ok" in message:
             return message.get("result")
     raise Unavailable("the daemon closed the connection without an answer")
 
 
 def stream(
-    path: Path, op: str, args: dict[str, Any], timeout: float | None = 60.0
+    path: Path,
+    op: str,
+    args: dict[str, Any],
+    timeout: float | None = 60.0,
+    *,
+    connect_timeout: float | None = None,
 ) -> Iterator[dict[str, Any]]:
+    """The daemon's messages for one call; `connect_timeout` (default: `timeout`) bounds
+    reaching the daemon, `timeout` each wait for a message after that."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
+    sock.settimeout(timeout if connect_timeout is None else connect_timeout)
     try:
         try:
             sock.connect(str(path))
         except OSError as exc:
             raise Unavailable(f"cannot reach the ocirt daemon at {path}: {exc}") from exc
+        sock.settimeout(timeout)
         sock.sendall(json.dumps({"op": op, "args": args}).encode() + b"\n")
         with sock.makefile("rb") as reader:
             for line in reader:
