@@ -8,8 +8,9 @@ ocirt would write):
   runc bundle ``bundle/`` (runtime spec ``bundle/config.json`` and ``bundle/rootfs/``),
   and the network files ``hosts``, ``resolv.conf`` and ``hostname`` that are
   bind-mounted at ``/etc/...``;
-- network namespace ``/var/run/netns/ocirt-<first 12 of id>`` (a name `ip netns` shows;
-  12 characters keep derived interface names within IFNAMSIZ);
+- network namespace: made by the bridge network at start, which rewrites the spec with
+  its path (`ocirt.network.plan.netns_name`); until then, and in `ocirt spec`, the spec
+  carries the stand-in ``/var/run/netns/ocirt-<first 12 of id>`` below;
 - cgroup ``<parent>/<id>`` (parent ``ocirt`` unless configured), relative, so runc nests
   it below the manager's own cgroup.
 """
