@@ -121,6 +121,7 @@ class Daemon:
 
     config: DaemonConfig
     manager: Any
+    images: Any = None
     bridge: Any = None
     api: Any = None
     things: Any = None
@@ -188,7 +189,28 @@ def build(config: DaemonConfig, cgroup_parent: str = "ocirt") -> Daemon:
     )
     manager = Manager(settings, rootfs, network, read_host_facts(with_devices=True))
     manager.recover()
-    return Daemon(config, manager, bridge=bridge)
+    return Daemon(config, manager, images=images, bridge=bridge)
+
+
+# How often unused images are looked for; Kanto's expiry is counted in days.
+IMAGE_SWEEP_INTERVAL = 3600.0
+
+
+def expire_images(daemon: Daemon) -> None:
+    """Kanto's image expiry: images that no container uses and that were last used longer
+    than `image_expiry` ago go, with every blob and snapshot nothing needs any more."""
+    containers = daemon.config.containers
+    expiry = None if containers.image_expiry_disable else containers.image_expiry
+    in_use = {view.image_ref for view in daemon.manager.list()}
+    try:
+        report = daemon.images.gc(in_use, expiry)
+    except (OcirtError, OSError) as exc:
+        log.warning("image expiry: %s", exc)
+        return
+    if report is None:
+        log.debug("image expiry: a pull is under way, trying again later")
+    elif report.images:
+        log.info("image expiry removed %s", ", ".join(report.images))
 
 
 def sysinfo(daemon: Daemon) -> dict[str, object]:
@@ -275,8 +297,8 @@ def run_daemon(
         serve(daemon)
         log.info("ocirt daemon ready (pid %d)", os.getpid())
         notify_systemd("READY=1")
-        while not stopping.wait(3600):
-            pass
+        while not stopping.wait(IMAGE_SWEEP_INTERVAL):
+            expire_images(daemon)
         log.info("stopping%s", " and stopping containers" if stop_containers_on_exit else "")
         notify_systemd("STOPPING=1")
     finally:

@@ -145,7 +145,10 @@ class ImageService:
         self._client = client
         self.platform = platform or platform_from_machine(os.uname().machine)
         self._parallel = max(1, parallel)
+        # Guards the sweep against imports: an import stores blobs and snapshots before
+        # the record that keeps them, so no sweep may run while one is under way.
         self._lock = threading.Lock()
+        self._importing = 0
 
     @property
     def client(self) -> RegistryClient:
@@ -206,6 +209,24 @@ class ImageService:
         return self._import(str(ref), source, body, content_type, digest, keys, progress)
 
     def _import(
+        self,
+        name: str,
+        source: _Source,
+        body: bytes,
+        content_type: str | None,
+        digest: Digest,
+        keys: DecryptKeys | None,
+        progress: ProgressFn | None,
+    ) -> Image:
+        with self._lock:
+            self._importing += 1
+        try:
+            return self._import_unguarded(name, source, body, content_type, digest, keys, progress)
+        finally:
+            with self._lock:
+                self._importing -= 1
+
+    def _import_unguarded(
         self,
         name: str,
         source: _Source,
@@ -433,12 +454,16 @@ class ImageService:
         with self._lock:
             if not self.store.delete_record(name):
                 raise ImageNotFound(f"image {name} is not present")
-            self.store.gc((), self.snapshots.active_chains(), None)
+            if not self._importing:  # else the next sweep frees what the record kept
+                self.store.gc((), self.snapshots.active_chains(), None)
 
-    def gc(self, in_use: set[str], expiry_seconds: float | None) -> GcReport:
+    def gc(self, in_use: set[str], expiry_seconds: float | None) -> GcReport | None:
         """Kanto ``image_expiry``: unused images older than the expiry go (None: never);
-        orphaned blobs and snapshots always go."""
+        orphaned blobs and snapshots always go. None, doing nothing, while an import is
+        under way: its blobs and snapshots have no record yet."""
         with self._lock:
+            if self._importing:
+                return None
             normalised = {str(parse_reference(r)) for r in in_use}
             return self.store.gc(normalised, self.snapshots.active_chains(), expiry_seconds)
 

@@ -256,3 +256,28 @@ def test_last_use_is_refreshed_at_most_once_a_minute(
     world.service.ensure(PLAIN)
     refreshed = world.service.store.get_record(PLAIN)
     assert refreshed is not None and refreshed.last_used == later
+
+
+def test_no_sweep_runs_while_an_image_is_being_imported(world: World) -> None:
+    # The layer is stored before the record that keeps it: a sweep in between would delete
+    # it. The registry runs a sweep (with every image expired) in the middle of the pull.
+    sweeps: list[object] = []
+    serve = world.registry.iter_blob
+
+    def iter_blob_and_sweep(
+        ref: Reference, digest: Digest, size: int, offset: int = 0
+    ) -> Iterator[bytes]:
+        sweeps.append(world.service.gc(set(), 0.0))
+        yield from serve(ref, digest, size, offset)
+
+    world.registry.iter_blob = iter_blob_and_sweep  # type: ignore[method-assign]
+    image = world.service.ensure(PLAIN)
+    assert sweeps == [None]
+    record = world.service.store.get_record(PLAIN)
+    assert record is not None
+    assert all(world.service.store.has_blob(d) for d in (record.digest, record.config))
+    assert all(world.service.store.has_snapshot(chain) for chain in image.chain_ids)
+    assert world.service.ensure(PLAIN).digest == image.digest
+    # Once the import is done, the same sweep removes the image no container uses.
+    report = world.service.gc(set(), 0.0)
+    assert report is not None and report.images == (PLAIN,)
