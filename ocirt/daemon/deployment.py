@@ -17,11 +17,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ocirt.atomic import write_atomic
 from ocirt.config.kanto import parse_persisted_json
 from ocirt.config.model import ContainerConfig
 from ocirt.daemon.config import DeploymentMode, DeploymentSettings
 from ocirt.errors import OcirtError
-from ocirt.store.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ocirt.atomic import fsync_dir, write_atomic
 from ocirt.errors import DigestMismatch, ImageError, ImageNotFound, InvalidArgument
 from ocirt.image.layout import CONTAINERD_NAME, REF_NAME, LayoutSource
 from ocirt.image.manifest import (
@@ -56,7 +57,6 @@ from ocirt.image.ocicrypt import ENCRYPTED_SUFFIX
 from ocirt.image.ocicrypt_encrypt import EncryptRecipients, LayerEncrypter, encrypted_media_type
 from ocirt.image.pipeline import digest_of
 from ocirt.image.reference import Digest
-from ocirt.store.atomic import fsync_dir, write_atomic
 
 _MAX_INDEX_DEPTH = 4
 _INDEX_JSON_MAX = 4 << 20

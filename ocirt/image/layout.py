@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from ocirt.atomic import fsync_dir, write_atomic
 from ocirt.errors import ImageError, ImageNotFound, InvalidReference
 from ocirt.image.manifest import OCI_INDEX, Descriptor, parse_descriptor
 from ocirt.image.reference import Digest, parse_reference
-from ocirt.store.atomic import fsync_dir, write_atomic
 
 REF_NAME = "org.opencontainers.image.ref.name"
 CONTAINERD_NAME = "io.containerd.image.name"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from ocirt import native
+from ocirt.atomic import write_atomic
 from ocirt.errors import ImageError, InvalidArgument
 from ocirt.image.reference import Digest, parse_digest
 from ocirt.image.store import ContentStore, remove_tree
@@ -35,7 +36,6 @@ from ocirt.image.unpack import (
     LayerApplier,
     WhiteoutMode,
 )
-from ocirt.store.atomic import write_atomic
 
 _CONTAINER_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 # mount(2) copies at most one page of option data.

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ocirt.atomic import fsync_dir, write_atomic
 from ocirt.errors import DigestMismatch, ImageError, ImageNotFound, InvalidReference
 from ocirt.hashing import sha256_hex
 from ocirt.image.manifest import Platform
 from ocirt.image.reference import Digest, parse_digest
-from ocirt.store.atomic import fsync_dir, write_atomic
 
 _CHUNK = 1 << 20
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
+from ocirt.atomic import Durability, remove_tree, write_atomic
 from ocirt.config.defaults import fill_defaults
 from ocirt.config.ditto import ContainerUpdate, apply_update
 from ocirt.config.model import (
@@ -64,7 +65,6 @@ from ocirt.runtime.state import Operation, Status, check
 from ocirt.spec import layout
 from ocirt.spec.builder import build_spec
 from ocirt.spec.facts import BundlePaths, HostFacts, ImageConfig, NetworkAttachment
-from ocirt.store.atomic import Durability, remove_tree, write_atomic
 from ocirt.store.containers import ContainerPaths, ContainerStore, StoredContainer
 from ocirt.store.record import RuntimeRecord
 

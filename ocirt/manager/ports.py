@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from ocirt.atomic import Durability, remove_tree, write_atomic
 from ocirt.config.model import ContainerConfig, Decryption, NetworkMode
 from ocirt.errors import ImageError, Unavailable
 from ocirt.spec.facts import ImageConfig, NetworkAttachment
-from ocirt.store.atomic import Durability, remove_tree, write_atomic
 
 if TYPE_CHECKING:
     # Only for the annotation: the daemon imports the network stack when it needs it.

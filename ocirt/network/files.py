@@ -13,9 +13,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ocirt.atomic import Durability, write_atomic
 from ocirt.errors import NetworkError
 from ocirt.network.hosts import pick_resolv_source
-from ocirt.store.atomic import Durability, write_atomic
 
 ETC_RESOLV = Path("/etc/resolv.conf")
 SYSTEMD_RESOLV = Path("/run/systemd/resolve/resolv.conf")

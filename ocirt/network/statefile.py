@@ -15,8 +15,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ocirt.atomic import Durability, write_atomic
 from ocirt.errors import NetworkError
-from ocirt.store.atomic import Durability, write_atomic
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -14,7 +14,7 @@ definitions; kanto-reference §3, §5):
 
 A crash at any point leaves something `load_all` can read: a directory without
 `config.json` is a half-created container (garbage); temp files and trash directories
-left by `ocirt.store.atomic` are deleted.
+left by `ocirt.atomic` are deleted.
 """
 
 from __future__ import annotations
@@ -25,10 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ocirt.config.kanto import parse_persisted, to_persisted
-from ocirt.config.model import ContainerDefinition, ContainerId
-from ocirt.errors import NotFound, OcirtError, ValidationError
-from ocirt.store.atomic import (
+from ocirt.atomic import (
     TEMP_PREFIX,
     TRASH_PREFIX,
     Durability,
@@ -38,6 +35,9 @@ from ocirt.store.atomic import (
     remove_tree,
     write_atomic,
 )
+from ocirt.config.kanto import parse_persisted, to_persisted
+from ocirt.config.model import ContainerDefinition, ContainerId
+from ocirt.errors import NotFound, OcirtError, ValidationError
 from ocirt.store.record import (
     RUNTIME_KEYS,
     RuntimeRecord,
@@ -150,7 +150,7 @@ class ContainerStore:
 
     def save(self, stored: StoredContainer, durability: Durability = Durability.FULL) -> None:
         """Replace the container's record; FULL unless the caller can do with less (see
-        `ocirt.store.atomic`: every level leaves a whole record, old or new)."""
+        `ocirt.atomic`: every level leaves a whole record, old or new)."""
         paths = self.paths(stored.definition.id)
         make_dir_durable(paths.root)
         write_atomic(paths.config, encode(stored), durability=durability)

@@ -49,9 +49,9 @@ deferred.defer(*deferred.PAHO_RARELY_USED)
 import paho.mqtt.client as paho  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
+from ocirt.atomic import Durability, write_atomic  # noqa: E402
 from ocirt.errors import InvalidArgument, Unavailable  # noqa: E402
 from ocirt.manager.types import Event, EventKind  # noqa: E402
-from ocirt.store.atomic import Durability, write_atomic  # noqa: E402
 from ocirt.things import protocol  # noqa: E402
 from ocirt.things.features import Features  # noqa: E402
 from ocirt.things.ports import ContainerManager  # noqa: E402

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ocirt.atomic import TEMP_PREFIX
 from ocirt.network.files import rewrite_in_place, write_etc_files
-from ocirt.store.atomic import TEMP_PREFIX
 
 
 def test_files_are_written(tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from ocirt.atomic import TEMP_PREFIX
 from ocirt.errors import NetworkError
 from ocirt.network.ipam import Ipam, next_free
-from ocirt.store.atomic import TEMP_PREFIX
 
 SUBNET = IPv4Network("10.0.0.0/29")
 GW = IPv4Address("10.0.0.1")

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from pyfakefs.fake_filesystem_unittest import Patcher
 
+from ocirt import atomic
+from ocirt.atomic import TEMP_PREFIX
 from ocirt.config.defaults import fill_defaults
 from ocirt.config.model import (
     ContainerConfig,
@@ -20,8 +22,6 @@ from ocirt.config.model import (
 from ocirt.errors import NotFound
 from ocirt.manager.types import ContainerState
 from ocirt.runtime.state import Status
-from ocirt.store import atomic
-from ocirt.store.atomic import TEMP_PREFIX
 from ocirt.store.containers import ContainerStore, StoredContainer
 from ocirt.store.record import RuntimeRecord
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pyfakefs.fake_filesystem_unittest import Patcher
 
-from ocirt.store import atomic
-from ocirt.store.atomic import (
+from ocirt import atomic
+from ocirt.atomic import (
     TEMP_PREFIX,
     Durability,
     make_dir_durable,
