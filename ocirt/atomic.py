@@ -88,18 +88,30 @@ def make_dir_durable(path: Path) -> None:
 
 
 def remove_tree(path: Path) -> None:
-    """Remove a directory so that a crash leaves either all of it or a marked leftover.
+    """Remove a directory (or a file or symlink, never followed) so that a crash leaves
+    either all of it or a marked leftover.
 
-    The directory is first renamed to a TRASH_PREFIX sibling (atomic), then deleted; a
-    start that finds a trash directory finishes the deletion (`purge_leftovers`).
+    The entry is first renamed to a TRASH_PREFIX sibling (atomic) and the parent fsynced,
+    so a crash never leaves a half-removed tree under a live name (containerd bundle.go);
+    then it is deleted. A start that finds a trash entry finishes the deletion
+    (`purge_leftovers`). Absent, or removed by someone else first: nothing to do.
     """
     path = Path(path)
-    if not path.exists():
-        return
     trash = path.with_name(f"{TRASH_PREFIX}{path.name}.{uuid.uuid4().hex[:8]}")
-    os.rename(path, trash)
+    try:
+        os.rename(path, trash)
+    except FileNotFoundError:
+        return
     fsync_dir(path.parent)
-    shutil.rmtree(trash, ignore_errors=True)
+    _delete(trash)
+
+
+def _delete(entry: Path) -> None:
+    if entry.is_dir() and not entry.is_symlink():
+        shutil.rmtree(entry, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            entry.unlink()
 
 
 def purge_leftovers(directory: Path) -> list[Path]:
@@ -109,8 +121,8 @@ def purge_leftovers(directory: Path) -> list[Path]:
     if not directory.is_dir():
         return removed
     for entry in directory.iterdir():
-        if entry.name.startswith(TRASH_PREFIX) and entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
+        if entry.name.startswith(TRASH_PREFIX):
+            _delete(entry)
             removed.append(entry)
         elif entry.name.startswith(TEMP_PREFIX):
             with contextlib.suppress(OSError):

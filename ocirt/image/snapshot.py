@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import IO
 
 from ocirt import native
-from ocirt.atomic import write_atomic
+from ocirt.atomic import remove_tree, write_atomic
 from ocirt.errors import ImageError, InvalidArgument
 from ocirt.image.reference import Digest, parse_digest
-from ocirt.image.store import ContentStore, remove_tree
+from ocirt.image.store import ContentStore
 from ocirt.image.unpack import (
     OPAQUE_MARKER,
     OVERLAY_OPAQUE_XATTR,

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ocirt.atomic import fsync_dir, write_atomic
+from ocirt.atomic import fsync_dir, purge_leftovers, remove_tree, write_atomic
 from ocirt.errors import DigestMismatch, ImageError, ImageNotFound, InvalidReference
 from ocirt.hashing import sha256_hex
 from ocirt.image.manifest import Platform
@@ -190,6 +190,7 @@ class ContentStore:
         for sub in ("blobs/sha256", "blobs/sha512", "ingest", "snapshots/.tmp", "records"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         (root / "mounts").mkdir(exist_ok=True)
+        self._purge_trash()
 
     # ---- blobs ----
 
@@ -346,11 +347,22 @@ class ContentStore:
         self._clean_leftovers()
         return GcReport(tuple(removed), blobs, snapshots)
 
+    def _purge_trash(self) -> None:
+        """Finish the removals a crash interrupted (`atomic.remove_tree`): snapshots and
+        container rootfs state (mounts/<id>) renamed aside but not yet deleted. Only
+        trash: nothing live carries its prefix, so this is safe while others pull."""
+        for directory in ("snapshots", "snapshots/.tmp", "mounts"):
+            purge_leftovers(self.root / directory)
+            # Left by ocirt before remove_tree had one rule (".del-<name>-<hex>").
+            for doomed in (self.root / directory).glob(".del-*"):
+                shutil.rmtree(doomed, ignore_errors=True)
+
     def _clean_leftovers(self) -> None:
+        # Unlike trash, a temp snapshot or a partial blob may be live: only gc, which runs
+        # while no import is under way, removes them.
         for tmp in (self.root / "snapshots" / ".tmp").iterdir():
             remove_tree(tmp)
-        for doomed in (self.root / "snapshots").glob(".del-*"):
-            shutil.rmtree(doomed, ignore_errors=True)
+        self._purge_trash()
         for partial in (self.root / "ingest").iterdir():
             try:
                 fd = os.open(partial, os.O_RDONLY | os.O_CLOEXEC)
@@ -364,19 +376,3 @@ class ContentStore:
                 partial.unlink(missing_ok=True)
             finally:
                 os.close(fd)
-
-
-def remove_tree(path: Path) -> None:
-    """Remove a directory tree without following symlinks; rename it aside first so a
-    crash never leaves a half-removed tree under a live name (containerd bundle.go)."""
-    if not path.exists() and not path.is_symlink():
-        return
-    doomed = path.with_name(f".del-{path.name}-{os.urandom(4).hex()}")
-    try:
-        os.rename(path, doomed)
-    except FileNotFoundError:
-        return
-    if doomed.is_dir() and not doomed.is_symlink():
-        shutil.rmtree(doomed)
-    else:
-        doomed.unlink()

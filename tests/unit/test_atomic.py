@@ -117,3 +117,18 @@ def test_make_dir_durable_syncs_the_parent_only_for_a_new_directory(
     make_dir_durable(Path("/data/a"))
     assert Path("/data/a").is_dir()
     assert synced == ["/data"]
+
+
+def test_remove_tree_removes_a_symlink_or_file_without_following_it(fs_root: object) -> None:
+    Path("/data/target").mkdir()
+    Path("/data/target/keep").write_text("k")
+    Path("/data/link").symlink_to("/data/target")
+    Path("/data/file").write_text("f")
+    remove_tree(Path("/data/link"))
+    remove_tree(Path("/data/file"))
+    assert os.listdir("/data") == ["target"]
+    assert Path("/data/target/keep").read_text() == "k"
+    # A trash entry that is a file (a crash after renaming one) is purged too.
+    Path(f"/data/{atomic.TRASH_PREFIX}f.abcd").write_text("x")
+    purge_leftovers(Path("/data"))
+    assert os.listdir("/data") == ["target"]

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
 
+from ocirt import atomic
+from ocirt.atomic import TRASH_PREFIX
 from ocirt.errors import DigestMismatch
 from ocirt.image.manifest import Platform
 from ocirt.image.reference import Digest
@@ -92,3 +95,51 @@ def test_gc_with_expiry_disabled_keeps_images_but_drops_orphans(tmp_path: Path) 
     assert report.images == () and report.blobs == 1
     assert store.get_record("r/a:1") == rec
     assert store.has_snapshot(active)
+
+
+def test_open_finishes_removals_a_crash_interrupted(tmp_path: Path) -> None:
+    """A crash inside remove_tree leaves a renamed-aside tree: under mounts/ (a released
+    container's rootfs state) and snapshots/ alike, the next open deletes it and keeps
+    everything live."""
+    ContentStore(tmp_path)
+    live = tmp_path / "mounts" / "c1"
+    live.mkdir()
+    (live / "layers.json").write_text("{}")
+    leftovers = [
+        tmp_path / "mounts" / f"{TRASH_PREFIX}c2.1234abcd" / "rootfs",
+        tmp_path / "snapshots" / f"{TRASH_PREFIX}{'a' * 64}.1234abcd",
+        tmp_path / "snapshots" / ".tmp" / f"{TRASH_PREFIX}0123.1234abcd",
+        # What ocirt left before remove_tree had one rule.
+        tmp_path / "mounts" / ".del-c3-12345678",
+    ]
+    for leftover in leftovers:
+        leftover.mkdir(parents=True)
+        (leftover / "file").write_text("x")
+    ContentStore(tmp_path)
+    assert [p for p in leftovers if p.exists()] == []
+    assert sorted(os.listdir(tmp_path / "mounts")) == ["c1"]
+    assert (live / "layers.json").read_text() == "{}"
+
+
+def test_snapshot_removal_goes_through_trash_with_the_parent_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = ContentStore(tmp_path)
+    chain = dg(b"chain")
+    store.snapshot_path(chain).mkdir()
+    (store.snapshot_path(chain) / "bin").mkdir()
+    renamed: list[str] = []
+    synced: list[Path] = []
+    real_rename = os.rename
+
+    def rename(src: object, dst: object) -> None:
+        renamed.append(Path(str(dst)).name)
+        real_rename(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(atomic.os, "rename", rename)
+    monkeypatch.setattr(atomic, "fsync_dir", synced.append)
+    report = store.gc((), (), None)
+    assert report.snapshots == 1
+    assert not store.has_snapshot(chain)
+    assert [n.startswith(f"{TRASH_PREFIX}{chain.hex}.") for n in renamed] == [True]
+    assert synced == [tmp_path / "snapshots"]
