@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 PULL = """
 import sys
 from pathlib import Path
-from ocirt.image.auth import RegistrySettings
+from ocirt.image.registry.auth import RegistrySettings
 from ocirt.image.service import ImageService
 home, host, ref = sys.argv[1:4]
 ImageService(Path(home), RegistrySettings(insecure=frozenset({host}))).pull(ref)
@@ -139,7 +139,7 @@ def main() -> int:
         )
 
         sys.path.insert(0, str(REPO))
-        from ocirt.image.auth import RegistrySettings
+        from ocirt.image.registry.auth import RegistrySettings
         from ocirt.image.service import ImageService
 
         service = ImageService(home, RegistrySettings(insecure=frozenset({host})))

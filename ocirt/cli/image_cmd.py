@@ -81,8 +81,8 @@ def _layout_arg(text: str) -> tuple[Path, str | None]:
 
 def _encrypt(args: argparse.Namespace) -> int:
     from ocirt.errors import OcirtError
-    from ocirt.image.encrypt import encrypt_layout
-    from ocirt.image.ocicrypt_encrypt import load_encrypt_recipients
+    from ocirt.image.ocicrypt.encrypt import load_encrypt_recipients
+    from ocirt.image.ocicrypt.encrypt_layout import encrypt_layout
 
     try:
         src, src_tag = _layout_arg(args.source)
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     if args.image_command == "encrypt":
         return _encrypt(args)  # works on layouts only: no image store to open
     from ocirt.errors import OcirtError
-    from ocirt.image.auth import RegistrySettings
+    from ocirt.image.registry.auth import RegistrySettings
     from ocirt.image.service import ImageService, Progress
 
     insecure = args.insecure_registry if args.insecure_registry is not None else ["localhost"]
@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         if args.image_command == "pull":
             keys = None
             if args.dec_key or args.dec_recipient:
-                from ocirt.image.ocicrypt import load_decrypt_keys
+                from ocirt.image.service import load_decrypt_keys
 
                 keys = load_decrypt_keys(args.dec_key, args.dec_recipient)
             lock = threading.Lock()

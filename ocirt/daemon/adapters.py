@@ -16,7 +16,7 @@ from ocirt.config.model import Decryption
 from ocirt.manager.ports import PreparedRootfs
 
 if TYPE_CHECKING:
-    from ocirt.image.ocicrypt_keys import DecryptKeys
+    from ocirt.image.ocicrypt.keys import DecryptKeys
     from ocirt.image.service import ImageService
 
 
@@ -45,7 +45,7 @@ class ImageRootfs:
         if not (keys or recipients):
             return None
         # Imported here: key loading pulls in cryptography, which plain images never need.
-        from ocirt.image.ocicrypt_keys import load_decrypt_keys
+        from ocirt.image.service import load_decrypt_keys
 
         return load_decrypt_keys(keys, recipients)
 

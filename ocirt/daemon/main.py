@@ -34,7 +34,7 @@ from ocirt.daemon.config import (
 from ocirt.errors import InvalidArgument, OcirtError
 
 if TYPE_CHECKING:
-    from ocirt.image.auth import RegistrySettings
+    from ocirt.image.registry.auth import RegistrySettings
 
 log = logging.getLogger("ocirt.daemon")
 
@@ -140,7 +140,7 @@ class Daemon:
 
 
 def _registry_settings(config: DaemonConfig) -> RegistrySettings:
-    from ocirt.image.auth import Credentials, RegistryConfig, RegistrySettings, Transport
+    from ocirt.image.registry.auth import Credentials, RegistryConfig, RegistrySettings, Transport
 
     containers = config.containers
     return RegistrySettings(

@@ -1,6 +1,6 @@
 """The image facade the manager uses: ensure (pull if absent), list, remove, gc,
-load/save, and container root filesystems. Does I/O through store.py, registry.py,
-layout.py and snapshot.py.
+load/save, and container root filesystems. Does I/O through content/, registry/ and
+rootfs/; ocicrypt/ is loaded only for an encrypted image (`ocicrypt()`).
 
 Concurrency: layers are fetched and unpacked on a small thread pool (3 by default);
 progress callbacks are called from those threads. Everything else runs in the caller.
@@ -12,7 +12,7 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,8 +26,9 @@ from ocirt.errors import (
     ImageNotFound,
     RegistryUnavailable,
 )
-from ocirt.image.auth import RegistrySettings
-from ocirt.image.layout import LayoutSource, LayoutWriter, name_for
+from ocirt.image.content.layout import LayoutSource, LayoutWriter, name_for
+from ocirt.image.content.pipeline import Cipher, LayerStream, verify_bytes
+from ocirt.image.content.store import ContentStore, GcReport, ImageRecord, Ingest, LayerRecord
 from ocirt.image.manifest import (
     INDEX_TYPES,
     MAX_CONFIG_BYTES,
@@ -43,15 +44,43 @@ from ocirt.image.manifest import (
     platform_from_machine,
     select_manifest,
 )
-from ocirt.image.pipeline import Cipher, LayerStream, verify_bytes
 from ocirt.image.reference import Digest, Reference, parse_reference
-from ocirt.image.registry import RangeNotHonoured, RegistryClient
-from ocirt.image.snapshot import Snapshotter, create_snapshot
-from ocirt.image.store import ContentStore, GcReport, ImageRecord, Ingest, LayerRecord
-from ocirt.image.unpack import WhiteoutMode, apply_layer
+from ocirt.image.registry.auth import RegistrySettings
+from ocirt.image.registry.client import RangeNotHonoured, RegistryClient
+from ocirt.image.rootfs.snapshot import Snapshotter, create_snapshot
+from ocirt.image.rootfs.unpack import WhiteoutMode, apply_layer
 
 if TYPE_CHECKING:
-    from ocirt.image.ocicrypt_keys import DecryptKeys
+    from ocirt.image.ocicrypt.keys import DecryptKeys
+
+
+class Ocicrypt(Protocol):
+    """What the service (and its callers) use of `ocirt.image.ocicrypt.layer`."""
+
+    def open_layer(self, annotations: Mapping[str, str], keys: DecryptKeys) -> Cipher: ...
+
+    def has_wrapped_keys(self, annotations: Mapping[str, str]) -> bool: ...
+
+    def check_authorised(
+        self, layer_annotations_list: Iterable[Mapping[str, str]], keys: DecryptKeys
+    ) -> None: ...
+
+    def load_decrypt_keys(self, keys: Sequence[str], recipients: Sequence[str]) -> DecryptKeys: ...
+
+
+def ocicrypt() -> Ocicrypt:
+    """The one seam where `ocirt.image.ocicrypt`, hence cryptography and OpenSSL, is loaded:
+    on the first encrypted layer or key file. A device that never meets an encrypted image
+    never maps libcrypto (tests/integration/things/test_footprint_e2e.py)."""
+    from ocirt.image.ocicrypt import layer
+
+    return layer
+
+
+def load_decrypt_keys(keys: Sequence[str], recipients: Sequence[str]) -> DecryptKeys:
+    """Kanto's `decryption` keys and recipients, read from their files (`ocicrypt.keys`)."""
+    return ocicrypt().load_decrypt_keys(keys, recipients)
+
 
 MAX_INDEX_DEPTH = 4
 
@@ -86,6 +115,20 @@ class _Source(Protocol):
     def document(self, digest: Digest) -> tuple[bytes, str | None]: ...
     def blob(self, digest: Digest, limit: int) -> bytes: ...
     def open_blob(self, digest: Digest, size: int, offset: int) -> Iterator[bytes]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ImportJob:
+    """One image to bring in: its name, where its blobs come from, its top document (an
+    index or a manifest, as fetched), the keys for encrypted layers, whom to tell."""
+
+    name: str
+    source: _Source
+    body: bytes
+    content_type: str | None
+    digest: Digest
+    keys: DecryptKeys | None = None
+    progress: ProgressFn | None = None
 
 
 class _RegistrySource:
@@ -206,36 +249,20 @@ class ImageService:
         ref = parse_reference(reference)
         source = _RegistrySource(self.client, ref)
         body, content_type, digest = self.client.get_manifest(ref)
-        return self._import(str(ref), source, body, content_type, digest, keys, progress)
+        return self._import(ImportJob(str(ref), source, body, content_type, digest, keys, progress))
 
-    def _import(
-        self,
-        name: str,
-        source: _Source,
-        body: bytes,
-        content_type: str | None,
-        digest: Digest,
-        keys: DecryptKeys | None,
-        progress: ProgressFn | None,
-    ) -> Image:
+    def _import(self, job: ImportJob) -> Image:
         with self._lock:
             self._importing += 1
         try:
-            return self._import_unguarded(name, source, body, content_type, digest, keys, progress)
+            return self._import_unguarded(job)
         finally:
             with self._lock:
                 self._importing -= 1
 
-    def _import_unguarded(
-        self,
-        name: str,
-        source: _Source,
-        body: bytes,
-        content_type: str | None,
-        digest: Digest,
-        keys: DecryptKeys | None,
-        progress: ProgressFn | None,
-    ) -> Image:
+    def _import_unguarded(self, job: ImportJob) -> Image:
+        name, source, keys = job.name, job.source, job.keys
+        body, content_type, digest = job.body, job.content_type, job.digest
         doc = parse_document(body, content_type)
         depth = 0
         while isinstance(doc, Index):
@@ -264,7 +291,7 @@ class ImageService:
         # Before any layer is fetched: layers already unpacked (shared with another image)
         # would otherwise be used without their keys ever being checked.
         _authorise(name, _encrypted_annotations(manifest), keys)
-        self._fetch_layers(name, source, manifest, config, chains, keys, progress)
+        self._fetch_layers(name, source, manifest, config, chains, keys, job.progress)
         self.store.put_blob(config_bytes, manifest.config.digest)
         self.store.put_blob(body, digest)
         now = time.time()
@@ -422,13 +449,10 @@ class ImageService:
         raise ImageError(f"{what}: download did not complete")
 
     def _cipher(self, what: str, annotations: dict[str, str], keys: DecryptKeys | None) -> Cipher:
-        # Imported here: ocicrypt pulls in cryptography, which a plain pull never needs.
-        from ocirt.image import ocicrypt
-
         if keys is None or keys.empty:
             raise DecryptError(f"{what}: layer is encrypted and no decryption keys were given")
         try:
-            return ocicrypt.open_layer(annotations, keys)
+            return ocicrypt().open_layer(annotations, keys)
         except DecryptError as exc:
             raise DecryptError(f"{what}: {exc.message}") from exc
 
@@ -488,7 +512,7 @@ class ImageService:
                 body = layout.read_blob(entry.digest, 4 << 20)
                 verify_bytes(body, entry.digest, f"{path}: manifest {entry.digest}")
                 out.append(
-                    self._import(ref_name, blobs, body, entry.media_type, entry.digest, None, None)
+                    self._import(ImportJob(ref_name, blobs, body, entry.media_type, entry.digest))
                 )
             return out
         finally:
@@ -541,16 +565,13 @@ def _authorise(
         return
     if keys is None or keys.empty:
         raise DecryptError(f"{name}: image is encrypted and no decryption keys were given")
-    # Imported here: ocicrypt pulls in cryptography, which plain images never need.
-    from ocirt.image import ocicrypt
-
     for layer in encrypted:
         # check_authorised passes a layer without wrapped keys as plain; by its media type
         # this one is encrypted, so it could never be opened.
-        if not ocicrypt.has_wrapped_keys(layer):
+        if not ocicrypt().has_wrapped_keys(layer):
             raise DecryptError(f"{name}: an encrypted layer carries no wrapped keys")
     try:
-        ocicrypt.check_authorised(encrypted, keys)
+        ocicrypt().check_authorised(encrypted, keys)
     except DecryptError as exc:
         raise DecryptError(f"{name}: {exc.message}") from exc
 

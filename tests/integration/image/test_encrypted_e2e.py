@@ -36,7 +36,7 @@ from ocirt.config.model import (
 )
 from ocirt.daemon.adapters import ImageRootfs
 from ocirt.errors import DecryptError
-from ocirt.image.auth import RegistrySettings
+from ocirt.image.registry.auth import RegistrySettings
 from ocirt.image.service import ImageService
 from ocirt.logs.jsonline import LogStream
 from ocirt.manager.manager import Manager, ManagerSettings

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from ocirt.errors import CorruptLayer, DigestMismatch, ImageError, UnsafeLayer
-from ocirt.image.auth import RegistrySettings
 from ocirt.image.reference import parse_digest
+from ocirt.image.registry.auth import RegistrySettings
 from ocirt.image.service import ImageService
 
 from .conftest import BuiltImage, Registry, mkimage

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ocirt.image.auth import RegistrySettings
 from ocirt.image.reference import parse_digest
+from ocirt.image.registry.auth import RegistrySettings
 from ocirt.image.service import ImageService
 
 from .conftest import Registry, mkimage
@@ -24,7 +24,7 @@ PULLER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from ocirt.image.auth import RegistrySettings
+    from ocirt.image.registry.auth import RegistrySettings
     from ocirt.image.service import ImageService
 
     home, host, ref, big = sys.argv[1:5]

@@ -25,8 +25,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from ocirt.errors import DecryptError
-from ocirt.image import ocicrypt
-from ocirt.image.ocicrypt_encrypt import (
+from ocirt.image.ocicrypt import layer as ocicrypt
+from ocirt.image.ocicrypt.encrypt import (
     LayerEncrypter,
     encrypted_media_type,
     load_encrypt_recipients,

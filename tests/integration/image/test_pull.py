@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from ocirt.errors import AuthenticationError, ImageNotFound, RegistryUnavailable
-from ocirt.image.auth import Credentials, RegistryConfig, RegistrySettings, Transport
 from ocirt.image.manifest import Platform
+from ocirt.image.registry.auth import Credentials, RegistryConfig, RegistrySettings, Transport
 from ocirt.image.service import ImageService, Progress
 
 from .conftest import BuiltImage, Pki, Registry, TokenServer, mkimage

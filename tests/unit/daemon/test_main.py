@@ -11,8 +11,8 @@ import pytest
 from ocirt.daemon.config import parse_config
 from ocirt.daemon.main import Daemon, _registry_settings, expire_images
 from ocirt.errors import ImageError
-from ocirt.image.auth import Credentials, Transport
-from ocirt.image.store import GcReport
+from ocirt.image.content.store import GcReport
+from ocirt.image.registry.auth import Credentials, Transport
 
 
 def test_registry_settings_carry_the_config() -> None:

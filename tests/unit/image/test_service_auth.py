@@ -24,10 +24,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ocirt.errors import DecryptError
 from ocirt.image import service as service_module
-from ocirt.image.ocicrypt_encrypt import EncryptRecipients, LayerEncrypter
-from ocirt.image.ocicrypt_keys import DecryptKeys
+from ocirt.image.ocicrypt.encrypt import EncryptRecipients, LayerEncrypter
+from ocirt.image.ocicrypt.keys import DecryptKeys
 from ocirt.image.reference import Digest, Reference, parse_digest
-from ocirt.image.registry import RegistryClient
+from ocirt.image.registry.client import RegistryClient
 from ocirt.image.service import ImageService
 
 LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"

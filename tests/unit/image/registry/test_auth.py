@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from ocirt.errors import AuthenticationError
-from ocirt.image.auth import (
+from ocirt.image.registry.auth import (
     Credentials,
     RegistryConfig,
     RegistrySettings,

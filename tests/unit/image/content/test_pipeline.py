@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from ocirt.errors import CorruptLayer, DigestMismatch
+from ocirt.image.content.pipeline import LayerStream
 from ocirt.image.manifest import Compression
-from ocirt.image.pipeline import LayerStream
 from ocirt.image.reference import Digest
 
 

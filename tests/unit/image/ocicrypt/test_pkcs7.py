@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ocirt.errors import DecryptError
-from ocirt.image import ocicrypt_pkcs7
+from ocirt.image.ocicrypt import pkcs7 as ocicrypt_pkcs7
 
 PLAINTEXT = b'{"symkey":"AAAA","digest":"","cipheroptions":{}}'
 

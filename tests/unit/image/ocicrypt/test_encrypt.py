@@ -15,14 +15,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from ocirt.errors import DecryptError, InvalidArgument
-from ocirt.image import ocicrypt
-from ocirt.image.ocicrypt_encrypt import (
+from ocirt.image.ocicrypt import layer as ocicrypt
+from ocirt.image.ocicrypt.encrypt import (
     EncryptRecipients,
     LayerEncrypter,
     encrypted_media_type,
     load_encrypt_recipients,
 )
-from ocirt.image.ocicrypt_keys import DecryptKeys
+from ocirt.image.ocicrypt.keys import DecryptKeys
 
 BLOB = os.urandom(70_000)
 JWE = "org.opencontainers.image.enc.keys.jwe"

@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Sequence
 
 from ocirt.errors import DecryptError
-from ocirt.image.ocicrypt_keys import GpgKeyring
+from ocirt.image.ocicrypt.keys import GpgKeyring
 
 # Private options are a few hundred bytes; gpg stops at this much output, which defuses a
 # compressed packet that inflates without bound.

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ocirt.errors import CorruptLayer, UnsafeLayer
-from ocirt.image.unpack import WhiteoutMode, apply_layer, clean_name
+from ocirt.image.rootfs.unpack import WhiteoutMode, apply_layer, clean_name
 
 
 def layer(build: Callable[[tarfile.TarFile], None]) -> io.BytesIO:

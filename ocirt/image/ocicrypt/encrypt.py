@@ -15,24 +15,28 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
+from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
+from cryptography.x509 import Certificate
 
 from ocirt.errors import InvalidArgument
-from ocirt.image.ocicrypt import (
+from ocirt.image.ocicrypt import jwe as ocicrypt_jwe
+from ocirt.image.ocicrypt import pkcs7 as ocicrypt_pkcs7
+from ocirt.image.ocicrypt.jwk import PublicKey
+from ocirt.image.ocicrypt.layer import (
     CIPHER_AES_CTR_HMAC_SHA256,
     ENCRYPTED_SUFFIX,
     KEYS_ANNOTATION_PREFIX,
     PUBOPTS_ANNOTATION,
     Protocol,
 )
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.ciphers import CipherContext
-    from cryptography.x509 import Certificate
-
-    from ocirt.image.ocicrypt_keys import PublicKey
 
 _RECIPIENT_FILE_MAX = 1 << 20
 
@@ -57,7 +61,6 @@ def encrypted_media_type(media_type: str) -> str:
 
 def load_encrypt_recipients(specs: Sequence[str]) -> EncryptRecipients:
     """Read `jwe:<file>` and `pkcs7:<file>` recipients."""
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
     jwe: list[PublicKey] = []
     pkcs7: list[Certificate] = []
@@ -88,10 +91,6 @@ class LayerEncrypter:
     __slots__ = ("_encryptor", "_finished", "_hash", "_mac", "_nonce", "_recipients", "_symkey")
 
     def __init__(self, recipients: EncryptRecipients) -> None:
-        import os
-
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
         if recipients.empty:
             raise InvalidArgument("no encryption recipients given")
         self._recipients = recipients
@@ -113,8 +112,6 @@ class LayerEncrypter:
         return encrypted
 
     def finalize(self) -> dict[str, str]:
-        from ocirt.image import ocicrypt_jwe, ocicrypt_pkcs7
-
         if self._finished:
             raise InvalidArgument("layer encrypter finalized twice")
         self._finished = True
@@ -164,8 +161,6 @@ def _read(path: str) -> bytes:
 
 
 def _certificate(data: bytes, path: str) -> Certificate:
-    from cryptography import x509
-
     try:
         if b"-----BEGIN CERTIFICATE-----" in data:
             return x509.load_pem_x509_certificate(data)
@@ -175,13 +170,6 @@ def _certificate(data: bytes, path: str) -> Certificate:
 
 
 def _public_key(data: bytes, path: str) -> PublicKey:
-    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-    from cryptography.hazmat.primitives.serialization import (
-        load_der_public_key,
-        load_pem_public_key,
-    )
-
     key: object
     if b"-----BEGIN CERTIFICATE-----" in data or _is_cert(data):
         key = _certificate(data, path).public_key()
@@ -196,8 +184,6 @@ def _public_key(data: bytes, path: str) -> PublicKey:
 
 
 def _is_cert(data: bytes) -> bool:
-    from cryptography import x509
-
     try:
         x509.load_der_x509_certificate(data)
     except ValueError:

@@ -9,9 +9,9 @@ import pytest
 from ocirt import atomic
 from ocirt.atomic import TRASH_PREFIX
 from ocirt.errors import DigestMismatch
+from ocirt.image.content.store import ContentStore, ImageRecord, LayerRecord
 from ocirt.image.manifest import Platform
 from ocirt.image.reference import Digest
-from ocirt.image.store import ContentStore, ImageRecord, LayerRecord
 
 
 def dg(data: bytes) -> Digest:

@@ -20,11 +20,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ocirt.cli.main import main
 from ocirt.errors import DecryptError, DigestMismatch, ImageError, ImageNotFound, InvalidArgument
-from ocirt.image import ocicrypt
-from ocirt.image.encrypt import encrypt_layout
 from ocirt.image.manifest import Platform
-from ocirt.image.ocicrypt_encrypt import EncryptRecipients
-from ocirt.image.ocicrypt_keys import DecryptKeys
+from ocirt.image.ocicrypt import layer as ocicrypt
+from ocirt.image.ocicrypt.encrypt import EncryptRecipients
+from ocirt.image.ocicrypt.encrypt_layout import encrypt_layout
+from ocirt.image.ocicrypt.keys import DecryptKeys
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -31,7 +31,10 @@ from ocirt.errors import (
     OcirtError,
     RegistryUnavailable,
 )
-from ocirt.image.auth import (
+from ocirt.image.content.pipeline import digest_of, verify_bytes
+from ocirt.image.manifest import ACCEPT, MAX_MANIFEST_BYTES
+from ocirt.image.reference import Digest, Reference, parse_digest
+from ocirt.image.registry.auth import (
     TOKEN_MARGIN,
     Challenge,
     RegistrySettings,
@@ -40,9 +43,6 @@ from ocirt.image.auth import (
     pull_scope,
     token_url,
 )
-from ocirt.image.manifest import ACCEPT, MAX_MANIFEST_BYTES
-from ocirt.image.pipeline import digest_of, verify_bytes
-from ocirt.image.reference import Digest, Reference, parse_digest
 
 MAX_REDIRECTS = 10
 CHUNK = 1 << 16

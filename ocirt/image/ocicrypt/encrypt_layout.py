@@ -34,7 +34,8 @@ from typing import Any
 
 from ocirt.atomic import fsync_dir, write_atomic
 from ocirt.errors import DigestMismatch, ImageError, ImageNotFound, InvalidArgument
-from ocirt.image.layout import CONTAINERD_NAME, REF_NAME, LayoutSource
+from ocirt.image.content.layout import CONTAINERD_NAME, REF_NAME, LayoutSource
+from ocirt.image.content.pipeline import digest_of
 from ocirt.image.manifest import (
     CONFIG_TYPES,
     DOCKER_CONFIG,
@@ -53,9 +54,8 @@ from ocirt.image.manifest import (
     platform_from_machine,
     select_manifest,
 )
-from ocirt.image.ocicrypt import ENCRYPTED_SUFFIX
-from ocirt.image.ocicrypt_encrypt import EncryptRecipients, LayerEncrypter, encrypted_media_type
-from ocirt.image.pipeline import digest_of
+from ocirt.image.ocicrypt.encrypt import EncryptRecipients, LayerEncrypter, encrypted_media_type
+from ocirt.image.ocicrypt.layer import ENCRYPTED_SUFFIX
 from ocirt.image.reference import Digest
 
 _MAX_INDEX_DEPTH = 4

@@ -6,14 +6,12 @@ the flattened JSON form for one recipient and the general form for several (oci-
 key management RSA-OAEP, RSA-OAEP-256, ECDH-ES and ECDH-ES+A128KW/A192KW/A256KW (RFC 7518
 §4.3, §4.6); content A128/192/256GCM and A128CBC-HS256/A192CBC-HS384/A256CBC-HS512 (§5).
 Other algorithms (dir, AES key wrap, PBES2) are refused: a layer must be opened by a
-private key. Also parses JWKs (RFC 7517), and writes JWEs for `ocicrypt_encrypt`. Pure: no I/O but
-randomness; cryptography is imported on use.
+private key. JWKs themselves are `jwk`. Also writes JWEs for `encrypt`. Pure: no I/O but
+randomness.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import json
 import os
@@ -21,18 +19,28 @@ import struct
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import padding as sympadding
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from ocirt.errors import DecryptError, InvalidArgument
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ec import (
-        EllipticCurve,
-        EllipticCurvePublicKey,
-        EllipticCurvePublicNumbers,
-    )
-
-    from ocirt.image.ocicrypt_keys import PrivateKey, PublicKey
+from ocirt.image.ocicrypt.jwk import (
+    CURVE_SIZE,
+    PrivateKey,
+    PublicKey,
+    b64url,
+    b64url_decode,
+    curve_name,
+    ec_public_jwk,
+    ec_public_key_from_jwk,
+)
 
 _KEY_ALGS = frozenset(
     {"RSA-OAEP", "RSA-OAEP-256", "ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A192KW", "ECDH-ES+A256KW"}
@@ -46,7 +54,6 @@ _ENC_KEY_LEN = {
     "A192CBC-HS384": 48,
     "A256CBC-HS512": 64,
 }
-_CURVE_SIZE = {"P-256": 32, "P-384": 48, "P-521": 66}
 # Private options are a few hundred bytes; bound what a `zip: DEF` payload may inflate to.
 _MAX_PLAINTEXT = 1 << 20
 
@@ -68,16 +75,6 @@ class Jwe:
     ciphertext: bytes
     tag: bytes
     aad: bytes
-
-
-def b64url_decode(text: object, what: str) -> bytes:
-    """Unpadded base64url (RFC 7515 §2), strictly: anything else is malformed."""
-    if not isinstance(text, str):
-        raise DecryptError(f"JWE {what} is not a string")
-    try:
-        return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise DecryptError(f"JWE {what} is not base64url") from exc
 
 
 def parse(blob: bytes) -> Jwe:
@@ -158,56 +155,9 @@ def _open_recipient(recipient: Recipient, jwe: Jwe, keys: Sequence[PrivateKey]) 
     return None
 
 
-def private_key_from_jwk(jwk: Mapping[str, Any]) -> PrivateKey:
-    """An RSA or EC private key from a JWK (RFC 7518 §6.2.2, §6.3.2). Pure."""
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
-    kty = jwk.get("kty")
-    try:
-        if kty == "RSA":
-            n, e, d = (_jwk_int(jwk, name) for name in ("n", "e", "d"))
-            if "p" in jwk and "q" in jwk:
-                p, q = _jwk_int(jwk, "p"), _jwk_int(jwk, "q")
-            else:
-                p, q = rsa.rsa_recover_prime_factors(n, e, d)
-            public = rsa.RSAPublicNumbers(e, n)
-            return rsa.RSAPrivateNumbers(
-                p,
-                q,
-                d,
-                rsa.rsa_crt_dmp1(d, p),
-                rsa.rsa_crt_dmq1(d, q),
-                rsa.rsa_crt_iqmp(p, q),
-                public,
-            ).private_key()
-        if kty == "EC":
-            curve = _curve(jwk.get("crv"))
-            point = _ec_public_numbers(jwk, curve)
-            return ec.EllipticCurvePrivateNumbers(_jwk_int(jwk, "d"), point).private_key()
-    except ValueError as exc:
-        raise DecryptError(f"invalid {kty} JWK: {exc}") from exc
-    raise DecryptError(f"unsupported JWK key type {kty!r}")
-
-
-def ec_public_key_from_jwk(jwk: object, curve: EllipticCurve) -> EllipticCurvePublicKey:
-    """The `epk` of an ECDH-ES header; it must lie on `curve` (checked by cryptography)."""
-    if not isinstance(jwk, dict) or jwk.get("kty") != "EC":
-        raise DecryptError("JWE epk is not an EC JWK")
-    if _curve(jwk.get("crv")).name != curve.name:
-        raise DecryptError("JWE epk is on another curve")
-    try:
-        return _ec_public_numbers(jwk, curve).public_key()
-    except ValueError as exc:
-        raise DecryptError("JWE epk is not a point on its curve") from exc
-
-
 def _unwrap_cek(
     alg: str, enc: str, header: Mapping[str, Any], wrapped: bytes, key: PrivateKey
 ) -> bytes | None:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-    from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
-
     if alg.startswith("RSA-OAEP"):
         if not isinstance(key, rsa.RSAPrivateKey):
             return None
@@ -219,10 +169,10 @@ def _unwrap_cek(
         return cek if len(cek) == _ENC_KEY_LEN[enc] else None
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         return None
-    if _CURVE_SIZE.get(_curve_name(key.curve)) is None:
+    if CURVE_SIZE.get(curve_name(key.curve)) is None:
         return None
     epk_header = header.get("epk")
-    if isinstance(epk_header, dict) and epk_header.get("crv") != _curve_name(key.curve):
+    if isinstance(epk_header, dict) and epk_header.get("crv") != curve_name(key.curve):
         return None  # a recipient for another curve: not this key's
     epk = ec_public_key_from_jwk(epk_header, key.curve)
     shared = key.exchange(ec.ECDH(), epk)
@@ -240,8 +190,6 @@ def _unwrap_cek(
 
 def _concat_kdf(shared: bytes, alg_id: str, header: Mapping[str, Any], length: int) -> bytes:
     # RFC 7518 §4.6.2: Concat KDF (NIST SP 800-56A) with SHA-256 and length-prefixed fields.
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
 
     apu = b64url_decode(header["apu"], "apu") if "apu" in header else b""
     apv = b64url_decode(header["apv"], "apv") if "apv" in header else b""
@@ -252,11 +200,6 @@ def _concat_kdf(shared: bytes, alg_id: str, header: Mapping[str, Any], length: i
 
 
 def _decrypt_content(enc: str, cek: bytes, jwe: Jwe) -> bytes | None:
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives import padding as sympadding
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     if enc.endswith("GCM"):
         if len(jwe.iv) != 12 or len(jwe.tag) != 16:
             raise DecryptError("JWE GCM iv or tag has the wrong length")
@@ -348,49 +291,12 @@ def _merge(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any
     return {**first, **second}
 
 
-def _curve(name: object) -> EllipticCurve:
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    curves: dict[object, EllipticCurve] = {
-        "P-256": ec.SECP256R1(),
-        "P-384": ec.SECP384R1(),
-        "P-521": ec.SECP521R1(),
-    }
-    if name not in curves:
-        raise DecryptError(f"unsupported EC curve {name!r}")
-    return curves[name]
-
-
-def _curve_name(curve: EllipticCurve) -> str:
-    return {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}.get(curve.name, "")
-
-
-def _ec_public_numbers(jwk: Mapping[str, Any], curve: EllipticCurve) -> EllipticCurvePublicNumbers:
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    size = _CURVE_SIZE[_curve_name(curve)]
-    x, y = b64url_decode(jwk.get("x"), "JWK x"), b64url_decode(jwk.get("y"), "JWK y")
-    if len(x) != size or len(y) != size:
-        raise DecryptError("EC JWK coordinates have the wrong length")
-    return ec.EllipticCurvePublicNumbers(int.from_bytes(x, "big"), int.from_bytes(y, "big"), curve)
-
-
-def _jwk_int(jwk: Mapping[str, Any], name: str) -> int:
-    if name not in jwk:
-        raise DecryptError(f"JWK has no {name!r}")
-    return int.from_bytes(b64url_decode(jwk[name], f"JWK {name}"), "big")
-
-
 def encrypt(plaintext: bytes, recipients: Sequence[PublicKey]) -> bytes:
     """A JWE of `plaintext` for every recipient, shaped as go-jose writes it for ocicrypt.
 
     RSA keys get RSA-OAEP and EC keys ECDH-ES+A256KW (what ocicrypt picks for PEM keys);
     content A256GCM. One recipient gives the flattened JSON form, several the general form.
     """
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-    from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 
     if not recipients:
         raise InvalidArgument("a JWE needs at least one recipient")
@@ -402,11 +308,11 @@ def encrypt(plaintext: bytes, recipients: Sequence[PublicKey]) -> bytes:
             wrapped = public.encrypt(cek, padding.OAEP(padding.MGF1(sha1), sha1, None))
             entries.append(({"alg": "RSA-OAEP"}, wrapped))
             continue
-        if isinstance(public, ec.EllipticCurvePublicKey) and _curve_name(public.curve):
+        if isinstance(public, ec.EllipticCurvePublicKey) and curve_name(public.curve):
             ephemeral = ec.generate_private_key(public.curve)
             header: dict[str, Any] = {
                 "alg": "ECDH-ES+A256KW",
-                "epk": _ec_jwk(ephemeral.public_key()),
+                "epk": ec_public_jwk(ephemeral.public_key()),
             }
             kek = _concat_kdf(ephemeral.exchange(ec.ECDH(), public), header["alg"], header, 32)
             entries.append((header, aes_key_wrap(kek, cek)))
@@ -414,31 +320,15 @@ def encrypt(plaintext: bytes, recipients: Sequence[PublicKey]) -> bytes:
         raise InvalidArgument(f"cannot wrap a layer key for a {type(public).__name__}")
     flattened = len(entries) == 1
     protected = {"enc": "A256GCM", **(entries[0][0] if flattened else {})}
-    protected_b64 = _b64url(json.dumps(protected, separators=(",", ":")).encode())
+    protected_b64 = b64url(json.dumps(protected, separators=(",", ":")).encode())
     iv = os.urandom(12)
     sealed = AESGCM(cek).encrypt(iv, plaintext, protected_b64.encode("ascii"))
     body: dict[str, Any] = {"protected": protected_b64}
     if flattened:
-        body["encrypted_key"] = _b64url(entries[0][1])
+        body["encrypted_key"] = b64url(entries[0][1])
     else:
         body["recipients"] = [
-            {"header": header, "encrypted_key": _b64url(key)} for header, key in entries
+            {"header": header, "encrypted_key": b64url(key)} for header, key in entries
         ]
-    body.update(iv=_b64url(iv), ciphertext=_b64url(sealed[:-16]), tag=_b64url(sealed[-16:]))
+    body.update(iv=b64url(iv), ciphertext=b64url(sealed[:-16]), tag=b64url(sealed[-16:]))
     return json.dumps(body, separators=(",", ":")).encode()
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _ec_jwk(public: EllipticCurvePublicKey) -> dict[str, str]:
-    name = _curve_name(public.curve)
-    size = _CURVE_SIZE[name]
-    numbers = public.public_numbers()
-    return {
-        "kty": "EC",
-        "crv": name,
-        "x": _b64url(numbers.x.to_bytes(size, "big")),
-        "y": _b64url(numbers.y.to_bytes(size, "big")),
-    }

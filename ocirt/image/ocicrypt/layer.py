@@ -4,10 +4,10 @@ Owns the layer side of ocicrypt: the `+encrypted` media types, the
 `org.opencontainers.image.enc.*` annotations, the private and public options JSON, choosing a
 key-wrap protocol (JWE, PKCS7, PGP) and a key, and the streaming AES-256-CTR cipher whose
 HMAC-SHA256 over the ciphertext is checked at the end. The caller stages what `update`
-returns and commits it only after `finalize` has passed. Keys come from `ocicrypt_keys`;
-the encrypting direction is `ocicrypt_encrypt`.
+returns and commits it only after `finalize` has passed. Keys come from `keys`;
+the encrypting direction is `encrypt`.
 
-Pure but for PGP, which runs gpg (`ocicrypt_pgp`); cryptography is imported on first use.
+Pure but for PGP, which runs gpg (`pgp`).
 Every failure caused by input (annotations, keys, ciphertext) is a DecryptError.
 """
 
@@ -22,13 +22,16 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
 from ocirt.errors import DecryptError
-from ocirt.image.ocicrypt_keys import DecryptKeys, load_decrypt_keys
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.ciphers import CipherContext
+from ocirt.image.ocicrypt import jwe as ocicrypt_jwe
+from ocirt.image.ocicrypt import pgp as ocicrypt_pgp
+from ocirt.image.ocicrypt import pkcs7 as ocicrypt_pkcs7
+from ocirt.image.ocicrypt.keys import DecryptKeys, load_decrypt_keys
 
 __all__ = [
     "ANNOTATION_PREFIX",
@@ -202,8 +205,6 @@ class LayerCipher:
     __slots__ = ("_decryptor", "_digest", "_expected_mac", "_finished", "_hash", "_mac")
 
     def __init__(self, symkey: bytes, nonce: bytes, expected_mac: bytes, digest: str) -> None:
-        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
         # ocicrypt uses the whole 16-byte nonce as the initial counter block (Go cipher.NewCTR).
         self._decryptor: CipherContext = Cipher(
             algorithms.AES(symkey), modes.CTR(nonce)
@@ -244,17 +245,10 @@ class LayerCipher:
 
 def _unwrap(protocol: Protocol, blob: bytes, keys: DecryptKeys) -> bytes:
     if protocol is Protocol.JWE:
-        from ocirt.image import ocicrypt_jwe
-
         return ocicrypt_jwe.decrypt(blob, keys.private_keys)
     if protocol is Protocol.PKCS7:
-        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-
-        from ocirt.image import ocicrypt_pkcs7
-
         rsa_keys = [k for k in keys.private_keys if isinstance(k, RSAPrivateKey)]
         return ocicrypt_pkcs7.decrypt(blob, rsa_keys, keys.certificates)
-    from ocirt.image import ocicrypt_pgp
 
     return ocicrypt_pgp.decrypt(blob, keys.gpg_keyrings)
 
@@ -263,8 +257,6 @@ def _has_keys_for(protocol: Protocol, keys: DecryptKeys) -> bool:
     if protocol is Protocol.PGP:
         return bool(keys.gpg_keyrings)
     if protocol is Protocol.PKCS7:
-        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-
         return any(isinstance(k, RSAPrivateKey) for k in keys.private_keys)
     return bool(keys.private_keys)
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from ocirt.errors import DecryptError
-from ocirt.image.ocicrypt_keys import (
+from ocirt.image.ocicrypt.keys import (
     KeyArgument,
     PasswordSource,
     is_gpg_keyring,

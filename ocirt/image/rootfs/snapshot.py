@@ -26,9 +26,9 @@ from typing import IO
 from ocirt import native
 from ocirt.atomic import remove_tree, write_atomic
 from ocirt.errors import ImageError, InvalidArgument
+from ocirt.image.content.store import ContentStore
 from ocirt.image.reference import Digest, parse_digest
-from ocirt.image.store import ContentStore
-from ocirt.image.unpack import (
+from ocirt.image.rootfs.unpack import (
     OPAQUE_MARKER,
     OVERLAY_OPAQUE_XATTR,
     WHITEOUT_PREFIX,

@@ -6,7 +6,7 @@ Owns `DecryptKeys` and `load_decrypt_keys`. A key argument is Kanto's `file[:pas
 `pkcs7:<x509 file>`. A key file may hold a PEM or DER private key (RSA or EC; PKCS#8,
 PKCS#1 or SEC1, optionally password-protected), an x509 certificate, a private JWK, or a
 GPG secret key ring. Does I/O: it reads the named files (and, for `fd=`, a descriptor of
-this process). Every failure is a DecryptError; cryptography is imported on first use.
+this process). Every failure is a DecryptError.
 """
 
 from __future__ import annotations
@@ -18,20 +18,17 @@ import select
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeAlias
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ec import (
+    EllipticCurvePrivateKey,
+)
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from cryptography.hazmat.primitives.serialization import load_der_private_key, load_pem_private_key
+from cryptography.x509 import Certificate
 
 from ocirt.errors import DecryptError
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ec import (
-        EllipticCurvePrivateKey,
-        EllipticCurvePublicKey,
-    )
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
-    from cryptography.x509 import Certificate
-
-    PrivateKey: TypeAlias = RSAPrivateKey | EllipticCurvePrivateKey
-    PublicKey: TypeAlias = RSAPublicKey | EllipticCurvePublicKey
+from ocirt.image.ocicrypt.jwk import PrivateKey, private_key_from_jwk
 
 # ocicrypt reads at most 64 bytes from a password descriptor (helpers/parse_helpers.go).
 _FD_PASSWORD_MAX = 64
@@ -210,8 +207,6 @@ def _read_file(path: str, what: str) -> bytes:
 
 
 def _load_pem_key(block: bytes, passwords: Sequence[bytes], source: str) -> PrivateKey:
-    from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
     encrypted = b"ENCRYPTED" in block.split(b"\n", 2)[0] or b"Proc-Type: 4,ENCRYPTED" in block
     if not encrypted:
         try:
@@ -229,8 +224,6 @@ def _load_pem_key(block: bytes, passwords: Sequence[bytes], source: str) -> Priv
 
 
 def _load_der_key(data: bytes, passwords: Sequence[bytes], source: str) -> PrivateKey | None:
-    from cryptography.hazmat.primitives.serialization import load_der_private_key
-
     try:
         return _checked(load_der_private_key(data, None), source)
     except TypeError:
@@ -248,9 +241,6 @@ def _load_der_key(data: bytes, passwords: Sequence[bytes], source: str) -> Priva
 
 
 def _checked(key: object, source: str) -> PrivateKey:
-    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-
     if isinstance(key, RSAPrivateKey | EllipticCurvePrivateKey):
         return key
     raise DecryptError(
@@ -259,8 +249,6 @@ def _checked(key: object, source: str) -> PrivateKey:
 
 
 def _load_jwk(data: bytes, source: str) -> list[PrivateKey]:
-    from ocirt.image.ocicrypt_jwe import private_key_from_jwk
-
     try:
         obj = json.loads(data)
     except (ValueError, UnicodeDecodeError):
@@ -274,8 +262,6 @@ def _load_jwk(data: bytes, source: str) -> list[PrivateKey]:
 
 
 def _parse_certificates(data: bytes) -> list[Certificate]:
-    from cryptography import x509
-
     if b"-----BEGIN CERTIFICATE-----" in data:
         try:
             return list(x509.load_pem_x509_certificates(data))

@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 
 from ocirt.errors import DecryptError
-from ocirt.image import ocicrypt_jwe
+from ocirt.image.ocicrypt import jwe as ocicrypt_jwe
+from ocirt.image.ocicrypt import jwk as ocicrypt_jwk
 
 PLAINTEXT = b'{"symkey":"AAAA","digest":"","cipheroptions":{}}'
 ENC_LEN = {"A128GCM": 16, "A256GCM": 32, "A128CBC-HS256": 32, "A256CBC-HS512": 64}
@@ -251,17 +252,17 @@ def test_private_jwks(rsa_key: rsa.RSAPrivateKey, ec_key: ec.EllipticCurvePrivat
         "e": b64u(n.public_numbers.e.to_bytes(3, "big")),
         "d": b64u(n.d.to_bytes(256, "big")),
     }
-    from_jwk = ocicrypt_jwe.private_key_from_jwk(jwk)
+    from_jwk = ocicrypt_jwk.private_key_from_jwk(jwk)
     assert isinstance(from_jwk, rsa.RSAPrivateKey)
     assert from_jwk.private_numbers().d == n.d
     ec_jwk = {
         **epk_jwk(ec_key.public_key()),
         "d": b64u(ec_key.private_numbers().private_value.to_bytes(32, "big")),
     }
-    ec_from_jwk = ocicrypt_jwe.private_key_from_jwk(ec_jwk)
+    ec_from_jwk = ocicrypt_jwk.private_key_from_jwk(ec_jwk)
     blob = make_jwe(PLAINTEXT, [("ECDH-ES+A256KW", ec_key.public_key())])
     assert ocicrypt_jwe.decrypt(blob, [ec_from_jwk]) == PLAINTEXT
     with pytest.raises(DecryptError, match="unsupported JWK key type"):
-        ocicrypt_jwe.private_key_from_jwk({"kty": "oct", "k": "AAAA"})
+        ocicrypt_jwk.private_key_from_jwk({"kty": "oct", "k": "AAAA"})
     with pytest.raises(DecryptError):
-        ocicrypt_jwe.private_key_from_jwk({**ec_jwk, "x": "AAAA"})
+        ocicrypt_jwk.private_key_from_jwk({**ec_jwk, "x": "AAAA"})

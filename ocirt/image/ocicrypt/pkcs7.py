@@ -7,8 +7,7 @@ the encrypted content either `[0]` primitive or `[0]` constructed around OCTET S
 OpenSSL and cryptography's pkcs7_decrypt_der refuse those parameters (and GCM content), so
 this module reads the few DER structures it needs itself. Also accepted, as ocicrypt's
 decrypter does: RSAES-OAEP key transport, standard GCMParameters, AES-CBC content.
-Also writes that form for `ocicrypt_encrypt`. Pure: no I/O but randomness; cryptography
-is imported on use.
+Also writes that form for `encrypt`. Pure: no I/O but randomness.
 """
 
 from __future__ import annotations
@@ -16,14 +15,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import padding as sympadding
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric.padding import OAEP
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.x509 import Certificate
 
 from ocirt.errors import DecryptError, InvalidArgument
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.padding import OAEP
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-    from cryptography.x509 import Certificate
 
 OID_DATA = "1.2.840.113549.1.7.1"
 OID_ENVELOPED_DATA = "1.2.840.113549.1.7.3"
@@ -194,15 +197,11 @@ def _pairs(
 
 
 def _public_numbers(cert: Certificate) -> object:
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-
     public = cert.public_key()
     return public.public_numbers() if isinstance(public, RSAPublicKey) else None
 
 
 def _unwrap(recipient: KeyTransport, key: RSAPrivateKey) -> bytes | None:
-    from cryptography.hazmat.primitives.asymmetric import padding
-
     pad: padding.AsymmetricPadding
     if recipient.algorithm == OID_RSA_ENCRYPTION:
         pad = padding.PKCS1v15()
@@ -218,8 +217,6 @@ def _unwrap(recipient: KeyTransport, key: RSAPrivateKey) -> bytes | None:
 
 def _oaep(parameters: Tlv | None) -> OAEP:
     # RFC 4055 §4.1: hashAlgorithm [0] and maskGenAlgorithm [1] default to SHA-1.
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding
 
     hash_name, mgf_hash_name = "SHA1", "SHA1"
     if parameters is not None and parameters.tag == _SEQUENCE:
@@ -245,10 +242,6 @@ def _hash_name(algorithm_identifier: Tlv) -> str:
 
 
 def _decrypt_content(enveloped: EnvelopedData, cek: bytes) -> bytes | None:
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives import padding
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
     algorithm = enveloped.content_algorithm
     data = enveloped.encrypted_content
     if algorithm in _GCM:
@@ -275,7 +268,7 @@ def _decrypt_content(enveloped: EnvelopedData, cek: bytes) -> bytes | None:
             raise DecryptError("PKCS7 AES-CBC content is not whole blocks")
         cbc = Cipher(algorithms.AES(cek), modes.CBC(params.contents)).decryptor()
         padded = cbc.update(data) + cbc.finalize()
-        unpadder = padding.PKCS7(128).unpadder()
+        unpadder = sympadding.PKCS7(128).unpadder()
         try:
             return unpadder.update(padded) + unpadder.finalize()
         except ValueError:
@@ -362,9 +355,6 @@ def encrypt(plaintext: bytes, certificates: Sequence[Certificate]) -> bytes:
     parameters and the content as `[0]` primitive, as ocicrypt writes it; Debian's skopeo
     1.9.3 reads this form (oci-image.md §3).
     """
-    from cryptography.hazmat.primitives.asymmetric import padding
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     if not certificates:
         raise InvalidArgument("PKCS7 needs at least one recipient certificate")
