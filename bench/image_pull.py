@@ -26,10 +26,10 @@ REPO = Path(__file__).resolve().parents[1]
 PULL = """
 import sys
 from pathlib import Path
-from ocirt.image.registry.auth import RegistrySettings
+from ocirt.image.registry.auth import RegistryAccess
 from ocirt.image.service import ImageService
 home, host, ref = sys.argv[1:4]
-ImageService(Path(home), RegistrySettings(insecure=frozenset({host}))).pull(ref)
+ImageService(Path(home), RegistryAccess(insecure=frozenset({host}))).pull(ref)
 """
 
 
@@ -139,10 +139,10 @@ def main() -> int:
         )
 
         sys.path.insert(0, str(REPO))
-        from ocirt.image.registry.auth import RegistrySettings
+        from ocirt.image.registry.auth import RegistryAccess
         from ocirt.image.service import ImageService
 
-        service = ImageService(home, RegistrySettings(insecure=frozenset({host})))
+        service = ImageService(home, RegistryAccess(insecure=frozenset({host})))
         image = service.get(ref)
         service.prepare_rootfs(image, "bench-first")
         times = []

@@ -101,11 +101,11 @@ def run(args: argparse.Namespace) -> int:
     if args.image_command == "encrypt":
         return _encrypt(args)  # works on layouts only: no image store to open
     from ocirt.errors import OcirtError
-    from ocirt.image.registry.auth import RegistrySettings
+    from ocirt.image.registry.auth import RegistryAccess
     from ocirt.image.service import ImageService, Progress
 
     insecure = args.insecure_registry if args.insecure_registry is not None else ["localhost"]
-    service = ImageService(Path(args.home), RegistrySettings(insecure=frozenset(insecure)))
+    service = ImageService(Path(args.home), RegistryAccess(insecure=frozenset(insecure)))
     try:
         if args.image_command == "pull":
             keys = None

@@ -34,7 +34,7 @@ from ocirt.daemon.config import (
 from ocirt.errors import InvalidArgument, OcirtError
 
 if TYPE_CHECKING:
-    from ocirt.image.registry.auth import RegistrySettings
+    from ocirt.image.registry.auth import RegistryAccess
 
 log = logging.getLogger("ocirt.daemon")
 
@@ -139,11 +139,11 @@ class Daemon:
                 self.bridge.close()
 
 
-def _registry_settings(config: DaemonConfig) -> RegistrySettings:
-    from ocirt.image.registry.auth import Credentials, RegistryConfig, RegistrySettings, Transport
+def _registry_settings(config: DaemonConfig) -> RegistryAccess:
+    from ocirt.image.registry.auth import Credentials, RegistryAccess, RegistryConfig, Transport
 
     containers = config.containers
-    return RegistrySettings(
+    return RegistryAccess(
         frozenset(containers.insecure_registries),
         {
             host: RegistryConfig(

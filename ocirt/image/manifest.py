@@ -110,7 +110,7 @@ class Manifest:
 
 
 @dataclass(frozen=True, slots=True)
-class ImageConfig:
+class ConfigFile:
     """The parts of an image config that a runtime uses (image-spec config.md): the
     platform and layers here, the execution parameters as the spec builder takes them."""
 
@@ -319,7 +319,7 @@ def parse_document(raw: bytes, content_type: str | None = None) -> Index | Manif
     raise ImageError(f"unsupported manifest media type {media_type!r}")
 
 
-def parse_config(raw: bytes) -> ImageConfig:
+def parse_config_file(raw: bytes) -> ConfigFile:
     doc = _load_json(raw, "image config", MAX_CONFIG_BYTES)
     execution = ExecutionConfig.from_oci_json(doc.get("config"))
     rootfs = _obj(doc.get("rootfs"), "rootfs")
@@ -329,7 +329,7 @@ def parse_config(raw: bytes) -> ImageConfig:
     if not isinstance(raw_ids, list):
         raise ImageError("image config: rootfs.diff_ids must be a list")
     diff_ids = tuple(_digest(d, f"diff_ids[{i}]") for i, d in enumerate(raw_ids))
-    return ImageConfig(
+    return ConfigFile(
         platform=normalize_platform(
             _str(doc.get("os"), "os", "linux"),
             _str(doc.get("architecture"), "architecture"),

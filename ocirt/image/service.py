@@ -33,19 +33,19 @@ from ocirt.image.manifest import (
     INDEX_TYPES,
     MAX_CONFIG_BYTES,
     MAX_MANIFEST_BYTES,
-    ImageConfig,
+    ConfigFile,
     Index,
     Manifest,
     Platform,
     chain_ids,
     layer_kind,
-    parse_config,
+    parse_config_file,
     parse_document,
     platform_from_machine,
     select_manifest,
 )
 from ocirt.image.reference import Digest, Reference, parse_reference
-from ocirt.image.registry.auth import RegistrySettings
+from ocirt.image.registry.auth import RegistryAccess
 from ocirt.image.registry.client import RangeNotHonoured, RegistryClient
 from ocirt.image.rootfs.snapshot import Snapshotter, create_snapshot
 from ocirt.image.rootfs.unpack import WhiteoutMode, apply_layer
@@ -102,7 +102,7 @@ ProgressFn = Callable[[Progress], None]
 class Image:
     reference: str
     digest: Digest
-    config: ImageConfig
+    config: ConfigFile
     chain_ids: tuple[Digest, ...]
     size: int
     platform: Platform
@@ -175,7 +175,7 @@ class ImageService:
     def __init__(
         self,
         home_dir: Path,
-        settings: RegistrySettings | None = None,
+        settings: RegistryAccess | None = None,
         *,
         platform: Platform | None = None,
         parallel: int = 3,
@@ -184,7 +184,7 @@ class ImageService:
     ) -> None:
         self.store = ContentStore(Path(home_dir) / "images")
         self.snapshots = Snapshotter(self.store, use_overlay=use_overlay)
-        self._settings = settings or RegistrySettings()
+        self._settings = settings or RegistryAccess()
         self._client = client
         self.platform = platform or platform_from_machine(os.uname().machine)
         self._parallel = max(1, parallel)
@@ -212,7 +212,7 @@ class ImageService:
         return [self._image(r) for r in self.store.records()]
 
     def _image(self, record: ImageRecord) -> Image:
-        config = parse_config(self.store.read_blob(record.config, MAX_CONFIG_BYTES))
+        config = parse_config_file(self.store.read_blob(record.config, MAX_CONFIG_BYTES))
         return Image(
             record.reference,
             record.digest,
@@ -281,7 +281,7 @@ class ImageService:
             config_bytes = self.store.read_blob(manifest.config.digest, MAX_CONFIG_BYTES)
         else:
             config_bytes = source.blob(manifest.config.digest, MAX_CONFIG_BYTES)
-        config = parse_config(config_bytes)
+        config = parse_config_file(config_bytes)
         if len(config.diff_ids) != len(manifest.layers):
             raise ImageError(
                 f"{name}: config lists {len(config.diff_ids)} DiffIDs "
@@ -316,7 +316,7 @@ class ImageService:
         name: str,
         source: _Source,
         manifest: Manifest,
-        config: ImageConfig,
+        config: ConfigFile,
         chains: tuple[Digest, ...],
         keys: DecryptKeys | None,
         progress: ProgressFn | None,

@@ -20,6 +20,7 @@ from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 from typing import Any
 
+from ocirt.config.ids import check_container_id
 from ocirt.config.model import NetworkMode, PortMapping, Protocol
 from ocirt.errors import InvalidArgument, NetworkError, NotFound
 from ocirt.network import hosts, netlink
@@ -37,7 +38,6 @@ from ocirt.network.plan import (
     BASE_OWNER,
     PublishedPort,
     bridge_plan,
-    check_container_id,
     endpoint_plan,
     firewall_plan,
     netns_name,

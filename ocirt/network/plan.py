@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from enum import Enum
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
+from ocirt.config.ids import check_container_id
 from ocirt.config.model import Protocol
 from ocirt.errors import InvalidArgument
 from ocirt.hashing import sha256_hex
@@ -158,18 +159,6 @@ def owner_of(bridge: str, text: str) -> str | None:
     """The owner named by a rule comment of this bridge, or None for anyone else's rule."""
     prefix = comment(bridge, "")
     return text[len(prefix) :] if text.startswith(prefix) and len(text) > len(prefix) else None
-
-
-def check_container_id(container_id: str) -> str:
-    """Container ids name files and netns entries, so they must be plain names."""
-    if (
-        not container_id
-        or len(container_id) > 128
-        or container_id in (".", "..")
-        or not all(ch.isalnum() or ch in "-_." for ch in container_id)
-    ):
-        raise InvalidArgument(f"invalid container id {container_id!r}")
-    return container_id
 
 
 def _digest(text: str, length: int) -> str:

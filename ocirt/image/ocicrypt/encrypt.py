@@ -35,7 +35,7 @@ from ocirt.image.ocicrypt.layer import (
     ENCRYPTED_SUFFIX,
     KEYS_ANNOTATION_PREFIX,
     PUBOPTS_ANNOTATION,
-    Protocol,
+    WrapScheme,
 )
 
 _RECIPIENT_FILE_MAX = 1 << 20
@@ -133,10 +133,10 @@ class LayerEncrypter:
         annotations = {}
         if self._recipients.jwe:
             blob = ocicrypt_jwe.encrypt(private, self._recipients.jwe)
-            annotations[KEYS_ANNOTATION_PREFIX + Protocol.JWE.value] = _b64(blob)
+            annotations[KEYS_ANNOTATION_PREFIX + WrapScheme.JWE.value] = _b64(blob)
         if self._recipients.pkcs7:
             blob = ocicrypt_pkcs7.encrypt(private, self._recipients.pkcs7)
-            annotations[KEYS_ANNOTATION_PREFIX + Protocol.PKCS7.value] = _b64(blob)
+            annotations[KEYS_ANNOTATION_PREFIX + WrapScheme.PKCS7.value] = _b64(blob)
         annotations[PUBOPTS_ANNOTATION] = _b64(public)
         return annotations
 

@@ -40,8 +40,8 @@ __all__ = [
     "DecryptKeys",
     "LayerCipher",
     "PrivateOptions",
-    "Protocol",
     "PublicOptions",
+    "WrapScheme",
     "check_authorised",
     "decrypted_media_type",
     "has_wrapped_keys",
@@ -63,7 +63,7 @@ CIPHER_AES_CTR_HMAC_SHA256 = "AES_256_CTR_HMAC_SHA256"
 _DIGEST = re.compile(r"(sha256):([a-f0-9]{64})|(sha512):([a-f0-9]{128})")
 
 
-class Protocol(Enum):
+class WrapScheme(Enum):
     """Key-wrap protocols ocirt can unwrap, in the order it tries them (cheapest first)."""
 
     JWE = "jwe"
@@ -243,27 +243,27 @@ class LayerCipher:
                 raise DecryptError(f"decrypted layer does not match its digest {self._digest}")
 
 
-def _unwrap(protocol: Protocol, blob: bytes, keys: DecryptKeys) -> bytes:
-    if protocol is Protocol.JWE:
+def _unwrap(protocol: WrapScheme, blob: bytes, keys: DecryptKeys) -> bytes:
+    if protocol is WrapScheme.JWE:
         return ocicrypt_jwe.decrypt(blob, keys.private_keys)
-    if protocol is Protocol.PKCS7:
+    if protocol is WrapScheme.PKCS7:
         rsa_keys = [k for k in keys.private_keys if isinstance(k, RSAPrivateKey)]
         return ocicrypt_pkcs7.decrypt(blob, rsa_keys, keys.certificates)
 
     return ocicrypt_pgp.decrypt(blob, keys.gpg_keyrings)
 
 
-def _has_keys_for(protocol: Protocol, keys: DecryptKeys) -> bool:
-    if protocol is Protocol.PGP:
+def _has_keys_for(protocol: WrapScheme, keys: DecryptKeys) -> bool:
+    if protocol is WrapScheme.PGP:
         return bool(keys.gpg_keyrings)
-    if protocol is Protocol.PKCS7:
+    if protocol is WrapScheme.PKCS7:
         return any(isinstance(k, RSAPrivateKey) for k in keys.private_keys)
     return bool(keys.private_keys)
 
 
-def _wrapped_keys(annotations: Mapping[str, str]) -> dict[Protocol, list[bytes]]:
-    wrapped: dict[Protocol, list[bytes]] = {}
-    for protocol in Protocol:
+def _wrapped_keys(annotations: Mapping[str, str]) -> dict[WrapScheme, list[bytes]]:
+    wrapped: dict[WrapScheme, list[bytes]] = {}
+    for protocol in WrapScheme:
         value = annotations.get(KEYS_ANNOTATION_PREFIX + protocol.value)
         if value is None:
             continue

@@ -48,7 +48,7 @@ class RegistryConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class RegistrySettings:
+class RegistryAccess:
     """Per-host registry settings; hosts are ``host[:port]`` matched exactly."""
 
     insecure: frozenset[str] = frozenset({"localhost"})

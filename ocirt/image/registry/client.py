@@ -37,7 +37,7 @@ from ocirt.image.reference import Digest, Reference, parse_digest
 from ocirt.image.registry.auth import (
     TOKEN_MARGIN,
     Challenge,
-    RegistrySettings,
+    RegistryAccess,
     parse_challenges,
     parse_token_reply,
     pull_scope,
@@ -91,7 +91,7 @@ class _Response:
 class RegistryClient:
     """One client per daemon; safe to use from several threads."""
 
-    def __init__(self, settings: RegistrySettings, *, timeout: float = 60.0) -> None:
+    def __init__(self, settings: RegistryAccess, *, timeout: float = 60.0) -> None:
         self._settings = settings
         self._timeout = timeout
         self._lock = threading.Lock()

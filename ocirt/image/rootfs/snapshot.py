@@ -16,7 +16,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import re
 import stat
 import tarfile
 from collections.abc import Callable, Iterator
@@ -25,7 +24,8 @@ from typing import IO
 
 from ocirt import native
 from ocirt.atomic import remove_tree, write_atomic
-from ocirt.errors import ImageError, InvalidArgument
+from ocirt.config.ids import check_container_id
+from ocirt.errors import ImageError
 from ocirt.image.content.store import ContentStore
 from ocirt.image.reference import Digest, parse_digest
 from ocirt.image.rootfs.unpack import (
@@ -37,15 +37,8 @@ from ocirt.image.rootfs.unpack import (
     WhiteoutMode,
 )
 
-_CONTAINER_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 # mount(2) copies at most one page of option data.
 _MAX_MOUNT_DATA = 4000
-
-
-def check_container_id(container_id: str) -> str:
-    if not _CONTAINER_ID_RE.fullmatch(container_id):
-        raise InvalidArgument(f"invalid container id {container_id!r}")
-    return container_id
 
 
 def create_snapshot(store: ContentStore, chain_id: Digest, fill: Callable[[Path], None]) -> Path:

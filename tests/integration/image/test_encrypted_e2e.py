@@ -36,7 +36,7 @@ from ocirt.config.model import (
 )
 from ocirt.daemon.adapters import ImageRootfs
 from ocirt.errors import DecryptError
-from ocirt.image.registry.auth import RegistrySettings
+from ocirt.image.registry.auth import RegistryAccess
 from ocirt.image.service import ImageService
 from ocirt.logs.jsonline import LogStream
 from ocirt.manager.manager import Manager, ManagerSettings
@@ -105,9 +105,7 @@ class Env:
     services: list[ImageService] = field(default_factory=list)
 
     def manager(self, keys: Sequence[str] = (), recipients: Sequence[str] = ()) -> Manager:
-        service = ImageService(
-            self.home, RegistrySettings(insecure=frozenset({self.registry.host}))
-        )
+        service = ImageService(self.home, RegistryAccess(insecure=frozenset({self.registry.host})))
         settings = ManagerSettings(
             home_dir=self.home,
             exec_root=self.exec_root,

@@ -16,7 +16,7 @@ import pytest
 
 from ocirt.errors import CorruptLayer, DigestMismatch, ImageError, UnsafeLayer
 from ocirt.image.reference import parse_digest
-from ocirt.image.registry.auth import RegistrySettings
+from ocirt.image.registry.auth import RegistryAccess
 from ocirt.image.service import ImageService
 
 from .conftest import BuiltImage, Registry, mkimage
@@ -171,7 +171,7 @@ def test_tampered_blob_in_registry_is_detected_and_not_kept(
     raw[len(raw) // 2] ^= 0xFF  # same size, different content
     data_file.write_bytes(bytes(raw))
 
-    service = ImageService(home, RegistrySettings(insecure=frozenset({registry.host})))
+    service = ImageService(home, RegistryAccess(insecure=frozenset({registry.host})))
     with pytest.raises((DigestMismatch, CorruptLayer)):
         service.pull(f"{registry.host}/{name}:v1")
     assert_nothing_counted(service)

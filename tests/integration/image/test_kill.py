@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ocirt.image.reference import parse_digest
-from ocirt.image.registry.auth import RegistrySettings
+from ocirt.image.registry.auth import RegistryAccess
 from ocirt.image.service import ImageService
 
 from .conftest import Registry, mkimage
@@ -24,7 +24,7 @@ PULLER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from ocirt.image.registry.auth import RegistrySettings
+    from ocirt.image.registry.auth import RegistryAccess
     from ocirt.image.service import ImageService
 
     home, host, ref, big = sys.argv[1:5]
@@ -35,7 +35,7 @@ PULLER = textwrap.dedent(
             print("HALF", flush=True)
             time.sleep(3600)
 
-    ImageService(Path(home), RegistrySettings(insecure=frozenset({host}))).pull(ref, None, progress)
+    ImageService(Path(home), RegistryAccess(insecure=frozenset({host}))).pull(ref, None, progress)
     """
 )
 
@@ -65,7 +65,7 @@ def test_kill_9_mid_download_leaves_nothing_that_counts(
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
 
-    service = ImageService(home, RegistrySettings(insecure=frozenset({registry.host})))
+    service = ImageService(home, RegistryAccess(insecure=frozenset({registry.host})))
     store = service.store
     partial = store.root / "ingest" / f"sha256-{big_digest.hex}"
     assert partial.stat().st_size >= len(big.blob()) // 2  # a resumable partial blob

@@ -9,7 +9,7 @@ import pytest
 
 from ocirt.errors import AuthenticationError, ImageNotFound, RegistryUnavailable
 from ocirt.image.manifest import Platform
-from ocirt.image.registry.auth import Credentials, RegistryConfig, RegistrySettings, Transport
+from ocirt.image.registry.auth import Credentials, RegistryAccess, RegistryConfig, Transport
 from ocirt.image.service import ImageService, Progress
 
 from .conftest import BuiltImage, Pki, Registry, TokenServer, mkimage
@@ -17,8 +17,8 @@ from .conftest import BuiltImage, Pki, Registry, TokenServer, mkimage
 pytestmark = pytest.mark.integration
 
 
-def insecure(registry: Registry) -> RegistrySettings:
-    return RegistrySettings(insecure=frozenset({registry.host}))
+def insecure(registry: Registry) -> RegistryAccess:
+    return RegistryAccess(insecure=frozenset({registry.host}))
 
 
 def read_in_rootfs(service: ImageService, image_ref: str, cid: str, path: str) -> bytes:
@@ -58,7 +58,7 @@ def test_pull_by_digest_and_ensure_does_not_pull_again(
     image = service.ensure(ref)
     assert str(image.digest) == busybox_image.digest
     # A second ensure is served from the store: it works with the registry unreachable.
-    offline = ImageService(home, RegistrySettings(insecure=frozenset({"127.0.0.1:1"})))
+    offline = ImageService(home, RegistryAccess(insecure=frozenset({"127.0.0.1:1"})))
     assert offline.ensure(ref).digest == image.digest
 
 
@@ -96,13 +96,13 @@ def test_basic_auth(basic_registry: Registry, busybox_image: BuiltImage, home: P
     ref = f"{basic_registry.host}/test/basic:v1"
     with pytest.raises(AuthenticationError):
         ImageService(home / "anon", insecure(basic_registry)).pull(ref)
-    wrong = RegistrySettings(
+    wrong = RegistryAccess(
         insecure=frozenset({basic_registry.host}),
         configs={basic_registry.host: RegistryConfig(Credentials("alice", "wrong"))},
     )
     with pytest.raises(AuthenticationError):
         ImageService(home / "wrong", wrong).pull(ref)
-    good = RegistrySettings(
+    good = RegistryAccess(
         insecure=frozenset({basic_registry.host}),
         configs={basic_registry.host: RegistryConfig(Credentials("alice", "s3cret"))},
     )
@@ -120,7 +120,7 @@ def test_bearer_token_auth_anonymous_and_credentialed(
     assert str(anon.pull(f"{token_registry.host}/public/img:v1").digest) == busybox_image.digest
     with pytest.raises(AuthenticationError):
         anon.pull(f"{token_registry.host}/private/img:v1")
-    settings = RegistrySettings(
+    settings = RegistryAccess(
         insecure=frozenset({token_registry.host}),
         configs={token_registry.host: RegistryConfig(Credentials("tokenuser", "tokenpass"))},
     )
@@ -140,15 +140,15 @@ def test_https_with_test_ca_and_client_certificate(
     cert, key = tls_registry.client_cert
     # Without our CA the server certificate is not trusted.
     with pytest.raises(RegistryUnavailable, match="TLS"):
-        ImageService(home / "noca", RegistrySettings(insecure=frozenset())).pull(ref)
+        ImageService(home / "noca", RegistryAccess(insecure=frozenset())).pull(ref)
     # With the CA but no client certificate the server refuses the handshake.
-    ca_only = RegistrySettings(
+    ca_only = RegistryAccess(
         insecure=frozenset(),
         configs={tls_registry.host: RegistryConfig(transport=Transport(str(pki.ca_cert)))},
     )
     with pytest.raises(RegistryUnavailable):
         ImageService(home / "nocert", ca_only).pull(ref)
-    full = RegistrySettings(
+    full = RegistryAccess(
         insecure=frozenset(),
         configs={
             tls_registry.host: RegistryConfig(
@@ -167,6 +167,6 @@ def test_insecure_registry_over_plain_http_only_when_configured(
     ref = f"{registry.host}/test/insecure:v1"
     # Not configured insecure: HTTPS is tried and fails against a plain-HTTP server.
     with pytest.raises(RegistryUnavailable):
-        ImageService(home / "secure", RegistrySettings(insecure=frozenset())).pull(ref)
+        ImageService(home / "secure", RegistryAccess(insecure=frozenset())).pull(ref)
     image = ImageService(home / "insecure", insecure(registry)).pull(ref)
     assert str(image.digest) == busybox_image.digest

@@ -17,7 +17,7 @@ from ocirt.image.manifest import (
     Platform,
     chain_ids,
     layer_kind,
-    parse_config,
+    parse_config_file,
     parse_document,
     platform_from_machine,
     platform_rank,
@@ -134,7 +134,7 @@ def test_select_prefers_exact_then_closest_lower_variant() -> None:
 
 
 def test_config_fields_and_chain_ids() -> None:
-    cfg = parse_config(
+    cfg = parse_config_file(
         doc(
             {
                 "architecture": "x86_64",
@@ -167,9 +167,11 @@ def test_config_fields_and_chain_ids() -> None:
 
 def test_config_with_wrong_types_is_an_image_error() -> None:
     with pytest.raises(ImageError, match="Cmd"):
-        parse_config(doc({"config": {"Cmd": "sh"}, "rootfs": {"type": "layers", "diff_ids": []}}))
+        parse_config_file(
+            doc({"config": {"Cmd": "sh"}, "rootfs": {"type": "layers", "diff_ids": []}})
+        )
     with pytest.raises(ImageError, match="rootfs"):
-        parse_config(doc({"config": {}, "rootfs": {"type": "other", "diff_ids": []}}))
+        parse_config_file(doc({"config": {}, "rootfs": {"type": "other", "diff_ids": []}}))
 
 
 def test_layer_kinds() -> None:

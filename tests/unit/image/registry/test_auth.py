@@ -5,8 +5,8 @@ import pytest
 from ocirt.errors import AuthenticationError
 from ocirt.image.registry.auth import (
     Credentials,
+    RegistryAccess,
     RegistryConfig,
-    RegistrySettings,
     Transport,
     parse_challenges,
     parse_token_reply,
@@ -53,7 +53,7 @@ def test_token_reply_accepts_either_field() -> None:
 
 def test_registry_settings_lookup() -> None:
     # Built from the daemon's config by ocirt.daemon.main._registry_settings.
-    s = RegistrySettings(
+    s = RegistryAccess(
         configs={"reg:5000": RegistryConfig(Credentials("u", "p"), Transport(root_ca="/ca.pem"))}
     )
     assert s.is_insecure("localhost") and not s.is_insecure("localhost:5000")
