@@ -75,9 +75,6 @@ class Reference:
             return str(self.digest)
         return self.tag or DEFAULT_TAG
 
-    def with_digest(self, digest: Digest) -> Reference:
-        return Reference(self.domain, self.path, self.tag, digest)
-
     def __str__(self) -> str:
         text = self.name
         if self.tag is not None:

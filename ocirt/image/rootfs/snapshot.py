@@ -84,9 +84,6 @@ class Snapshotter:
         finally:
             remove_tree(probe)
 
-    def rootfs_path(self, container_id: str) -> Path:
-        return self._mounts / check_container_id(container_id) / "rootfs"
-
     def prepare(self, container_id: str, chain_ids: tuple[Digest, ...]) -> Path:
         """Build the rootfs of a container from bottom-to-top ChainIDs; idempotent."""
         base = self._mounts / check_container_id(container_id)
