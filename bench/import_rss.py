@@ -21,6 +21,8 @@ MODULES = [
     "paho.mqtt.client",
     "ocirt.things.mqtt",  # paho with ssl/hashlib/urllib.request deferred (ocirt.deferred)
     "ocirt.network.netlink",
+    "ocirt.image.service",  # what a pull of a plain image loads
+    "ocirt.image.ocicrypt.layer",  # what the first encrypted layer adds (service.ocicrypt)
     "pyroute2",  # what ocirt.network.netlink replaced; printed only if installed
     "iptc",
     "cryptography.hazmat.primitives.ciphers",
