@@ -4,13 +4,14 @@ Layout (every name below is a validated digest hex, never a caller's string)::
 
     blobs/<alg>/<hex>          committed blobs: manifests, configs, layers (as stored)
     ingest/<alg>-<hex>         partial downloads; flock-ed while written; resumable
-    snapshots/<hex>            read-only unpacked layers keyed by ChainID (snapshot.py)
+    snapshots/<hex>            read-only unpacked layers keyed by ChainID (rootfs/snapshot.py)
     snapshots/.tmp/            snapshots being unpacked; never counted
     records/<sha256(ref)>.json one image record per reference
-    mounts/<container id>/     container rootfs state (snapshot.py)
+    mounts/<container id>/     container rootfs state (rootfs/snapshot.py)
 
 A blob counts only once it sits under ``blobs/``: it is renamed there after its digest
-was checked, and every file write is temp + fsync + rename + fsync(dir).
+was checked, and every file write is temp + fsync + rename + fsync(dir). Trees go through
+`ocirt.atomic.remove_tree`; what a crash left renamed aside is purged at open.
 """
 
 from __future__ import annotations
@@ -235,7 +236,7 @@ class ContentStore:
                 except InvalidReference:
                     continue  # a temp file of write_atomic
 
-    # ---- snapshots (directories managed by snapshot.py) ----
+    # ---- snapshots (directories managed by rootfs/snapshot.py) ----
 
     def snapshot_path(self, chain_id: Digest) -> Path:
         return self.root / "snapshots" / chain_id.hex

@@ -28,9 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 
 from ocirt.errors import DecryptError
-from ocirt.image.ocicrypt import jwe as ocicrypt_jwe
-from ocirt.image.ocicrypt import pgp as ocicrypt_pgp
-from ocirt.image.ocicrypt import pkcs7 as ocicrypt_pkcs7
+from ocirt.image.ocicrypt import jwe, pgp, pkcs7
 from ocirt.image.ocicrypt.keys import DecryptKeys, load_decrypt_keys
 
 __all__ = [
@@ -245,12 +243,12 @@ class LayerCipher:
 
 def _unwrap(protocol: WrapScheme, blob: bytes, keys: DecryptKeys) -> bytes:
     if protocol is WrapScheme.JWE:
-        return ocicrypt_jwe.decrypt(blob, keys.private_keys)
+        return jwe.decrypt(blob, keys.private_keys)
     if protocol is WrapScheme.PKCS7:
         rsa_keys = [k for k in keys.private_keys if isinstance(k, RSAPrivateKey)]
-        return ocicrypt_pkcs7.decrypt(blob, rsa_keys, keys.certificates)
+        return pkcs7.decrypt(blob, rsa_keys, keys.certificates)
 
-    return ocicrypt_pgp.decrypt(blob, keys.gpg_keyrings)
+    return pgp.decrypt(blob, keys.gpg_keyrings)
 
 
 def _has_keys_for(protocol: WrapScheme, keys: DecryptKeys) -> bool:

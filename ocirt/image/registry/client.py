@@ -1,7 +1,7 @@
 """Distribution API v2 client over stdlib http.client/ssl. Does I/O (network).
 
 Owns connections, TLS, redirects, the 401 dance and blob streaming with resume. It
-returns bytes and chunk iterators; checking them is pipeline.py's job. Every socket,
+returns bytes and chunk iterators; checking them is content/pipeline.py's job. Every socket,
 TLS or HTTP failure leaves this module as an ocirt error that names the reference.
 
 Rules it keeps (oci-image.md §1):
