@@ -190,7 +190,6 @@ def _unwrap_cek(
 
 def _concat_kdf(shared: bytes, alg_id: str, header: Mapping[str, Any], length: int) -> bytes:
     # RFC 7518 §4.6.2: Concat KDF (NIST SP 800-56A) with SHA-256 and length-prefixed fields.
-
     apu = b64url_decode(header["apu"], "apu") if "apu" in header else b""
     apv = b64url_decode(header["apv"], "apv") if "apv" in header else b""
     other = b"".join(

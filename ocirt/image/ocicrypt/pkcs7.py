@@ -217,7 +217,6 @@ def _unwrap(recipient: KeyTransport, key: RSAPrivateKey) -> bytes | None:
 
 def _oaep(parameters: Tlv | None) -> OAEP:
     # RFC 4055 §4.1: hashAlgorithm [0] and maskGenAlgorithm [1] default to SHA-1.
-
     hash_name, mgf_hash_name = "SHA1", "SHA1"
     if parameters is not None and parameters.tag == _SEQUENCE:
         for field in parameters.children():
