@@ -71,7 +71,8 @@ def test_http_is_preferred_over_https() -> None:
         ),
         (
             {"correlationId": 5, "softwareModules": []},
-            "json: cannot unmarshal number into Go struct field UpdateAction.correlationId of type string",
+            "json: cannot unmarshal number into Go struct field "
+            "UpdateAction.correlationId of type string",
         ),
         ("x", "json: cannot unmarshal string into Go value of type datatypes.UpdateAction"),
     ],
@@ -91,7 +92,7 @@ def test_remove_is_decoded_and_empty_is_refused() -> None:
     assert not request.forced
     for value in ({"software": []}, {}, {"software": None}):
         with pytest.raises(
-            InvalidArgument, match="^there are no DependencyDescriptions to be removed$"
+            InvalidArgument, match=r"^there are no DependencyDescriptions to be removed$"
         ):
             model.parse_remove(value)
 

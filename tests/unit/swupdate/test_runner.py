@@ -289,5 +289,6 @@ def test_remove_forced_tries_every_item(tmp_path: Path) -> None:
         if isinstance(e[1], dict) and e[1]["status"] == "FINISHED_ERROR"
     ][-1]
     assert error["message"] == (
-        "2 errors:\n\n* container with ID = x does not exist\n* container with ID = y does not exist"
+        "2 errors:\n\n* container with ID = x does not exist"
+        "\n* container with ID = y does not exist"
     )
