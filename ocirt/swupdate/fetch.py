@@ -114,7 +114,8 @@ class HttpArtifactSource:
             try:
                 have = offset
                 while True:
-                    chunk = resp.read(CHUNK)
+                    # read1: what has arrived, so a stalled server leaves its bytes on disk
+                    chunk = resp.read1(CHUNK)
                     if not chunk:
                         break
                     have += len(chunk)
