@@ -448,7 +448,9 @@ def test_a_start_failure_rolls_back_and_restores_the_replaced_container(
 ) -> None:
     ready(service, cloud)
     old = cloud.call(
-        "create", "ContainerFactory", {"imageRef": IMAGE, "name": "swu-app", "start": True}
+        "createWithConfig",
+        "ContainerFactory",
+        {"imageRef": IMAGE, "name": "swu-app", "start": True, "config": {"cmd": SERVE}},
     ).body["value"]
     cloud.wait_for(lambda: names_in(dependencies(cloud)) == {old}, "the old container")
     good = artifact(artifacts, "/app.json", descriptor("swu-app", env=["NEW=1"]))
@@ -475,7 +477,9 @@ def test_replacing_a_same_named_container(
 ) -> None:
     ready(service, cloud)
     old = cloud.call(
-        "create", "ContainerFactory", {"imageRef": IMAGE, "name": "swu-svc", "start": True}
+        "createWithConfig",
+        "ContainerFactory",
+        {"imageRef": IMAGE, "name": "swu-svc", "start": True, "config": {"cmd": SERVE}},
     ).body["value"]
     correlation = install(
         cloud, module("svc", artifact(artifacts, "/svc.json", descriptor("swu-svc", env=["V=2"])))
@@ -540,7 +544,8 @@ def test_kill_9_while_installing_is_rolled_back_after_restart(
     assert service.proc is not None
     service.proc.wait(120)
     assert service.proc.returncode == -signal.SIGKILL
-    assert chain(cloud, correlation)[-1] == "INSTALLED"
+    # The crash comes after INSTALLED was handed to the publisher, which may not have sent it.
+    assert chain(cloud, correlation)[-1] in ("INSTALLING", "INSTALLED")
     service.proc = None
     monkeypatch.delenv("OCIRT_TEST_CRASH_AT")
     service.start()
