@@ -52,6 +52,10 @@ log = logging.getLogger(__name__)
 # Journal phases of the module being installed.
 PHASE_DOWNLOADING = "downloading"
 PHASE_INSTALLING = "installing"
+# Every container runs: what is left is removing the ones it replaced, and the report.
+PHASE_STARTED = "started"
+# The module's end is reported.
+PHASE_DONE = "done"
 RESTART_MESSAGE = "the daemon stopped while the module was being installed"
 
 
@@ -151,14 +155,20 @@ class Runner:
         for index, module in enumerate(request.modules):
             if index < first:
                 continue
-            if resumed and index == first and entry.progress.get("phase") == PHASE_INSTALLING:
-                self._interrupted(entry, request, module)
+            phase = entry.progress.get("phase") if resumed and index == first else None
+            if phase == PHASE_DONE:
                 continue
-            if not (resumed and index == first):
-                self._journal.update(
-                    entry, module=index, phase=PHASE_DOWNLOADING, created=[], displaced=[]
-                )
-            self._install_module(entry, request.correlation_id, index, module)
+            if phase == PHASE_INSTALLING:
+                self._interrupted(entry, request, module)
+            elif phase == PHASE_STARTED:
+                self._succeeded(entry, request.correlation_id, module.module)
+            else:
+                if phase is None:
+                    self._journal.update(
+                        entry, module=index, phase=PHASE_DOWNLOADING, created=[], displaced=[]
+                    )
+                self._install_module(entry, request.correlation_id, index, module)
+            self._journal.update(entry, phase=PHASE_DONE)
 
     def _install_module(
         self, entry: Entry, correlation_id: str, index: int, module: Module
@@ -184,9 +194,16 @@ class Runner:
             notes = self._roll_back(entry)
             self._fail(correlation_id, ident, f"{exc.message}{notes}", False)
             return
+        self._journal.update(entry, phase=PHASE_STARTED)
+        self._succeeded(entry, correlation_id, ident)
+
+    def _succeeded(self, entry: Entry, correlation_id: str, ident: ModuleId) -> None:
+        """The new containers run: the ones they replace go, and the module is done."""
         for displaced in entry.progress.get("displaced", []):
             try:
                 self._manager.remove(ContainerId(displaced["id"]), True)
+            except NotFound:
+                pass
             except OcirtError as exc:
                 log.warning("cannot remove the replaced container %s: %s", displaced["id"], exc)
         self._reporter.report(plan.step(correlation_id, ident, Status.FINISHED_SUCCESS))

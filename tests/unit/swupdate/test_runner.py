@@ -292,3 +292,38 @@ def test_remove_forced_tries_every_item(tmp_path: Path) -> None:
         "2 errors:\n\n* container with ID = x does not exist"
         "\n* container with ID = y does not exist"
     )
+
+
+def test_a_resumed_install_skips_modules_already_reported(tmp_path: Path) -> None:
+    manager = FakeManager()
+    journal = Journal(tmp_path / "journal")
+    one, two = descriptor("one"), descriptor("two")
+    value = install_value(artifact("http://h/1", one))
+    value["softwareModules"].append(  # type: ignore[attr-defined]
+        {
+            "softwareModule": {"name": "second", "version": "1"},
+            "artifacts": [artifact("http://h/2", two)],
+        }
+    )
+    entry = journal.add("install", value)
+    journal.update(entry, module=0, phase="done", created=[], displaced=[])
+    source = Source({"http://h/1": one, "http://h/2": two})
+    recorder = run(tmp_path, manager, source)
+    assert [url for url, _, _ in source.fetched] == ["http://h/2"]
+    assert [v.name for v in manager.list()] == ["two"]
+    assert recorder.statuses()[-1] == "FINISHED_SUCCESS"
+
+
+def test_an_install_interrupted_after_its_starts_is_finished(tmp_path: Path) -> None:
+    manager = FakeManager()
+    old = manager.create(IMAGE, ContainerConfig(), "web.replaced-1")
+    new = manager.create(IMAGE, ContainerConfig(), "web")
+    manager.start(new.id)
+    journal = Journal(tmp_path / "journal")
+    body = descriptor("web")
+    entry = journal.add("install", install_value(artifact("http://h/a", body)))
+    displaced = [{"id": old.id, "name": "web", "aside": "web.replaced-1", "running": False}]
+    journal.update(entry, module=0, phase="started", created=[new.id], displaced=displaced)
+    recorder = run(tmp_path, manager, Source({}))
+    assert [v.id for v in manager.list()] == [new.id]
+    assert recorder.statuses() == ["FINISHED_SUCCESS"]
