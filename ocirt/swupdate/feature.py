@@ -107,8 +107,9 @@ class SoftwareUpdatable:
     def republish(self, twin: Twin) -> list[Outbound]:
         """The whole feature, as at every bootstrap; the first one also starts the runner,
         so that what a restart interrupted is reported once someone can hear it."""
-        active = (Status.CREATING, Status.DEAD)
-        views = [v for v in self._manager.list() if v.state.status not in active]
+        # A container still being created or already on its way out is not installed.
+        transient = (Status.CREATING, Status.DEAD)
+        views = [v for v in self._manager.list() if v.state.status not in transient]
         self._containers = {str(v.id): v.image_ref for v in views}
         self._sent = model.installed_dependencies(self._containers.items())
         feature = model.FeatureStatus(self._sent).feature_value()

@@ -27,6 +27,7 @@ from typing import Protocol
 
 from ocirt.config.model import ContainerConfig, ContainerId
 from ocirt.config.reader import load_json
+from ocirt.daemon.deployment import descriptor_request
 from ocirt.errors import NotFound, OcirtError, ValidationError
 from ocirt.manager.faults import crash_point
 from ocirt.manager.types import StopOptions
@@ -209,8 +210,6 @@ class Runner:
         self._reporter.report(plan.step(correlation_id, ident, Status.FINISHED_SUCCESS))
 
     def _download(self, entry: Entry, module: int, number: int, artifact: Artifact) -> _Descriptor:
-        from ocirt.daemon.deployment import descriptor_request
-
         url = artifact.url()
         if url is None:
             raise _Failure(

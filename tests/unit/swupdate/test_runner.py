@@ -327,3 +327,24 @@ def test_an_install_interrupted_after_its_starts_is_finished(tmp_path: Path) -> 
     recorder = run(tmp_path, manager, Source({}))
     assert [v.id for v in manager.list()] == [new.id]
     assert recorder.statuses() == ["FINISHED_SUCCESS"]
+
+
+def test_a_resumed_remove_goes_on_with_the_items_left(tmp_path: Path) -> None:
+    manager = FakeManager()
+    last = manager.create(IMAGE, ContainerConfig(), "last")
+    journal = Journal(tmp_path / "journal")
+    value = {
+        "correlationId": "r",
+        "software": [{"name": "done"}, {"name": "cut"}, {"name": last.id}],
+    }
+    entry = journal.add("remove", value)
+    # The last run removed "done", and was killed while removing "cut".
+    journal.update(entry, current=1, results=[None])
+    recorder = run(tmp_path, manager, Source({}))
+    assert manager.list() == []
+    assert recorder.statuses() == ["REMOVING", "REMOVED", "REMOVING", "REMOVED", "FINISHED_SUCCESS"]
+    assert recorder.last()["software"] == [
+        {"name": "done", "version": ""},
+        {"name": "cut", "version": ""},
+        {"name": last.id, "version": ""},
+    ]
