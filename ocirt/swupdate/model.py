@@ -7,7 +7,6 @@ of every refusal are Kanto's (features_rollouts_util.go, features_rollouts_*.go)
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -292,6 +291,9 @@ def check_checksum(data: bytes, checksums: Mapping[str, str]) -> None:
         "the provided input hash is either invalid, not a hex string or the length "
         f"exceeds {size} bytes"
     )
+    # Here, not at the top: hashlib maps OpenSSL, which an idle daemon does without.
+    import hashlib
+
     if len(text) % 2 or len(text) > 2 * size:
         raise invalid
     try:

@@ -204,6 +204,10 @@ def ready(service: Service, cloud: Cloud) -> None:
 
 def test_feature_and_dependencies_follow_ditto_and_cli(service: Service, cloud: Cloud) -> None:
     ready(service, cloud)
+    # The feature costs an idle daemon no OpenSSL (test_footprint_e2e.py).
+    assert service.proc is not None
+    maps = Path(f"/proc/{service.proc.pid}/maps").read_text()
+    assert "libcrypto" not in maps and "libssl" not in maps
     assert su_events(cloud)[0] == (
         SU,
         {
