@@ -39,6 +39,7 @@ from ocirt.swupdate.model import (
     InstallRequest,
     Module,
     ModuleId,
+    OperationStatus,
     Rejected,
     Status,
     check_checksum,
@@ -141,8 +142,9 @@ class Runner:
                     self._install(entry, resumed)
                 else:
                     self._remove(entry, resumed)
-            except Exception:
+            except Exception as exc:
                 log.exception("%s operation %d failed unexpectedly", entry.kind, entry.seq)
+                self._report_crash(entry, exc)
             try:
                 self._journal.done(entry)
             except OSError as exc:
@@ -190,10 +192,13 @@ class Runner:
         self._journal.update(entry, phase=PHASE_INSTALLING)
         try:
             self._create_and_start(entry, correlation_id, ident, descriptors)
-        except OcirtError as exc:
-            log.error("install of %s.%s failed: %s", ident.name, ident.version, exc.message)
+        except (OcirtError, OSError) as exc:
+            message = (
+                exc.message if isinstance(exc, OcirtError) else f"cannot keep the journal: {exc}"
+            )
+            log.error("install of %s.%s failed: %s", ident.name, ident.version, message)
             notes = self._roll_back(entry)
-            self._fail(correlation_id, ident, f"{exc.message}{notes}", False)
+            self._fail(correlation_id, ident, f"{message}{notes}", False)
             return
         self._journal.update(entry, phase=PHASE_STARTED)
         self._succeeded(entry, correlation_id, ident)
@@ -314,6 +319,33 @@ class Runner:
         log.warning("install of %s was interrupted by a restart; rolling back", module.module.name)
         notes = self._roll_back(entry)
         self._fail(request.correlation_id, module.module, RESTART_MESSAGE + notes, False)
+
+    def _report_crash(self, entry: Entry, exc: Exception) -> None:
+        """A bug must not leave the twin at an intermediate state: end what was under way."""
+        try:
+            if entry.kind == "install":
+                request = parse_install(entry.value)
+                index = min(int(entry.progress.get("module", 0)), len(request.modules) - 1)
+                phase = entry.progress.get("phase")
+                if phase != PHASE_DONE:
+                    notes = self._roll_back(entry) if phase == PHASE_INSTALLING else ""
+                    message = f"internal runtime error: {exc}{notes}"
+                    ident = request.modules[index].module
+                    self._fail(request.correlation_id, ident, message, False)
+            else:
+                request_r = parse_remove(entry.value)
+                failed = plan.Report(
+                    OperationStatus(
+                        request_r.correlation_id,
+                        Status.FINISHED_ERROR,
+                        software=request_r.software,
+                        message=f"internal runtime error: {exc}",
+                    ),
+                    failed=True,
+                )
+                self._reporter.report(failed)
+        except Exception:
+            log.exception("cannot report the failure of operation %d", entry.seq)
 
     def _fail(self, correlation_id: str, ident: ModuleId, message: str, rejected: bool) -> None:
         self._reporter.report(plan.module_failed(correlation_id, ident, message, rejected=rejected))

@@ -348,3 +348,25 @@ def test_a_resumed_remove_goes_on_with_the_items_left(tmp_path: Path) -> None:
         {"name": "cut", "version": ""},
         {"name": last.id, "version": ""},
     ]
+
+
+def test_an_unexpected_error_still_ends_the_module(tmp_path: Path) -> None:
+    manager = FakeManager()
+    body = descriptor("web")
+    real_list = manager.list
+
+    def broken_list() -> object:
+        if any(c[0] == "create" for c in manager.calls):
+            raise RuntimeError("boom")
+        return real_list()
+
+    one = descriptor("one")
+    source = Source({"http://h/1": one, "http://h/a": body})
+    manager.list = broken_list  # type: ignore[method-assign]
+    value = install_value(artifact("http://h/1", one), artifact("http://h/a", body))
+    recorder = run(tmp_path, manager, source, ("install", value))
+    assert recorder.statuses()[-1] == "FINISHED_ERROR"
+    assert recorder.events[-1][0] is True
+    message = str(recorder.last()["message"])
+    assert message.startswith("internal runtime error: boom; the install was rolled back")
+    assert manager.views == {}
