@@ -35,6 +35,7 @@ from ocirt.errors import InvalidArgument, OcirtError
 
 if TYPE_CHECKING:
     from ocirt.image.auth import RegistrySettings
+    from ocirt.swupdate.feature import SoftwareUpdatable
 
 log = logging.getLogger("ocirt.daemon")
 
@@ -278,7 +279,7 @@ def serve(daemon: Daemon) -> None:
         daemon.things.start()
 
 
-def software_updatable(daemon: Daemon) -> tuple[Any, ...]:
+def software_updatable(daemon: Daemon) -> tuple[SoftwareUpdatable, ...]:
     """The SoftwareUpdatable feature; its journal lives in the things home dir."""
     from ocirt.swupdate.feature import SoftwareUpdatable
     from ocirt.swupdate.fetch import HttpArtifactSource
