@@ -35,6 +35,7 @@ from ocirt.errors import InvalidArgument, OcirtError
 
 if TYPE_CHECKING:
     from ocirt.image.registry.auth import RegistryAccess
+    from ocirt.swupdate.feature import SoftwareUpdatable
 
 log = logging.getLogger("ocirt.daemon")
 
@@ -248,11 +249,15 @@ def serve(daemon: Daemon) -> None:
 
         connection = config.connection
         factory = "ContainerFactory" in config.things.features
+        extensions = (
+            software_updatable(daemon) if "SoftwareUpdatable" in config.things.features else ()
+        )
         features = Features(
             daemon.manager,
             FeatureSettings(
                 stop_timeout=config.manager.default_ctrs_stop_timeout, factory_enabled=factory
             ),
+            {"SoftwareUpdatable": extensions[0].handle} if extensions else None,
         )
         daemon.things = ThingsClient(
             MqttSettings(
@@ -269,8 +274,24 @@ def serve(daemon: Daemon) -> None:
             features,
             Path(config.things.home_dir),
             factory_enabled=factory,
+            extensions=extensions,
         )
         daemon.things.start()
+
+
+def software_updatable(daemon: Daemon) -> tuple[SoftwareUpdatable, ...]:
+    """The SoftwareUpdatable feature; its journal lives in the things home dir."""
+    from ocirt.swupdate.feature import SoftwareUpdatable
+    from ocirt.swupdate.fetch import HttpArtifactSource
+
+    config = daemon.config
+    feature = SoftwareUpdatable(
+        daemon.manager,
+        HttpArtifactSource(_registry_settings(config)),
+        Path(config.things.home_dir) / "softwareupdatable",
+        stop_timeout=config.manager.default_ctrs_stop_timeout,
+    )
+    return (feature,)
 
 
 def run_daemon(

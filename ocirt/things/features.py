@@ -10,7 +10,7 @@ OcirtError answers with its own status/code/message, anything else with 500.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ocirt.config.ditto import parse_create, parse_create_with_config, parse_update
@@ -50,9 +50,16 @@ def _value_error(operation: str, expected: str) -> _BadValue:
 class Features:
     """Dispatches commands to the manager port."""
 
-    def __init__(self, manager: ContainerManager, settings: FeatureSettings | None = None) -> None:
+    def __init__(
+        self,
+        manager: ContainerManager,
+        settings: FeatureSettings | None = None,
+        extra: Mapping[str, Callable[[Command], Outcome | Rejection]] | None = None,
+    ) -> None:
         self._manager = manager
         self._settings = settings or FeatureSettings()
+        # Features beside the container ones (SoftwareUpdatable), by feature id.
+        self._extra = dict(extra or {})
         self._container_ops: dict[str, Callable[[ContainerId, Command], None]] = {
             "start": self._start,
             "stop": self._stop,
@@ -77,6 +84,9 @@ class Features:
             return Outcome.failed(DittoError.of(500, Code.EXECUTION_FAILED, str(exc)))
 
     def _dispatch(self, command: Command) -> Outcome | Rejection:
+        handler = self._extra.get(command.feature)
+        if handler is not None:
+            return handler(command)
         if command.feature == CONTAINER_FACTORY and self._settings.factory_enabled:
             return self._factory(command)
         if command.feature.startswith(CONTAINER_PREFIX) and self._settings.factory_enabled:

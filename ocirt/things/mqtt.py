@@ -53,6 +53,7 @@ from ocirt.atomic import Durability, write_atomic  # noqa: E402
 from ocirt.errors import InvalidArgument, Unavailable  # noqa: E402
 from ocirt.manager.types import Event, EventKind  # noqa: E402
 from ocirt.things import protocol  # noqa: E402
+from ocirt.things.extension import Build, TwinFeature  # noqa: E402
 from ocirt.things.features import Features  # noqa: E402
 from ocirt.things.ports import ContainerManager  # noqa: E402
 from ocirt.things.protocol import Identity, Outbound, ThingId, Twin, TwinTracker  # noqa: E402
@@ -108,7 +109,12 @@ class _Stop:
     pass
 
 
-_Work = Event | _Republish | _Stop
+@dataclass(frozen=True, slots=True)
+class _Post:
+    build: Build
+
+
+_Work = Event | _Republish | _Stop | _Post
 
 
 def _set_tcp_option(client: paho.Client, option: int) -> None:
@@ -202,8 +208,10 @@ class ThingsClient:
         home_dir: Path,
         *,
         factory_enabled: bool = True,
+        extensions: tuple[TwinFeature, ...] = (),
     ) -> None:
         self._settings = settings
+        self._extensions = extensions
         self._manager = manager
         self._features = features
         self._home_dir = Path(home_dir)
@@ -247,6 +255,8 @@ class ThingsClient:
     # ---- lifecycle -----------------------------------------------------------------
 
     def start(self) -> None:
+        for extension in self._extensions:
+            extension.bind(lambda build: self._queue.put(_Post(build)))
         self._unsubscribe = self._manager.subscribe(self._queue.put)
         self._publisher.start()
         try:
@@ -271,6 +281,8 @@ class ThingsClient:
         if self._unsubscribe is not None:
             self._unsubscribe()
         self._workers.shutdown(wait=True, cancel_futures=True)
+        for extension in self._extensions:
+            extension.close()
         self._queue.put(_Stop())
         if self._publisher.is_alive():
             self._publisher.join(timeout=10)
@@ -415,10 +427,19 @@ class ThingsClient:
                 if isinstance(work, _Republish):
                     tracker = TwinTracker(Twin(work.identity.thing, work.identity.tenant_id))
                     known = self._republish(tracker)
-                elif tracker is not None and self._factory_enabled:
-                    for message in tracker.on_event(work):
+                elif tracker is None:
+                    continue
+                elif isinstance(work, _Post):
+                    for message in work.build(tracker.twin):
                         self._send(message)
-                    self._remember(tracker.twin.thing, known, work)
+                else:
+                    if self._factory_enabled:
+                        for message in tracker.on_event(work):
+                            self._send(message)
+                        self._remember(tracker.twin.thing, known, work)
+                    for extension in self._extensions:
+                        for message in extension.on_event(tracker.twin, work):
+                            self._send(message)
             except Exception:
                 log.exception("twin update failed")
 
@@ -433,6 +454,9 @@ class ThingsClient:
         for stale in sorted(self._known(thing) - current):
             self._send(tracker.twin.delete_container(stale))
         self._store_known(thing, current)
+        for extension in self._extensions:
+            for message in extension.republish(tracker.twin):
+                self._send(message)
         log.info("published %d container features for %s", len(views), thing)
         self._ready.set()
         if self.on_ready is not None:

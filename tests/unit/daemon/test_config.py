@@ -88,6 +88,12 @@ def test_containerd_keys_warn() -> None:
     assert "things.features: Metrics is not implemented by ocirt" in warnings
 
 
+def test_software_updatable_is_a_feature() -> None:
+    config = parse_config({"things": {"features": ["SoftwareUpdatable"]}})
+    assert config.things.features == ("SoftwareUpdatable",)
+    assert not any("SoftwareUpdatable" in w for w in config.warnings)
+
+
 def test_tls_files_with_a_plain_broker_url_are_warned_about() -> None:
     raw = {"connection": {"broker_url": "tcp://b:1883", "transport": {"root_ca": "/ca"}}}
     assert parse_config(raw).warnings == (
