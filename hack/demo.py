@@ -78,8 +78,9 @@ def build_image() -> None:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    loaded = ocirt("image", "--home", str(BASE / "home"), "load", str(layout),
-                   "--name", "localhost/busybox")  # fmt: skip
+    loaded = ocirt(
+        "image", "--home", str(BASE / "home"), "load", str(layout), "--name", "localhost/busybox"
+    )
     print(loaded.stdout.strip() or loaded.stderr.strip())
     if loaded.returncode != 0:
         raise SystemExit("demo: image load failed")
@@ -101,8 +102,7 @@ class Cloud:
             raise SystemExit("demo: could not connect to the broker")
 
     def _on_connect(self, client: paho.Client, *_: Any) -> None:
-        client.subscribe([("edge/thing/request", 1), (f"e/{TENANT}/#", 1),
-                          ("command//+/res/#", 1)])  # fmt: skip
+        client.subscribe([("edge/thing/request", 1), (f"e/{TENANT}/#", 1), ("command//+/res/#", 1)])
         self.connected.set()
 
     def _on_message(self, client: paho.Client, _: Any, msg: paho.MQTTMessage) -> None:
@@ -149,8 +149,11 @@ def seed_message() -> dict[str, Any]:
     )
     return {
         "topic": "demo/device:edge:containers/things/live/messages/createWithConfig",
-        "headers": {"response-required": True, "content-type": "application/json",
-                    "correlation-id": str(uuid.uuid4())},  # fmt: skip
+        "headers": {
+            "response-required": True,
+            "content-type": "application/json",
+            "correlation-id": str(uuid.uuid4()),
+        },
         "path": "/features/ContainerFactory/inbox/messages/createWithConfig",
         "value": {
             "imageRef": IMAGE,
@@ -166,17 +169,35 @@ def seed_message() -> dict[str, Any]:
                 "networkMode": "bridge",
                 "openStdin": False,
                 "tty": False,
-                "mountPoints": [{"source": str(shared), "destination": "/shared",
-                                 "propagationMode": "rprivate"}],  # fmt: skip
+                "mountPoints": [
+                    {"source": str(shared), "destination": "/shared", "propagationMode": "rprivate"}
+                ],
                 "decryption": {"keys": [], "recipients": []},
-                "devices": [{"pathOnHost": "/dev/null", "pathInContainer": "/dev/demo-null",
-                             "cgroupPermissions": "rwm"}],  # fmt: skip
-                "restartPolicy": {"type": "unless-stopped", "maxRetryCount": 0,
-                                  "retryTimeout": 0},  # fmt: skip
-                "portMappings": [{"proto": "tcp", "containerPort": 80, "hostIP": "0.0.0.0",
-                                  "hostPort": 5000, "hostPortEnd": 5005}],  # fmt: skip
-                "log": {"type": "json-file", "maxFiles": 2, "maxSize": "100M", "rootDir": "",
-                        "mode": "blocking", "maxBufferSize": "1M"},  # fmt: skip
+                "devices": [
+                    {
+                        "pathOnHost": "/dev/null",
+                        "pathInContainer": "/dev/demo-null",
+                        "cgroupPermissions": "rwm",
+                    }
+                ],
+                "restartPolicy": {"type": "unless-stopped", "maxRetryCount": 0, "retryTimeout": 0},
+                "portMappings": [
+                    {
+                        "proto": "tcp",
+                        "containerPort": 80,
+                        "hostIP": "0.0.0.0",
+                        "hostPort": 5000,
+                        "hostPortEnd": 5005,
+                    }
+                ],
+                "log": {
+                    "type": "json-file",
+                    "maxFiles": 2,
+                    "maxSize": "100M",
+                    "rootDir": "",
+                    "mode": "blocking",
+                    "maxBufferSize": "1M",
+                },
                 "resources": {"memory": "64M", "memoryReservation": "", "memorySwap": ""},
             },
         },
@@ -216,8 +237,16 @@ def main() -> int:
         (BASE / "config.json").write_text(json.dumps(config, indent=2))
         say(f"Starting `ocirt daemon --config {BASE / 'config.json'}` (log: {BASE}/ocirt.log)")
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "ocirt.cli.main", "daemon", "--config",
-             str(BASE / "config.json")], start_new_session=True)  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "ocirt.cli.main",
+                "daemon",
+                "--config",
+                str(BASE / "config.json"),
+            ],
+            start_new_session=True,
+        )
         sock = EXEC_ROOT / "ocirt.sock"
         wait_until(lambda: sock.exists() or daemon.poll() is not None, "the daemon")
         if daemon.poll() is not None:
