@@ -4,7 +4,7 @@
  * parent (child subreaper), writes its stdout/stderr as a Docker json-file log,
  * optionally feeds its stdin from a socket, and records how it exited. It outlives the
  * process that launched it: it double-forks and calls setsid(), so the ocirt daemon can
- * restart (ocirt decision 10).
+ * restart (docs/kanto-compatibility.md decision 10).
  *
  * Division of work with the manager: the monitor runs one runc verb and then monitors;
  * kill/pause/delete are the manager's. With --start, runc creates and starts the

@@ -4,7 +4,7 @@ Two back ends carry out the same `ocirt.network.plan` rules: `iptables.py` (pyth
 legacy x_tables) and `nftables.py` (the `nft` tool, in `table ip ocirt`). Both pass one
 contract suite. Which one runs is chosen in `bridge.py` (`detect_backend`): it follows what
 the host's own `iptables` speaks, so an admin sees ocirt's rules with the tools they use
-(runtime-net-logs §4.3: python-iptables can only write the legacy tables, which an
+(docs/runtime-notes.md §4.3: python-iptables can only write the legacy tables, which an
 nf_tables `iptables` does not list). This module imports neither back end, so they can
 import it.
 """
