@@ -22,8 +22,7 @@ from ocirt.network.bridge import BridgeNetwork, detect_backend, make_firewall
 from ocirt.network.firewall import Backend
 from ocirt.network.plan import BridgePlan, EndpointPlan, netns_name, veth_name
 from ocirt.network.settings import BridgeOptions, HostRoute
-
-from .conftest import FakeIptc, FakeNft, RecordingFirewall
+from tests.unit.network.conftest import FakeIptc, FakeNft, RecordingFirewall
 
 NAME = "ocirt-ut0"
 

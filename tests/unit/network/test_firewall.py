@@ -15,8 +15,7 @@ import pytest
 from ocirt.config.model import Protocol
 from ocirt.network.firewall import Backend, Firewall
 from ocirt.network.plan import PublishedPort, Rule, firewall_plan, port_rules
-
-from .conftest import FakeIptc, FakeNft
+from tests.unit.network.conftest import FakeIptc, FakeNft
 
 SUBNET = IPv4Network("10.231.250.0/24")
 BRIDGE = "octest0"

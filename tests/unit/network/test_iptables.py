@@ -16,8 +16,7 @@ from ocirt.errors import NetworkError
 from ocirt.network import iptables
 from ocirt.network.iptables import IptablesFirewall
 from ocirt.network.plan import Iface, Rule, Table, Verdict, firewall_plan
-
-from .conftest import FakeIptc
+from tests.unit.network.conftest import FakeIptc
 
 SUBNET = IPv4Network("10.231.250.0/24")
 

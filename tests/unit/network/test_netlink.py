@@ -24,8 +24,7 @@ from ocirt.network import netlink
 from ocirt.network import rtnetlink as rt
 from ocirt.network.plan import BridgePlan, EndpointPlan, Sysctl
 from ocirt.network.settings import HostRoute
-
-from .conftest import FakeKernel, ack, frame, link_payload
+from tests.unit.network.conftest import FakeKernel, ack, frame, link_payload
 
 BRIDGE = BridgePlan("rec-br0", 1400, IPv4Interface("10.77.0.1/24"), ())
 

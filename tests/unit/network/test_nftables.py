@@ -12,8 +12,7 @@ from ocirt.config.model import Protocol
 from ocirt.errors import NetworkError
 from ocirt.network.nftables import NftablesFirewall, expressions
 from ocirt.network.plan import Iface, Rule, Table, Verdict, firewall_plan
-
-from .conftest import FakeNft
+from tests.unit.network.conftest import FakeNft
 
 SUBNET = IPv4Network("10.231.250.0/24")
 
