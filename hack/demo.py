@@ -78,8 +78,9 @@ def build_image() -> None:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    loaded = ocirt("image", "--home", str(BASE / "home"), "load", str(layout),
-                   "--name", "localhost/busybox")  # fmt: skip
+    loaded = ocirt(
+        "image", "--home", str(BASE / "home"), "load", str(layout), "--name", "localhost/busybox"
+    )
     print(loaded.stdout.strip() or loaded.stderr.strip())
     if loaded.returncode != 0:
         raise SystemExit("demo: image load failed")
@@ -101,8 +102,7 @@ class Cloud:
             raise SystemExit("demo: could not connect to the broker")
 
     def _on_connect(self, client: paho.Client, *_: Any) -> None:
-        client.subscribe([("edge/thing/request", 1), (f"e/{TENANT}/#", 1),
-                          ("command//+/res/#", 1)])  # fmt: skip
+        client.subscribe([("edge/thing/request", 1), (f"e/{TENANT}/#", 1), ("command//+/res/#", 1)])
         self.connected.set()
 
     def _on_message(self, client: paho.Client, _: Any, msg: paho.MQTTMessage) -> None:
@@ -237,8 +237,16 @@ def main() -> int:
         (BASE / "config.json").write_text(json.dumps(config, indent=2))
         say(f"Starting `ocirt daemon --config {BASE / 'config.json'}` (log: {BASE}/ocirt.log)")
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "ocirt.cli.main", "daemon", "--config",
-             str(BASE / "config.json")], start_new_session=True)  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "ocirt.cli.main",
+                "daemon",
+                "--config",
+                str(BASE / "config.json"),
+            ],
+            start_new_session=True,
+        )
         sock = EXEC_ROOT / "ocirt.sock"
         wait_until(lambda: sock.exists() or daemon.poll() is not None, "the daemon")
         if daemon.poll() is not None:

@@ -67,7 +67,7 @@ void attach_handle(struct attach *a, const struct pollfd *pfd, size_t n)
 			if (i < ATTACH_MAX_CLIENTS)
 				a->clients[i] = c;
 			else
-				close(c); /* too many writers at once: refuse this one */
+				util_closep(&c); /* too many writers at once: refuse this one */
 		}
 	}
 	for (size_t i = 0; i < ATTACH_MAX_CLIENTS && i + 1 < n; i++) {
@@ -77,8 +77,7 @@ void attach_handle(struct attach *a, const struct pollfd *pfd, size_t n)
 		if (r == -EAGAIN)
 			continue;
 		if (r <= 0) {
-			close(a->clients[i]);
-			a->clients[i] = -1;
+			util_closep(&a->clients[i]);
 			continue;
 		}
 		a->pending_off = 0;

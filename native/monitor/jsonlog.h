@@ -2,7 +2,7 @@
  *
  *   {"stream":"stdout","log":"text\n","time":"2024-01-02T03:04:05.123456789Z"}\n
  *
- * Escaping follows Docker's jsonlogbytes.go (runtime-net-logs.md §3.1): \" \\ \n \r \t,
+ * Escaping follows Docker's jsonlogbytes.go (docs/runtime-notes.md §3.1): \" \\ \n \r \t,
  * other control bytes and < > & as \u00XX, U+2028/U+2029 escaped, and every byte that
  * is not part of valid UTF-8 replaced by \ufffd. */
 #pragma once

@@ -12,17 +12,14 @@
 
 static int open_current(struct logfile *lf, int extra_flags)
 {
-	int fd = RETRY_EINTR(
+	_cleanup_close_ int fd = RETRY_EINTR(
 		open(lf->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | extra_flags, 0640));
 	if (fd < 0)
 		return -errno;
 	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		int err = -errno;
-		close(fd);
-		return err;
-	}
-	lf->fd = fd;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	lf->fd = util_take_fd(&fd);
 	lf->size = st.st_size;
 	return 0;
 }
@@ -73,10 +70,7 @@ static void rotate(struct logfile *lf)
 {
 	char from[PATH_MAX], to[PATH_MAX];
 	logfile_flush(lf);
-	if (lf->fd >= 0) {
-		close(lf->fd);
-		lf->fd = -1;
-	}
+	util_closep(&lf->fd);
 	if (lf->max_files < 2) {
 		if (unlink(lf->path) < 0 && errno != ENOENT)
 			util_warn(-errno, "removing %s", lf->path);
@@ -123,8 +117,7 @@ int logfile_close(struct logfile *lf)
 	if (lf->fd >= 0) {
 		if (RETRY_EINTR(fsync(lf->fd)) < 0)
 			rc = -errno;
-		close(lf->fd);
-		lf->fd = -1;
+		util_closep(&lf->fd);
 	}
 	free(lf->buf);
 	free(lf->path);

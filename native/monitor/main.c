@@ -4,7 +4,7 @@
  * parent (child subreaper), writes its stdout/stderr as a Docker json-file log,
  * optionally feeds its stdin from a socket, and records how it exited. It outlives the
  * process that launched it: it double-forks and calls setsid(), so the ocirt daemon can
- * restart (ocirt decision 10).
+ * restart (docs/kanto-compatibility.md decision 10).
  *
  * Division of work with the manager: the monitor runs one runc verb and then monitors;
  * kill/pause/delete are the manager's. With --start, runc creates and starts the
@@ -12,11 +12,9 @@
  * it, the launcher runs `runc start` once launch() returned; until then the container's
  * init waits on runc's exec.fifo and runs no code.
  *
- * Readiness protocol (--sync-fd N, a pipe from the launcher; closed-on-exec here):
- *   line 1, right after detaching:  {"monitorPid":123}
- *   line 2, once runc finished:     {"containerPid":456}
- *                               or: {"error":"...","stderr":"<runc's text>","runtimeExit":1}
- * then the monitor closes the fd, so the launcher reads to EOF. Line 1 lets it kill a
+ * Readiness protocol (--sync-fd N, a pipe from the launcher; closed-on-exec here; sync.h
+ * has the lines): {"monitorPid":N} right after detaching, then {"containerPid":N} or an
+ * {"error":...} line once runc finished, then EOF. Line 1 lets the launcher kill a
  * monitor that never answers. On error the monitor exits and leaves no exit record.
  * "stderr" is runc's --log file (<state-dir>/runtime.log, JSON lines) followed by
  * whatever runc wrote on its stdio before failing.
@@ -43,18 +41,20 @@
  * its log and exit record. SIGKILL remains for a stuck monitor. No signal handlers are
  * installed, so there is no global state at all. */
 #include "attach.h"
+#include "detach.h"
 #include "exitrec.h"
 #include "jsonlog.h"
 #include "logfile.h"
 #include "oom.h"
+#include "options.h"
 #include "ring.h"
 #include "runtime.h"
 #include "spool.h"
 #include "streams.h"
+#include "sync.h"
 #include "util.h"
 
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -69,28 +69,6 @@ _Static_assert(READ_CHUNK >= SPOOL_CHUNK, "the read buffer is lent to the spool"
 #define RUNC_TEXT_MAX 8192
 #define RUNTIME_LOG "runtime.log"
 
-struct options {
-	const char *runtime;
-	const char *root;
-	const char *id;
-	const char *bundle;
-	const char *state_dir;
-	const char *pid_file;
-	const char *log_path;
-	const char *notify_socket;
-	bool log_none;
-	bool non_blocking;
-	long long max_size;
-	long long max_files;
-	long long max_buffer;
-	long long write_delay_ms;
-	bool tty;
-	bool open_stdin;
-	bool start;
-	int sync_fd;
-	unsigned long long spool_cap;        /* 0: spool_default_cap */
-	unsigned long long spool_fail_after; /* test hook; ULLONG_MAX: never */
-};
 
 struct monitor {
 	struct options o;
@@ -123,52 +101,13 @@ struct monitor {
 	struct oom_watch oom;
 };
 
-static const char usage[] =
-	"usage: ocirt-monitor --root DIR --id ID --bundle DIR --state-dir DIR --pid-file PATH\n"
-	"       [--runtime runc] [--log-path PATH] [--log-driver json-file|none]\n"
-	"       [--log-max-size BYTES] [--log-max-files N] [--log-mode blocking|non-blocking]\n"
-	"       [--log-max-buffer BYTES] [--tty] [--stdin] [--notify-socket PATH] [--sync-fd N]\n"
-	"       [--start]   (runc run -d: create and start; default: runc create only)\n"
-	"       [--test-write-delay-ms MS]   (tests only: sleep before each log write)\n"
-	"tests only, in the environment: OCIRT_MONITOR_TEST_SPOOL_CAP=BYTES (the spool's\n"
-	"backlog cap), OCIRT_MONITOR_TEST_SPOOL_FAIL_AFTER=BYTES (the spool fails with EIO\n"
-	"once it took that many bytes; 0: never used)\n";
-
-/* ---- readiness reports ---- */
-
-static void sync_write(struct monitor *m, const char *line, size_t len)
-{
-	if (m->o.sync_fd < 0)
-		return;
-	int rc = util_write_all(m->o.sync_fd, line, len);
-	if (rc < 0)
-		util_warn(rc, "writing to the sync fd");
-}
-
-static void sync_close(struct monitor *m)
-{
-	util_closep(&m->o.sync_fd);
-}
+/* ---- readiness reports (sync.h) ---- */
 
 static void report_failure(struct monitor *m, const char *what, int err, int runtime_exit)
 {
-	char msg[600];
-	snprintf(msg, sizeof(msg), "%s%s%s", what, err ? ": " : "", err ? strerror(-err) : "");
-	util_warn(0, "%s", msg);
-	size_t cap = (strlen(msg) + m->runc_text_len) * 6 + 128;
-	_cleanup_free_ char *line = malloc(cap);
-	if (line == NULL)
-		return;
-	char *o = line;
-	o += sprintf(o, "{\"error\":\"");
-	o += jsonlog_escape(msg, strlen(msg), o);
-	o += sprintf(o, "\",\"stderr\":\"");
-	o += jsonlog_escape(m->runc_text, m->runc_text_len, o);
-	o += sprintf(o, "\",\"runtimeExit\":%d}\n", runtime_exit);
-	sync_write(m, line, (size_t)(o - line));
-	sync_close(m);
+	sync_report_failure(&m->o.sync_fd, what, err, m->runc_text, m->runc_text_len,
+			    runtime_exit);
 }
-
 /* ---- children ---- */
 
 static void drain_signals(struct monitor *m)
@@ -537,189 +476,6 @@ static void watch_oom(struct monitor *m)
 		util_warn(rc, "no OOM counter for pid %d; oomKilled will be false", (int)m->ctr_pid);
 }
 
-/* A decimal number within [lo, hi] into *out; 0, or -EINVAL with a diagnostic. */
-static int parse_num(const char *arg, const char *name, long long lo, long long hi,
-		     long long *out)
-{
-	long long v;
-	if (util_parse_ll(arg, &v) < 0 || v < lo || v > hi) {
-		util_warn(0, "invalid %s: %s", name, arg);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
-}
-
-static int parse_options(int argc, char **argv, struct options *o)
-{
-	enum {
-		OPT_RUNTIME = 256, OPT_ROOT, OPT_ID, OPT_BUNDLE, OPT_STATE, OPT_PIDFILE,
-		OPT_LOGPATH, OPT_DRIVER, OPT_MAXSIZE, OPT_MAXFILES, OPT_MODE, OPT_MAXBUF,
-		OPT_TTY, OPT_STDIN, OPT_NOTIFY, OPT_SYNC, OPT_DELAY, OPT_START,
-	};
-	static const struct option longopts[] = {
-		{"runtime", required_argument, NULL, OPT_RUNTIME},
-		{"root", required_argument, NULL, OPT_ROOT},
-		{"id", required_argument, NULL, OPT_ID},
-		{"bundle", required_argument, NULL, OPT_BUNDLE},
-		{"state-dir", required_argument, NULL, OPT_STATE},
-		{"pid-file", required_argument, NULL, OPT_PIDFILE},
-		{"log-path", required_argument, NULL, OPT_LOGPATH},
-		{"log-driver", required_argument, NULL, OPT_DRIVER},
-		{"log-max-size", required_argument, NULL, OPT_MAXSIZE},
-		{"log-max-files", required_argument, NULL, OPT_MAXFILES},
-		{"log-mode", required_argument, NULL, OPT_MODE},
-		{"log-max-buffer", required_argument, NULL, OPT_MAXBUF},
-		{"tty", no_argument, NULL, OPT_TTY},
-		{"stdin", no_argument, NULL, OPT_STDIN},
-		{"notify-socket", required_argument, NULL, OPT_NOTIFY},
-		{"sync-fd", required_argument, NULL, OPT_SYNC},
-		{"test-write-delay-ms", required_argument, NULL, OPT_DELAY},
-		{"start", no_argument, NULL, OPT_START},
-		{NULL, 0, NULL, 0},
-	};
-	*o = (struct options){.runtime = "runc", .max_size = -1, .max_files = 1,
-			      .max_buffer = 1000000, .sync_fd = -1,
-			      .spool_fail_after = ULLONG_MAX};
-	int c;
-	long long v;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_RUNTIME: o->runtime = optarg; break;
-		case OPT_ROOT: o->root = optarg; break;
-		case OPT_ID: o->id = optarg; break;
-		case OPT_BUNDLE: o->bundle = optarg; break;
-		case OPT_STATE: o->state_dir = optarg; break;
-		case OPT_PIDFILE: o->pid_file = optarg; break;
-		case OPT_LOGPATH: o->log_path = optarg; break;
-		case OPT_NOTIFY: o->notify_socket = optarg; break;
-		case OPT_TTY: o->tty = true; break;
-		case OPT_STDIN: o->open_stdin = true; break;
-		case OPT_START: o->start = true; break;
-		case OPT_DRIVER:
-			if (strcmp(optarg, "none") == 0)
-				o->log_none = true;
-			else if (strcmp(optarg, "json-file") != 0)
-				return -EINVAL;
-			break;
-		case OPT_MODE:
-			if (strcmp(optarg, "non-blocking") == 0)
-				o->non_blocking = true;
-			else if (strcmp(optarg, "blocking") != 0)
-				return -EINVAL;
-			break;
-		case OPT_MAXSIZE:
-			if (parse_num(optarg, "--log-max-size", LLONG_MIN, LLONG_MAX,
-				      &o->max_size) < 0)
-				return -EINVAL;
-			break;
-		case OPT_MAXFILES:
-			if (parse_num(optarg, "--log-max-files", 1, 1000, &o->max_files) < 0)
-				return -EINVAL;
-			break;
-		case OPT_MAXBUF:
-			if (parse_num(optarg, "--log-max-buffer", 1, 1LL << 30, &o->max_buffer) < 0)
-				return -EINVAL;
-			break;
-		case OPT_DELAY:
-			if (parse_num(optarg, "--test-write-delay-ms", 0, 60000,
-				      &o->write_delay_ms) < 0)
-				return -EINVAL;
-			break;
-		case OPT_SYNC:
-			if (parse_num(optarg, "--sync-fd", 3, INT_MAX, &v) < 0)
-				return -EINVAL;
-			o->sync_fd = (int)v;
-			break;
-		default:
-			return -EINVAL;
-		}
-	}
-	/* Test hooks, in the environment so that no command line of the manager carries
-	 * them: the spool's backlog cap in bytes, and a spool that fails (like a full disk)
-	 * once it has taken that many bytes (0: at the first chunk, i.e. never used). */
-	const char *hook = getenv("OCIRT_MONITOR_TEST_SPOOL_CAP");
-	if (hook) {
-		if (parse_num(hook, "OCIRT_MONITOR_TEST_SPOOL_CAP", 1, LLONG_MAX, &v) < 0)
-			return -EINVAL;
-		o->spool_cap = (unsigned long long)v;
-	}
-	hook = getenv("OCIRT_MONITOR_TEST_SPOOL_FAIL_AFTER");
-	if (hook) {
-		if (parse_num(hook, "OCIRT_MONITOR_TEST_SPOOL_FAIL_AFTER", 0, LLONG_MAX, &v) < 0)
-			return -EINVAL;
-		o->spool_fail_after = (unsigned long long)v;
-	}
-	if (optind != argc || !o->root || !o->id || !o->bundle || !o->state_dir || !o->pid_file)
-		return -EINVAL;
-	if (!o->log_none && !o->log_path)
-		return -EINVAL;
-	/* The monitor runs with cwd "/"; relative paths would silently mean something else. */
-	const char *paths[] = {o->root, o->bundle, o->state_dir, o->pid_file, o->log_path,
-			       o->notify_socket};
-	for (size_t i = 0; i < ARRAY_SIZE(paths); i++)
-		if (paths[i] && paths[i][0] != '/')
-			return -EINVAL;
-	return 0;
-}
-
-/* Detach from the launcher: the monitor proper is a great-grandchild of the launcher,
- * not a session leader (so it can never acquire a controlling terminal), and is
- * re-parented to init, so killing the launcher cannot reach it. The first process
- * reaps the session leader before it exits, so no zombie is left behind where
- * PID 1 does not reap orphans (as in some containers). */
-static int detach(void)
-{
-	pid_t pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid > 0) {
-		int status;
-		if (RETRY_EINTR(waitpid(pid, &status, 0)) < 0)
-			_exit(1);
-		_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
-	}
-	if (setsid() < 0)
-		return -errno;
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid > 0)
-		_exit(0);
-	if (chdir("/") < 0)
-		return -errno;
-	return 0;
-}
-
-/* Keep the kernel's OOM killer off the monitor; the value it had is returned so the
- * runtime (and thus the container) gets it back. */
-static void protect_from_oom(char *saved, size_t size)
-{
-	saved[0] = '\0';
-	if (util_read_file("/proc/self/oom_score_adj", saved, size) <= 0) {
-		saved[0] = '\0';
-		return;
-	}
-	saved[strcspn(saved, "\n")] = '\0';
-	_cleanup_close_ int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-	if (fd < 0 || util_write_all(fd, "-1000", 5) < 0)
-		util_warn(-errno, "setting oom_score_adj (continuing)");
-}
-
-static int setup_signals(void)
-{
-	static const int ignored[] = {SIGPIPE, SIGHUP, SIGINT, SIGTERM, SIGQUIT};
-	for (size_t i = 0; i < ARRAY_SIZE(ignored); i++)
-		if (signal(ignored[i], SIG_IGN) == SIG_ERR)
-			return -errno;
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return -errno;
-	int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	return fd < 0 ? -errno : fd;
-}
 
 int main(int argc, char **argv)
 {
@@ -727,30 +483,28 @@ int main(int argc, char **argv)
 	struct monitor *m = &mon;
 	m->console_fd = m->pty = m->sfd = -1;
 	m->rp = (struct runtime_proc){.stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1};
-	if (parse_options(argc, argv, &m->o) < 0) {
-		(void)util_write_all(STDERR_FILENO, usage, sizeof(usage) - 1);
+	if (options_parse(argc, argv, &m->o) < 0) {
+		options_usage();
 		return 2;
 	}
 	if (m->o.sync_fd >= 0 && util_set_cloexec(m->o.sync_fd) < 0) {
 		util_warn(-errno, "--sync-fd %d", m->o.sync_fd);
 		return 2;
 	}
-	int rc = detach();
+	int rc = detach_from_launcher();
 	if (rc < 0) {
 		report_failure(m, "cannot detach", rc, -1);
 		return 1;
 	}
-	char line[64];
-	int n = snprintf(line, sizeof(line), "{\"monitorPid\":%d}\n", (int)getpid());
-	sync_write(m, line, (size_t)n);
+	sync_report_pid(m->o.sync_fd, "monitorPid", getpid());
 
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
 		report_failure(m, "cannot become a child subreaper", -errno, -1);
 		return 1;
 	}
 	char saved_oom[32];
-	protect_from_oom(saved_oom, sizeof(saved_oom));
-	m->sfd = setup_signals();
+	detach_protect_from_oom(saved_oom, sizeof(saved_oom));
+	m->sfd = detach_signals();
 	if (m->sfd < 0) {
 		report_failure(m, "cannot set up signals", m->sfd, -1);
 		return 1;
@@ -800,9 +554,8 @@ int main(int argc, char **argv)
 	}
 	if (m->log_open && !m->o.non_blocking && !m->o.tty)
 		start_spool(m);
-	n = snprintf(line, sizeof(line), "{\"containerPid\":%d}\n", (int)m->ctr_pid);
-	sync_write(m, line, (size_t)n);
-	sync_close(m);
+	sync_report_pid(m->o.sync_fd, "containerPid", m->ctr_pid);
+	sync_close(&m->o.sync_fd);
 
 	run(m);
 	finish(m);

@@ -7,7 +7,7 @@
  * A "fresh" watch counts from 0 instead: after `runc run` the container has already
  * run, and its cgroup was made by that very run, so any kill counted is its own.
  * The cgroup directory is found from /proc/<pid>/cgroup and /proc/self/mountinfo, never
- * built by hand: on our hosts cgroups are nested (runtime-net-logs.md §6). When the init
+ * built by hand: on our hosts cgroups are nested (docs/runtime-notes.md §6). When the init
  * has already died, runc's state.json (kept until `runc delete`) still names it. */
 #pragma once
 

@@ -1,7 +1,7 @@
 /* Non-blocking log mode: a bounded byte ring between the stdio readers and a writer
  * thread that owns the log file. Does I/O (in its thread).
  *
- * Docker's rule (ring.go, runtime-net-logs.md §3.5): a message is queued if the queue
+ * Docker's rule (ring.go, docs/runtime-notes.md §3.5): a message is queued if the queue
  * is empty or if it still fits in max_buffer bytes; otherwise it is dropped and counted.
  * The reader side therefore never waits for the disk, so the container never stalls.
  * Queued bytes are counted as message bytes plus a small fixed header per message. */

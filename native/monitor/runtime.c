@@ -26,11 +26,9 @@ child_exec(const struct runtime_spawn_opts *o, int in, int out, int err)
 	/* If the monitor dies mid-create nobody could report the result: take runc too. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (o->child_oom_score_adj) {
-		int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-		if (fd >= 0) {
+		_cleanup_close_ int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+		if (fd >= 0)
 			(void)!write(fd, o->child_oom_score_adj, strlen(o->child_oom_score_adj));
-			close(fd);
-		}
 	}
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
 		_exit(126);
@@ -127,16 +125,13 @@ int console_listen(const char *path)
 	if (strlen(path) >= sizeof(addr.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(addr.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || chmod(path, 0600) < 0 ||
-	    listen(fd, 16) < 0) {
-		int err = -errno;
-		close(fd);
-		return err;
-	}
-	return fd;
+	    listen(fd, 16) < 0)
+		return -errno;
+	return util_take_fd(&fd);
 }
 
 int console_receive(int listen_fd, int *pty_master)
@@ -165,13 +160,11 @@ int console_receive(int listen_fd, int *pty_master)
 	if (c == NULL || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
 	    c->cmsg_len != CMSG_LEN(sizeof(int)))
 		return -EBADMSG;
-	int fd;
+	_cleanup_close_ int fd = -1;
 	memcpy(&fd, CMSG_DATA(c), sizeof(int));
 	int rc = util_set_nonblock(fd);
-	if (rc < 0) {
-		close(fd);
+	if (rc < 0)
 		return rc;
-	}
-	*pty_master = fd;
+	*pty_master = util_take_fd(&fd);
 	return 0;
 }

@@ -196,15 +196,13 @@ static int open_spool(const char *dir)
 	if (snprintf(path, sizeof(path), "%s/.ocirt-spool-%d-%ld", dir, (int)getpid(),
 		     (long)now.tv_nsec) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
-	fd = RETRY_EINTR(open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600));
-	if (fd < 0)
+	_cleanup_close_ int tmp =
+		RETRY_EINTR(open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600));
+	if (tmp < 0)
 		return -errno;
-	if (unlink(path) < 0) {
-		int err = -errno;
-		close(fd);
-		return err;
-	}
-	return fd;
+	if (unlink(path) < 0)
+		return -errno;
+	return util_take_fd(&tmp);
 }
 
 int spool_start(struct spool *sp, const char *dir, uint64_t cap, uint64_t fail_after, char *buf,

@@ -1,7 +1,7 @@
 /* Reading the container's stdout/stderr and cutting it into log messages. The splitter
  * is pure; stdio_fill does the read(), and stdio_feed_log's log file may write.
  *
- * Docker's copier (runtime-net-logs.md §3.2): a message ends at '\n' (kept); a line
+ * Docker's copier (docs/runtime-notes.md §3.2): a message ends at '\n' (kept); a line
  * that reaches 16 KiB without one is emitted as a partial chunk; all chunks of a line
  * share the first chunk's timestamp; bytes left at EOF are emitted without '\n'.
  * Unlike Docker, a chunk is never cut inside a UTF-8 sequence: up to three bytes move

@@ -40,6 +40,14 @@ static inline void util_freep(void *p)
 	free(*(void **)p);
 }
 
+/* Hand an fd out of a _cleanup_close_ variable: returns it and leaves -1 behind. */
+static inline int util_take_fd(int *fd)
+{
+	int taken = *fd;
+	*fd = -1;
+	return taken;
+}
+
 #define _cleanup_close_ __attribute__((cleanup(util_closep)))
 #define _cleanup_free_ __attribute__((cleanup(util_freep)))
 

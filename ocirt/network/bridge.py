@@ -1,7 +1,8 @@
 """The network facade the manager uses: one bridge, its containers, their files. Does I/O.
 
 `BridgeNetwork` composes the pure plans with the appliers: `netlink.py` (links, netns),
-a `Firewall` back end, `ipam.py` (addresses), `sockets.py` (host ports) and `files.py`.
+a `Firewall` back end (chosen here by `detect_backend`/`make_firewall`, so that the port in
+`firewall.py` stays a leaf), `ipam.py` (addresses), `sockets.py` (host ports) and `files.py`.
 Endpoints are recorded in `<state_dir>/endpoints.json` (atomically), so a new process can
 find, re-reserve or clean up what an earlier one made: `reconcile(known_ids)` removes every
 rule, veth, netns, lease and record that belongs to no known container.
@@ -13,6 +14,8 @@ and file calls block. Methods are serialised by one lock.
 from __future__ import annotations
 
 import logging
+import shutil
+import subprocess
 import threading
 from collections.abc import Sequence, Set
 from dataclasses import dataclass
@@ -32,7 +35,7 @@ from ocirt.network.files import (
     rewrite_in_place,
     write_etc_files,
 )
-from ocirt.network.firewall import Backend, Firewall, make_firewall
+from ocirt.network.firewall import Backend, Firewall
 from ocirt.network.ipam import Ipam
 from ocirt.network.plan import (
     BASE_OWNER,
@@ -121,6 +124,40 @@ class _Endpoint:
                 for p in raw["ports"]
             ),
         )
+
+
+def detect_backend(
+    ip_tables_names: Path = Path("/proc/net/ip_tables_names"),
+) -> Backend:
+    """nf_tables when the host's iptables is the nf_tables variant or legacy x_tables is
+    missing; legacy when that is what the host's iptables uses."""
+    version = ""
+    if shutil.which("iptables"):
+        try:
+            version = subprocess.run(
+                ["iptables", "-V"], capture_output=True, text=True, timeout=10, check=False
+            ).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            version = ""
+    legacy_present = ip_tables_names.exists()
+    if "(legacy)" in version and legacy_present:
+        return Backend.IPTABLES
+    if shutil.which("nft"):
+        return Backend.NFTABLES
+    if legacy_present:
+        return Backend.IPTABLES
+    raise NetworkError("neither nftables (nft) nor legacy iptables is available")
+
+
+def make_firewall(backend: Backend | None = None) -> Firewall:
+    chosen = backend if backend is not None else detect_backend()
+    if chosen is Backend.IPTABLES:
+        from ocirt.network.iptables import IptablesFirewall
+
+        return IptablesFirewall()
+    from ocirt.network.nftables import NftablesFirewall
+
+    return NftablesFirewall()
 
 
 class BridgeNetwork:
@@ -384,11 +421,6 @@ class BridgeNetwork:
         return write_etc_files(
             endpoint.files_dir, hosts_text, resolv, hosts.render_hostname(endpoint.host_name)
         )
-
-    def refresh_hosts(self) -> None:
-        """Rewrite the hosts file of every attached container, in place (bind-mounted)."""
-        with self._lock:
-            self._refresh_others(None)
 
     def _refresh_others(self, except_id: str | None) -> None:
         if (

@@ -1,12 +1,12 @@
 """Contents of a container's /etc/hosts, /etc/resolv.conf and /etc/hostname. Pure.
 
-extraHosts follow Kanto (kanto-reference §4): `name:value` with exactly one `:`; the value
-`host_ip` is the bridge's address, `host_ip_<iface>` the first IPv4 address of that host
+extraHosts follow Kanto (docs/kanto-compatibility.md §4): `name:value` with exactly one `:`; the
+value `host_ip` is the bridge's address, `host_ip_<iface>` the first IPv4 address of that host
 interface, `container_<hostName>` the address of the one bridge container with that host
 name; anything else is taken as a literal address. A value that cannot be resolved is
 reported and skipped, as Kanto logs and skips it.
 
-resolv.conf follows Docker (runtime-net-logs §5) with one deliberate difference: when no
+resolv.conf follows Docker (docs/runtime-notes.md §5) with one deliberate difference: when no
 usable nameserver is left, none is written, where Docker falls back to 8.8.8.8.
 """
 

@@ -116,7 +116,3 @@ class Ipam:
             if stale:
                 self._save()
             return stale
-
-    def leases(self) -> dict[str, IPv4Address]:
-        with self._lock:
-            return dict(self._leases)

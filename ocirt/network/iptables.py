@@ -1,7 +1,7 @@
 """Firewall back end on legacy x_tables, through python-iptables (iptc). Does I/O.
 
 python-iptables loads libiptc and the xtables extensions with ctypes and writes the legacy
-tables only (runtime-net-logs §4.3). Each change is one commit of the whole table, taken
+tables only (docs/runtime-notes.md §4.3). Each change is one commit of the whole table, taken
 under `/run/xtables.lock` as `iptables -w` does, so it does not race the iptables tools.
 Errors of iptc leave as `ocirt.errors.NetworkError`.
 """

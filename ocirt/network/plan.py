@@ -2,7 +2,7 @@
 
 Plans are data; `netlink.py`, `sysctl` writes and the firewall back ends (`iptables.py`,
 `nftables.py`) carry them out. The rules follow Docker's bridge driver in "hairpin" mode
-(userland proxy off, as in Kanto; runtime-net-logs §4.1), kept in chains of ocirt's own per
+(userland proxy off, as in Kanto; docs/runtime-notes.md §4.1), kept in chains of ocirt's own per
 bridge so that they can be listed and removed as a whole:
 
     nat    PREROUTING  dst-type LOCAL -> OCIRT-DNAT-<br>      published ports (DNAT)

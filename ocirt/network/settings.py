@@ -1,10 +1,10 @@
 """Bridge settings from Kanto's `network.default_bridge` keys, and the subnet choice. Pure.
 
 Kanto parses `ip4`, `fcidr4` and `gwip4` and then ignores them; ocirt honours them
-(ocirt decision 7). When none is given the subnet is 172.29.0.0/16, or, when that one is
-already routed on the host, the first free /16 of Docker's predefined private pools
-(kanto-reference §4; runtime-net-logs §4.1). The caller reads the host's routes; the choice
-itself is a function of them.
+(docs/kanto-compatibility.md decision 7). When none is given the subnet is 172.29.0.0/16, or, when
+that one is already routed on the host, the first free /16 of Docker's predefined private pools
+(docs/kanto-compatibility.md §4; docs/runtime-notes.md §4.1). The caller reads the host's routes;
+the choice itself is a function of them.
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ class BridgeSettings:
 
 
 def options_from_kanto(raw: Mapping[str, object]) -> BridgeOptions:
-    """Read `network.default_bridge` from Kanto's daemon config (kanto-reference §10)."""
+    """Read `network.default_bridge` from Kanto's daemon config (docs/kanto-compatibility.md
+    §10)."""
     unknown = sorted(set(raw) - _KNOWN_KEYS)
     if unknown:
         raise InvalidArgument(f"unknown network.default_bridge keys: {', '.join(unknown)}")

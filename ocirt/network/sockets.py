@@ -1,7 +1,7 @@
 """Host-port reservations: a bound socket held per published port. Does I/O (sockets).
 
 Without a userland proxy nothing on the host owns a published port, so another container or
-a host service could take it. As Docker's "dummy proxy" does (runtime-net-logs §4.1), the
+a host service could take it. As Docker's "dummy proxy" does (docs/runtime-notes.md §4.1), the
 manager holds a TCP listener or a bound UDP socket for each one. The DNAT rules take the
 traffic before it reaches these sockets. Reservations die with the process, so the network
 facade takes them again at reconcile. Sockets are close-on-exec (Python's default), so they

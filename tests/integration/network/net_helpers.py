@@ -14,8 +14,8 @@ from ipaddress import IPv4Network
 from pathlib import Path
 
 from ocirt import native
-from ocirt.network.bridge import Attachment, BridgeNetwork
-from ocirt.network.firewall import Backend, make_firewall
+from ocirt.network.bridge import Attachment, BridgeNetwork, make_firewall
+from ocirt.network.firewall import Backend
 from ocirt.network.netlink import Netlink, list_netns, remove_netns
 from ocirt.network.plan import netns_prefix, veth_prefix
 from ocirt.runtime.runc import Runc

@@ -11,8 +11,7 @@ import pytest
 
 from ocirt.config.model import PortMapping, Protocol
 from ocirt.errors import NotFound
-from ocirt.network.bridge import BridgeNetwork
-from ocirt.network.firewall import make_firewall
+from ocirt.network.bridge import BridgeNetwork, make_firewall
 from ocirt.network.netlink import Netlink
 from ocirt.network.settings import BridgeOptions
 

@@ -9,7 +9,8 @@ from ipaddress import IPv4Address, IPv4Network
 import pytest
 
 from ocirt.config.model import Protocol
-from ocirt.network.firewall import Backend, Firewall, make_firewall
+from ocirt.network.bridge import make_firewall
+from ocirt.network.firewall import Backend, Firewall
 from ocirt.network.plan import PublishedPort, Rule, firewall_plan, port_rules
 
 pytestmark = pytest.mark.integration

@@ -375,7 +375,8 @@ class Service:
             daemon.close(stop_containers=False)
 
     def _remove_network(self) -> None:
-        from ocirt.network.firewall import Backend, make_firewall
+        from ocirt.network.bridge import make_firewall
+        from ocirt.network.firewall import Backend
         from ocirt.network.netlink import Netlink, list_netns, remove_netns
         from ocirt.network.plan import netns_prefix, veth_prefix
 
