@@ -29,7 +29,7 @@ from ocirt.config.ditto import parse_create_with_config, parse_update, to_ditto_
 from ocirt.config.model import ContainerId
 from ocirt.errors import InvalidArgument, NotFound, OcirtError, Unavailable
 from ocirt.manager.types import ContainerView, StopOptions
-from ocirt.things.protocol import state_value
+from ocirt.things.twin import state_value
 
 log = logging.getLogger(__name__)
 
