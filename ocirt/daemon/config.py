@@ -10,12 +10,12 @@ Reading the file is the caller's job (`load_config_file` in `ocirt.daemon.main`)
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TypeVar
 
+from ocirt.config.durations import parse_duration
 from ocirt.errors import InvalidArgument
 from ocirt.network.settings import BridgeOptions, options_from_kanto
 
@@ -126,43 +126,6 @@ class DaemonConfig:
     deployment: DeploymentSettings = field(default_factory=DeploymentSettings)
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
     warnings: tuple[str, ...] = ()
-
-
-# ---- Go durations ---------------------------------------------------------------------
-
-_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-
-
-def parse_duration(text: str) -> float:
-    """Go's time.ParseDuration, in seconds. Raises InvalidArgument."""
-    original = text
-    sign = 1.0
-    if text[:1] in "+-" and text:
-        sign = -1.0 if text[0] == "-" else 1.0
-        text = text[1:]
-    if text == "0":
-        return 0.0
-    if not text:
-        raise InvalidArgument(f"invalid duration {original!r}")
-    total = 0.0
-    pos = 0
-    while pos < len(text):
-        match = _DURATION_PART.match(text, pos)
-        if match is None:
-            raise InvalidArgument(f"invalid duration {original!r}")
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    return sign * total
 
 
 # ---- the parser -------------------------------------------------------------------------
