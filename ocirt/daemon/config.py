@@ -1,6 +1,6 @@
 """The daemon configuration: Kanto's `config.json` format (kanto-reference §10). Pure.
 
-`parse_config(dict)` returns typed settings plus warnings. Every key that has a meaning
+`parse_daemon_config(dict)` returns typed settings plus warnings. Every key that has a meaning
 without containerd is honoured; containerd-only keys (and sections ocirt does not
 implement) draw a warning; any other key is an error that names it, so a typo never
 silently leaves a default in place. Defaults are Kanto's (daemon_config_default.go).
@@ -50,7 +50,10 @@ class LogSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class ManagerSettings:
+class ManagerConfig:
+    """The `manager` section (named apart from `ocirt.manager.manager.ManagerSettings`,
+    which the composition root builds from it)."""
+
     home_dir: str = DEFAULT_HOME
     exec_root_dir: str = DEFAULT_EXEC_ROOT
     default_ctrs_stop_timeout: float = 30.0
@@ -66,7 +69,10 @@ class TransportSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class RegistrySettings:
+class RegistryAccess:
+    """One entry of `containers.registry_configurations`, as the file spells it
+    (`ocirt.image.auth.RegistryConfig` is what the image store gets from it)."""
+
     user_id: str = ""
     password: str = ""
     transport: TransportSettings = field(default_factory=TransportSettings)
@@ -75,7 +81,7 @@ class RegistrySettings:
 @dataclass(frozen=True, slots=True)
 class ContainersSettings:
     insecure_registries: tuple[str, ...] = ("localhost",)
-    registry_configurations: Mapping[str, RegistrySettings] = field(default_factory=dict)
+    registry_configurations: Mapping[str, RegistryAccess] = field(default_factory=dict)
     image_dec_keys: tuple[str, ...] = ()
     image_dec_recipients: tuple[str, ...] = ()
     image_expiry: float = 744 * 3600.0
@@ -119,7 +125,7 @@ class ConnectionSettings:
 @dataclass(frozen=True, slots=True)
 class DaemonConfig:
     log: LogSettings = field(default_factory=LogSettings)
-    manager: ManagerSettings = field(default_factory=ManagerSettings)
+    manager: ManagerConfig = field(default_factory=ManagerConfig)
     containers: ContainersSettings = field(default_factory=ContainersSettings)
     network: NetworkSettings = field(default_factory=NetworkSettings)
     things: ThingsSettings = field(default_factory=ThingsSettings)
@@ -248,8 +254,8 @@ def _log(s: _Section) -> LogSettings:
     return result
 
 
-def _manager(s: _Section) -> ManagerSettings:
-    result = ManagerSettings(
+def _manager(s: _Section) -> ManagerConfig:
+    result = ManagerConfig(
         home_dir=s.text("home_dir", DEFAULT_HOME),
         exec_root_dir=s.text("exec_root_dir", DEFAULT_EXEC_ROOT),
         default_ctrs_stop_timeout=s.duration("default_ctrs_stop_timeout", 30.0),
@@ -262,12 +268,12 @@ def _manager(s: _Section) -> ManagerSettings:
 
 
 def _containers(s: _Section) -> ContainersSettings:
-    registries: dict[str, RegistrySettings] = {}
+    registries: dict[str, RegistryAccess] = {}
     configs = s.section("registry_configurations")
     for host in list(configs.raw):
         entry = configs.section(host)
         creds = entry.section("credentials")
-        registries[host] = RegistrySettings(
+        registries[host] = RegistryAccess(
             user_id=creds.text("user_id", ""),
             password=creds.text("password", ""),
             transport=_transport(entry.section("transport")),
@@ -377,7 +383,7 @@ def _connection(s: _Section) -> ConnectionSettings:
     return result
 
 
-def parse_config(raw: object) -> DaemonConfig:
+def parse_daemon_config(raw: object) -> DaemonConfig:
     """Kanto's config.json (already JSON-decoded) -> DaemonConfig. Raises InvalidArgument."""
     warnings: list[str] = []
     top = _Section("", raw, warnings)

@@ -32,7 +32,7 @@ from ocirt.daemon.config import (
     DaemonConfig,
     LogLevel,
     LogSettings,
-    parse_config,
+    parse_daemon_config,
 )
 from ocirt.errors import InvalidArgument, OcirtError
 
@@ -65,7 +65,7 @@ def load_config_file(path: str | None) -> DaemonConfig:
     except FileNotFoundError:
         if explicit:
             raise InvalidArgument(f"config file {target} does not exist") from None
-        return parse_config({})
+        return parse_daemon_config({})
     except OSError as exc:
         raise InvalidArgument(f"cannot read config file {target}: {exc}") from exc
     try:
@@ -73,7 +73,7 @@ def load_config_file(path: str | None) -> DaemonConfig:
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidArgument(f"config file {target} is not valid JSON: {exc}") from exc
     try:
-        return parse_config(raw)
+        return parse_daemon_config(raw)
     except InvalidArgument as exc:
         raise InvalidArgument(f"{target}: {exc.message}") from exc
 

@@ -20,7 +20,7 @@ from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 from typing import Any
 
-from ocirt.config.model import NetworkMode, PortMapping, Protocol
+from ocirt.config.model import NetworkMode, PortMapping, PortProtocol
 from ocirt.errors import InvalidArgument, NetworkError, NotFound
 from ocirt.network import hosts, netlink
 from ocirt.network.files import (
@@ -113,7 +113,7 @@ class _Endpoint:
             files_dir=Path(raw["files_dir"]),
             ports=tuple(
                 PublishedPort(
-                    Protocol(p["proto"]),
+                    PortProtocol(p["proto"]),
                     IPv4Address(p["host_ip"]),
                     int(p["host_port"]),
                     int(p["container_port"]),

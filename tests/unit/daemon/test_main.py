@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ocirt.daemon.config import parse_config
+from ocirt.daemon.config import parse_daemon_config
 from ocirt.daemon.main import Daemon, _registry_settings, expire_images
 from ocirt.errors import ImageError
 from ocirt.image.auth import Credentials, Transport
@@ -16,7 +16,7 @@ from ocirt.image.store import GcReport
 
 
 def test_registry_settings_carry_the_config() -> None:
-    config = parse_config(
+    config = parse_daemon_config(
         {
             "containers": {
                 "insecure_registries": ["localhost:5000"],
@@ -78,7 +78,7 @@ def test_expiry_sweep_spares_images_in_use(
 ) -> None:
     images = _Images(GcReport(("old:1",), 2, 1))
     manager = _Manager([_View("busybox:latest"), _View("app:1"), _View("app:1")])
-    daemon = Daemon(parse_config({"containers": containers}), manager, images=images)
+    daemon = Daemon(parse_daemon_config({"containers": containers}), manager, images=images)
     expire_images(daemon)
     assert images.calls == [({"busybox:latest", "app:1"}, expiry)]
 
@@ -86,6 +86,6 @@ def test_expiry_sweep_spares_images_in_use(
 @pytest.mark.parametrize("answer", [None, ImageError("store damaged"), OSError(5, "EIO")])
 def test_expiry_sweep_that_cannot_run_leaves_the_daemon_up(answer: Any) -> None:
     images = _Images(answer)
-    daemon = Daemon(parse_config({}), _Manager([]), images=images)
+    daemon = Daemon(parse_daemon_config({}), _Manager([]), images=images)
     expire_images(daemon)  # a pull under way (None) or a failing store: logged, not raised
     assert images.calls == [(set(), 744 * 3600.0)]
