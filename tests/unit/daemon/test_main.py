@@ -1,5 +1,6 @@
-"""The composition root's pure pieces: the registry settings the image store gets, and
-what the image expiry sweep asks of the image store."""
+"""The composition root without root: registry settings, the image expiry sweep, the
+config file, logging, sd_notify, serving and an orderly stop (over FakeManager; `build`,
+which sets up runc and the bridge, is left to the integration tests)."""
 
 from __future__ import annotations
 

@@ -181,14 +181,15 @@ class Rig:
             assert self.paho.changed.wait_for(lambda: len(self.ready) > count, WAIT)
 
     def command(self, op: str, feature: str, value: object = ..., req: str = "r1") -> None:
+        headers: dict[str, object] = {"response-required": True, "correlation-id": req}
         envelope: dict[str, object] = {
             "topic": f"ns/gw:edge:containers/things/live/messages/{op}",
-            "headers": {"response-required": True, "correlation-id": req},
+            "headers": headers,
             "path": f"/features/{feature}/inbox/messages/{op}",
         }
         if value is not ...:
             envelope["value"] = value
-            envelope["headers"]["content-type"] = "application/json"  # type: ignore[index]
+            headers["content-type"] = "application/json"
         self.paho.deliver(f"command//{TID}/req/{req}/{op}", json.dumps(envelope).encode())
 
     def response(self, req: str) -> Published:
