@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 hack/setup.sh
 . .venv/bin/activate
-echo "== ruff check"; ruff check ocirt tests bench
-echo "== ruff format --check"; ruff format --check ocirt tests bench
+echo "== ruff check"; ruff check .
+echo "== ruff format --check"; ruff format --check .
 echo "== mypy --strict ocirt"; mypy --strict ocirt
 echo "== pytest"; exec python -m pytest -q -p no:cacheprovider "$@"
