@@ -1,7 +1,8 @@
 """The one error hierarchy of ocirt. Pure: no I/O.
 
 Every error knows the Ditto status and error code that a client gets back, so the
-things front end maps any OcirtError without knowing where it came from::
+things front end maps any OcirtError without knowing where it came from
+(`ocirt.things.protocol.DittoError.from_exception`)::
 
     OcirtError                      500 messages:execution.failed
     +-- InvalidArgument             400 messages:parameter.invalid
@@ -40,10 +41,6 @@ class OcirtError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-
-    def to_ditto(self) -> dict[str, object]:
-        """The Ditto error value: Kanto sends exactly these three keys."""
-        return {"error": self.code, "status": self.status, "message": self.message}
 
 
 class InvalidArgument(OcirtError):

@@ -1,6 +1,6 @@
 """Shared pieces of the container commands: the daemon connection, output, errors.
 
-No I/O of its own beyond stdout/stderr; the socket lives in `ocirt.daemon.localapi`,
+No I/O of its own beyond stdout/stderr; the socket lives in `ocirt.cli.client`,
 imported only when a command runs.
 """
 
@@ -32,7 +32,7 @@ def add_connection_args(parser: argparse.ArgumentParser) -> None:
 
 
 def call(args: argparse.Namespace, op: str, params: dict[str, Any]) -> Any:
-    from ocirt.daemon.localapi import request
+    from ocirt.cli.client import request
 
     # An operation may legitimately take longer than the connect timeout (a stop with
     # a grace period, a pull): only connecting is bounded by --timeout.

@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def since_time(text: str, now: datetime) -> datetime:
     """The instant --since names, as `docker logs --since` reads it. Raises InvalidArgument."""
-    from ocirt.daemon.config import parse_duration
+    from ocirt.config.durations import parse_duration
 
     value = text.strip()
     unix = _UNIX.fullmatch(value)
@@ -76,7 +76,7 @@ def since_time(text: str, now: datetime) -> datetime:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ocirt.daemon.localapi import stream
+    from ocirt.cli.client import stream
 
     def body() -> int:
         params: dict[str, object] = {

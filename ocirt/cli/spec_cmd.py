@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _definition(raw: object, args: argparse.Namespace) -> ContainerDefinition:
-    from ocirt.config import new_definition, parse_config, parse_create_with_config
+    from ocirt.config import new_definition, parse_container_config, parse_create_with_config
     from ocirt.config.ditto import CreateRequest
     from ocirt.config.kanto import parse_persisted
     from ocirt.config.model import ContainerId
@@ -65,7 +65,9 @@ def _definition(raw: object, args: argparse.Namespace) -> ContainerDefinition:
     if isinstance(raw, dict) and "imageRef" in raw:
         request = parse_create_with_config(raw)
     else:
-        request = CreateRequest(image_ref="(config only)", start=False, config=parse_config(raw))
+        request = CreateRequest(
+            image_ref="(config only)", start=False, config=parse_container_config(raw)
+        )
     if args.name:
         request = replace(request, name=args.name)
     return new_definition(ContainerId(new_id), request)

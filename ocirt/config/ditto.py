@@ -158,7 +158,7 @@ def read_config(fields: Fields | None) -> tuple[ContainerConfig, list[Finding]]:
     return config, pending
 
 
-def parse_config(value: object) -> ContainerConfig:
+def parse_container_config(value: object) -> ContainerConfig:
     """A Ditto `config` object (e.g. `status.config`), defaulted and validated."""
     config, pending = read_config(Fields(value, "config"))
     config = fill_config(config)

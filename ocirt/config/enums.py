@@ -12,8 +12,8 @@ from ocirt.config.model import (
     LogDriver,
     LogMode,
     NetworkMode,
+    PortProtocol,
     Propagation,
-    Protocol,
     RestartPolicyType,
 )
 from ocirt.config.reader import parse_enum
@@ -42,14 +42,14 @@ def propagation(raw: str, index: int, pending: list[Finding]) -> Propagation:
     return mode
 
 
-def protocol(raw: str, index: int, pending: list[Finding]) -> Protocol:
-    proto = parse_enum(Protocol, raw) if raw else Protocol.TCP
+def protocol(raw: str, index: int, pending: list[Finding]) -> PortProtocol:
+    proto = parse_enum(PortProtocol, raw) if raw else PortProtocol.TCP
     if proto is None:
         # Kanto passes any text on and fails only at start; the model knows tcp and udp.
         pending.append(
             Finding((rules.NETWORK, 3, index), f"unsupported port mapping protocol {raw}")
         )
-        return Protocol.TCP
+        return PortProtocol.TCP
     return proto
 
 

@@ -46,7 +46,7 @@ class Propagation(Enum):
     SLAVE = "slave"
 
 
-class Protocol(Enum):
+class PortProtocol(Enum):
     TCP = "tcp"
     UDP = "udp"
 
@@ -70,7 +70,7 @@ class PortMapping:
     container_port: int
     host_port: int
     host_port_end: int
-    proto: Protocol = Protocol.TCP
+    proto: PortProtocol = PortProtocol.TCP
     host_ip: str = "0.0.0.0"
 
 

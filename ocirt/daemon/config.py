@@ -1,6 +1,6 @@
 """The daemon configuration: Kanto's `config.json` format (kanto-reference §10). Pure.
 
-`parse_config(dict)` returns typed settings plus warnings. Every key that has a meaning
+`parse_daemon_config(dict)` returns typed settings plus warnings. Every key that has a meaning
 without containerd is honoured; containerd-only keys (and sections ocirt does not
 implement) draw a warning; any other key is an error that names it, so a typo never
 silently leaves a default in place. Defaults are Kanto's (daemon_config_default.go).
@@ -10,12 +10,12 @@ Reading the file is the caller's job (`load_config_file` in `ocirt.daemon.main`)
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TypeVar
 
+from ocirt.config.durations import parse_duration
 from ocirt.errors import InvalidArgument
 from ocirt.network.settings import BridgeOptions, options_from_kanto
 
@@ -50,7 +50,10 @@ class LogSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class ManagerSettings:
+class ManagerConfig:
+    """The `manager` section (named apart from `ocirt.manager.manager.ManagerSettings`,
+    which the composition root builds from it)."""
+
     home_dir: str = DEFAULT_HOME
     exec_root_dir: str = DEFAULT_EXEC_ROOT
     default_ctrs_stop_timeout: float = 30.0
@@ -66,7 +69,10 @@ class TransportSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class RegistrySettings:
+class RegistryEntry:
+    """One entry of `containers.registry_configurations`, as the file spells it
+    (`ocirt.image.registry.auth.RegistryConfig` is what the image store gets from it)."""
+
     user_id: str = ""
     password: str = ""
     transport: TransportSettings = field(default_factory=TransportSettings)
@@ -75,7 +81,7 @@ class RegistrySettings:
 @dataclass(frozen=True, slots=True)
 class ContainersSettings:
     insecure_registries: tuple[str, ...] = ("localhost",)
-    registry_configurations: Mapping[str, RegistrySettings] = field(default_factory=dict)
+    registry_configurations: Mapping[str, RegistryEntry] = field(default_factory=dict)
     image_dec_keys: tuple[str, ...] = ()
     image_dec_recipients: tuple[str, ...] = ()
     image_expiry: float = 744 * 3600.0
@@ -119,50 +125,13 @@ class ConnectionSettings:
 @dataclass(frozen=True, slots=True)
 class DaemonConfig:
     log: LogSettings = field(default_factory=LogSettings)
-    manager: ManagerSettings = field(default_factory=ManagerSettings)
+    manager: ManagerConfig = field(default_factory=ManagerConfig)
     containers: ContainersSettings = field(default_factory=ContainersSettings)
     network: NetworkSettings = field(default_factory=NetworkSettings)
     things: ThingsSettings = field(default_factory=ThingsSettings)
     deployment: DeploymentSettings = field(default_factory=DeploymentSettings)
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
     warnings: tuple[str, ...] = ()
-
-
-# ---- Go durations ---------------------------------------------------------------------
-
-_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-
-
-def parse_duration(text: str) -> float:
-    """Go's time.ParseDuration, in seconds. Raises InvalidArgument."""
-    original = text
-    sign = 1.0
-    if text[:1] in "+-" and text:
-        sign = -1.0 if text[0] == "-" else 1.0
-        text = text[1:]
-    if text == "0":
-        return 0.0
-    if not text:
-        raise InvalidArgument(f"invalid duration {original!r}")
-    total = 0.0
-    pos = 0
-    while pos < len(text):
-        match = _DURATION_PART.match(text, pos)
-        if match is None:
-            raise InvalidArgument(f"invalid duration {original!r}")
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    return sign * total
 
 
 # ---- the parser -------------------------------------------------------------------------
@@ -285,8 +254,8 @@ def _log(s: _Section) -> LogSettings:
     return result
 
 
-def _manager(s: _Section) -> ManagerSettings:
-    result = ManagerSettings(
+def _manager(s: _Section) -> ManagerConfig:
+    result = ManagerConfig(
         home_dir=s.text("home_dir", DEFAULT_HOME),
         exec_root_dir=s.text("exec_root_dir", DEFAULT_EXEC_ROOT),
         default_ctrs_stop_timeout=s.duration("default_ctrs_stop_timeout", 30.0),
@@ -299,12 +268,12 @@ def _manager(s: _Section) -> ManagerSettings:
 
 
 def _containers(s: _Section) -> ContainersSettings:
-    registries: dict[str, RegistrySettings] = {}
+    registries: dict[str, RegistryEntry] = {}
     configs = s.section("registry_configurations")
     for host in list(configs.raw):
         entry = configs.section(host)
         creds = entry.section("credentials")
-        registries[host] = RegistrySettings(
+        registries[host] = RegistryEntry(
             user_id=creds.text("user_id", ""),
             password=creds.text("password", ""),
             transport=_transport(entry.section("transport")),
@@ -414,7 +383,7 @@ def _connection(s: _Section) -> ConnectionSettings:
     return result
 
 
-def parse_config(raw: object) -> DaemonConfig:
+def parse_daemon_config(raw: object) -> DaemonConfig:
     """Kanto's config.json (already JSON-decoded) -> DaemonConfig. Raises InvalidArgument."""
     warnings: list[str] = []
     top = _Section("", raw, warnings)

@@ -15,13 +15,16 @@ import logging
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ocirt.atomic import write_atomic
 from ocirt.config.kanto import parse_persisted_json
 from ocirt.config.model import ContainerConfig
 from ocirt.daemon.config import DeploymentMode, DeploymentSettings
 from ocirt.errors import OcirtError
+
+if TYPE_CHECKING:
+    from ocirt.things.ports import ContainerManager
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +51,7 @@ def descriptor_request(text: bytes | str) -> tuple[str, ContainerConfig, str | N
     return definition.image_ref, config, None
 
 
-def deploy(manager: Any, settings: DeploymentSettings, home_dir: Path) -> list[str]:
+def deploy(manager: ContainerManager, settings: DeploymentSettings, home_dir: Path) -> list[str]:
     """Apply the descriptors; returns the ids of containers created. Never raises."""
     directory = Path(settings.ctr_dir)
     marker = Path(home_dir) / INIT_MARKER
@@ -80,7 +83,7 @@ def deploy(manager: Any, settings: DeploymentSettings, home_dir: Path) -> list[s
     return created
 
 
-def _apply(manager: Any, path: Path) -> str | None:
+def _apply(manager: ContainerManager, path: Path) -> str | None:
     with path.open("rb") as handle:
         text = handle.read(MAX_DESCRIPTOR + 1)
     if len(text) > MAX_DESCRIPTOR:

@@ -1,4 +1,5 @@
-"""The local API: JSON lines over a unix socket under the exec root. Does I/O (sockets).
+"""The local API's server: JSON lines over a unix socket under the exec root. Does I/O
+(sockets). The client half, which the CLI uses, is `ocirt.cli.client`.
 
 One request per connection: the client writes one JSON object line
 ``{"op": "...", "args": {...}}``; the server answers with lines. A plain answer is one
@@ -16,7 +17,6 @@ import json
 import logging
 import os
 import re
-import socket
 import socketserver
 import threading
 from collections.abc import Callable, Iterator
@@ -27,9 +27,9 @@ from typing import Any
 
 from ocirt.config.ditto import parse_create_with_config, parse_update, to_ditto_config
 from ocirt.config.model import ContainerId
-from ocirt.errors import InvalidArgument, NotFound, OcirtError, Unavailable
+from ocirt.errors import InvalidArgument, NotFound, OcirtError
 from ocirt.manager.types import ContainerView, StopOptions
-from ocirt.things.protocol import state_value
+from ocirt.things.twin import state_value
 
 log = logging.getLogger(__name__)
 
@@ -253,61 +253,3 @@ class LocalApi:
         self._server.server_close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
-
-
-# ---- client ------------------------------------------------------------------------------
-
-
-def request(
-    path: Path,
-    op: str,
-    args: dict[str, Any],
-    timeout: float | None = 60.0,
-    *,
-    connect_timeout: float | None = None,
-) -> Any:
-    """One call; returns the result or raises the OcirtError the daemon reported."""
-    for message in stream(path, op, args, timeout, connect_timeout=connect_timeout):
-        if "ok" in message:
-            return message.get("result")
-    raise Unavailable("the daemon closed the connection without an answer")
-
-
-def stream(
-    path: Path,
-    op: str,
-    args: dict[str, Any],
-    timeout: float | None = 60.0,
-    *,
-    connect_timeout: float | None = None,
-) -> Iterator[dict[str, Any]]:
-    """The daemon's messages for one call; `connect_timeout` (default: `timeout`) bounds
-    reaching the daemon, `timeout` each wait for a message after that."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout if connect_timeout is None else connect_timeout)
-    try:
-        try:
-            sock.connect(str(path))
-        except OSError as exc:
-            raise Unavailable(f"cannot reach the ocirt daemon at {path}: {exc}") from exc
-        sock.settimeout(timeout)
-        sock.sendall(json.dumps({"op": op, "args": args}).encode() + b"\n")
-        with sock.makefile("rb") as reader:
-            for line in reader:
-                message = json.loads(line)
-                if message.get("ok") is False:
-                    raise _rebuild(message.get("error") or {})
-                yield message
-                if "ok" in message:
-                    return
-    except (OSError, ValueError) as exc:
-        raise Unavailable(f"talking to the ocirt daemon failed: {exc}") from exc
-    finally:
-        sock.close()
-
-
-def _rebuild(error: dict[str, Any]) -> OcirtError:
-    exc = OcirtError(str(error.get("message", "unknown error")))
-    exc.status = int(error.get("status", 500))
-    exc.code = str(error.get("code", OcirtError.code))
-    return exc

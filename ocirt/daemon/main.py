@@ -7,7 +7,9 @@ order is the reverse. Stopping the daemon leaves containers running (decision 10
 unless `--stop-containers-on-exit` asks for Kanto's behaviour.
 
 Heavy modules (image store and its crypto, iptables, paho) are imported in
-the functions that build them, so `ocirt --help` and the CLI stay light.
+the functions that build them, so `ocirt --help` and the CLI stay light. This is the
+only caller of `ocirt.deferred`: `run_daemon` defers the modules an idle daemon never
+needs before anything imports them.
 """
 
 from __future__ import annotations
@@ -22,20 +24,27 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ocirt import deferred
 from ocirt.daemon.config import (
     DEFAULT_CONFIG_FILE,
     DaemonConfig,
     LogLevel,
     LogSettings,
-    parse_config,
+    parse_daemon_config,
 )
 from ocirt.errors import InvalidArgument, OcirtError
 
 if TYPE_CHECKING:
+    from ocirt.daemon.localapi import LocalApi
     from ocirt.image.registry.auth import RegistryAccess
+    from ocirt.image.service import ImageService
+    from ocirt.manager.manager import Manager
+    from ocirt.manager.ports import NetworkProvider
+    from ocirt.network.bridge import BridgeNetwork
     from ocirt.swupdate.feature import SoftwareUpdatable
+    from ocirt.things.mqtt import ThingsClient
 
 log = logging.getLogger("ocirt.daemon")
 
@@ -57,7 +66,7 @@ def load_config_file(path: str | None) -> DaemonConfig:
     except FileNotFoundError:
         if explicit:
             raise InvalidArgument(f"config file {target} does not exist") from None
-        return parse_config({})
+        return parse_daemon_config({})
     except OSError as exc:
         raise InvalidArgument(f"cannot read config file {target}: {exc}") from exc
     try:
@@ -65,7 +74,7 @@ def load_config_file(path: str | None) -> DaemonConfig:
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidArgument(f"config file {target} is not valid JSON: {exc}") from exc
     try:
-        return parse_config(raw)
+        return parse_daemon_config(raw)
     except InvalidArgument as exc:
         raise InvalidArgument(f"{target}: {exc.message}") from exc
 
@@ -121,14 +130,15 @@ class Daemon:
     """Everything the daemon started, for an orderly stop."""
 
     config: DaemonConfig
-    manager: Any
-    images: Any = None
-    bridge: Any = None
-    api: Any = None
-    things: Any = None
+    manager: Manager
+    images: ImageService
+    bridge: BridgeNetwork | None = None
+    api: LocalApi | None = None
+    things: ThingsClient | None = None
 
     def close(self, stop_containers: bool) -> None:
-        for part in (self.things, self.api):
+        parts: tuple[ThingsClient | LocalApi | None, ...] = (self.things, self.api)
+        for part in parts:
             if part is not None:
                 try:
                     part.close()
@@ -170,8 +180,8 @@ def build(config: DaemonConfig, cgroup_parent: str = "ocirt") -> Daemon:
     rootfs = ImageRootfs(
         images, config.containers.image_dec_keys, config.containers.image_dec_recipients
     )
-    network: Any
-    bridge = None
+    network: NetworkProvider
+    bridge: BridgeNetwork | None = None
     try:
         from ocirt.network.bridge import BridgeNetwork
 
@@ -294,14 +304,17 @@ def software_updatable(daemon: Daemon) -> tuple[SoftwareUpdatable, ...]:
     return (feature,)
 
 
+def defer_unused_modules() -> None:
+    """Stand-ins (ocirt.deferred) for what an idle device needs neither of: TLS and
+    hashing (which paho imports at once), the registry's HTTP client (with the email
+    package under it) and tar archives. Called before anything imports them."""
+    deferred.defer(*deferred.PAHO_RARELY_USED, "http.client", "tarfile")
+
+
 def run_daemon(
     config_path: str | None, stop_containers_on_exit: bool, cgroup_parent: str = "ocirt"
 ) -> int:
-    from ocirt import deferred
-
-    # Before anything imports them: an idle device needs neither TLS, nor hashing, nor
-    # the registry's HTTP client (with the email package under it), nor tar archives.
-    deferred.defer(*deferred.PAHO_RARELY_USED, "http.client", "tarfile")
+    defer_unused_modules()
     config = load_config_file(config_path)
     setup_logging(config.log)
     for warning in config.warnings:

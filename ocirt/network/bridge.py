@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ocirt.config.ids import check_container_id
-from ocirt.config.model import NetworkMode, PortMapping, Protocol
+from ocirt.config.model import NetworkMode, PortMapping, PortProtocol
 from ocirt.errors import InvalidArgument, NetworkError, NotFound
 from ocirt.network import hosts, netlink
 from ocirt.network.files import (
@@ -116,7 +116,7 @@ class _Endpoint:
             files_dir=Path(raw["files_dir"]),
             ports=tuple(
                 PublishedPort(
-                    Protocol(p["proto"]),
+                    PortProtocol(p["proto"]),
                     IPv4Address(p["host_ip"]),
                     int(p["host_port"]),
                     int(p["container_port"]),

@@ -21,7 +21,7 @@ from enum import Enum
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from ocirt.config.ids import check_container_id
-from ocirt.config.model import Protocol
+from ocirt.config.model import PortProtocol
 from ocirt.errors import InvalidArgument
 from ocirt.hashing import sha256_hex
 from ocirt.network.settings import BridgeSettings
@@ -71,7 +71,7 @@ class Rule:
     chain: str
     verdict: Verdict
     comment: str
-    proto: Protocol | None = None
+    proto: PortProtocol | None = None
     src: IPv4Network | None = None
     dst: IPv4Network | None = None
     in_iface: Iface | None = None
@@ -138,7 +138,7 @@ class EndpointPlan:
 class PublishedPort:
     """A port mapping after a host port was taken: one host port, one container port."""
 
-    proto: Protocol
+    proto: PortProtocol
     host_ip: IPv4Address
     host_port: int
     container_port: int

@@ -15,7 +15,7 @@ import socket
 import threading
 from ipaddress import IPv4Address
 
-from ocirt.config.model import Protocol
+from ocirt.config.model import PortProtocol
 from ocirt.errors import NetworkError
 
 
@@ -27,19 +27,19 @@ class PortReservations:
         self._lock = threading.Lock()
 
     @staticmethod
-    def _bind(proto: Protocol, host_ip: IPv4Address, port: int) -> socket.socket:
-        kind = socket.SOCK_STREAM if proto is Protocol.TCP else socket.SOCK_DGRAM
+    def _bind(proto: PortProtocol, host_ip: IPv4Address, port: int) -> socket.socket:
+        kind = socket.SOCK_STREAM if proto is PortProtocol.TCP else socket.SOCK_DGRAM
         sock = socket.socket(socket.AF_INET, kind)
         try:
             sock.bind((str(host_ip), port))
-            if proto is Protocol.TCP:
+            if proto is PortProtocol.TCP:
                 sock.listen(1)
         except BaseException:
             sock.close()
             raise
         return sock
 
-    def reserve(self, owner: str, proto: Protocol, host_ip: IPv4Address, ports: range) -> int:
+    def reserve(self, owner: str, proto: PortProtocol, host_ip: IPv4Address, ports: range) -> int:
         """Take the first free port of `ports` (0 = any) and return it."""
         last_error: OSError | None = None
         for port in ports:

@@ -25,7 +25,8 @@ from ocirt.swupdate.journal import Journal
 from ocirt.swupdate.plan import Report
 from ocirt.swupdate.runner import Runner
 from ocirt.things.ports import ContainerManager
-from ocirt.things.protocol import Code, Command, DittoError, Outbound, Outcome, Twin
+from ocirt.things.protocol import Code, Command, DittoError, Outbound, Outcome
+from ocirt.things.twin import Twin
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ocirt.manager.types import Event
-from ocirt.things.protocol import Outbound, Twin
+from ocirt.things.protocol import Outbound
+from ocirt.things.twin import Twin
 
 Build = Callable[[Twin], list[Outbound]]
 

@@ -1,4 +1,5 @@
-"""The MQTT adapter of the things front end (paho-mqtt 2.x). Does I/O: network and one file.
+"""The MQTT adapter of the things front end (paho-mqtt 2.x). Does I/O: the network, and
+the known-features file through `known.py`.
 
 Threads, chosen here and nowhere else:
 - paho's network thread reads messages and reconnects on its own (auto-reconnect);
@@ -22,12 +23,16 @@ Nagle's algorithm meeting delayed ACKs (a packet held ~40 ms until the peer's de
 ACK). The client's socket has TCP_NODELAY, and it ACKs the broker's PUBACKs at once
 (TCP_QUICKACK): mosquitto does not set TCP_NODELAY by default, so its next packet to us,
 often the next command, would otherwise wait for our delayed ACK of that PUBACK.
+
+Memory: paho imports `ssl`, `hashlib` and `urllib.request` at once (~7 MB) and needs
+them only for TLS, websockets and proxies. The daemon's composition root puts
+`ocirt.deferred` stand-ins in their place before it imports this module; this module
+changes no interpreter-wide state itself.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import queue
 import socket
@@ -41,22 +46,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
 from ocirt import deferred
-
-# paho imports these at once but needs them only for TLS, websockets and proxies (~7 MB).
-deferred.defer(*deferred.PAHO_RARELY_USED)
-
-import paho.mqtt.client as paho  # noqa: E402
-from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
-
-from ocirt.atomic import Durability, write_atomic  # noqa: E402
-from ocirt.errors import InvalidArgument, Unavailable  # noqa: E402
-from ocirt.manager.types import Event, EventKind  # noqa: E402
-from ocirt.things import protocol  # noqa: E402
-from ocirt.things.extension import Build, TwinFeature  # noqa: E402
-from ocirt.things.features import Features  # noqa: E402
-from ocirt.things.ports import ContainerManager  # noqa: E402
-from ocirt.things.protocol import Identity, Outbound, ThingId, Twin, TwinTracker  # noqa: E402
+from ocirt.errors import InvalidArgument, Unavailable
+from ocirt.manager.types import Event
+from ocirt.things import known as known_features
+from ocirt.things import protocol
+from ocirt.things.extension import Build, TwinFeature
+from ocirt.things.features import Features
+from ocirt.things.ports import ContainerManager
+from ocirt.things.protocol import Identity, Outbound
+from ocirt.things.twin import Twin, TwinTracker
 
 if TYPE_CHECKING:
     import ssl
@@ -436,7 +438,8 @@ class ThingsClient:
                     if self._factory_enabled:
                         for message in tracker.on_event(work):
                             self._send(message)
-                        self._remember(tracker.twin.thing, known, work)
+                        if known_features.track(known, work):
+                            known_features.save(self._home_dir, tracker.twin.thing, known)
                     for extension in self._extensions:
                         for message in extension.on_event(tracker.twin, work):
                             self._send(message)
@@ -451,9 +454,9 @@ class ThingsClient:
             for message in tracker.republish(views):
                 self._send(message)
         current = {str(view.id) for view in views}
-        for stale in sorted(self._known(thing) - current):
+        for stale in sorted(known_features.load(self._home_dir, thing) - current):
             self._send(tracker.twin.delete_container(stale))
-        self._store_known(thing, current)
+        known_features.save(self._home_dir, thing, current)
         for extension in self._extensions:
             for message in extension.republish(tracker.twin):
                 self._send(message)
@@ -462,47 +465,3 @@ class ThingsClient:
         if self.on_ready is not None:
             self.on_ready(self.identity or Identity(str(thing), tracker.twin.tenant_id))
         return current
-
-    # ---- known features (features_container_factory_persistence.go) ----------------------
-
-    def _backup_path(self, thing: ThingId) -> Path:
-        return self._home_dir / thing.backup_name
-
-    def _known(self, thing: ThingId) -> set[str]:
-        path = self._backup_path(thing)
-        try:
-            data = json.loads(path.read_bytes())
-        except FileNotFoundError:
-            return set()
-        except (OSError, ValueError) as exc:
-            log.warning("ignored an unreadable %s: %s", path, exc)
-            return set()
-        if not isinstance(data, dict):
-            return set()
-        return {str(key) for key in data}
-
-    def _store_known(self, thing: ThingId, ids: set[str]) -> None:
-        data = {cid: protocol.container_feature_id(cid) for cid in sorted(ids)}
-        try:
-            self._home_dir.mkdir(parents=True, exist_ok=True)
-            # No fsync: it only lets a reconnect delete features of containers removed
-            # meanwhile, and `_known` reads a file a power cut damaged as empty (Kanto
-            # does not sync it either).
-            write_atomic(
-                self._backup_path(thing),
-                json.dumps(data).encode(),
-                mode=0o600,
-                durability=Durability.CRASH,
-            )
-        except OSError as exc:
-            log.warning("cannot save the known features: %s", exc)
-
-    def _remember(self, thing: ThingId, known: set[str], event: Event) -> None:
-        """Update `known` (in place) and its file for a container created or removed."""
-        if event.kind not in (EventKind.CREATED, EventKind.REMOVED):
-            return
-        if event.kind is EventKind.CREATED:
-            known.add(event.container.id)
-        else:
-            known.discard(event.container.id)
-        self._store_known(thing, known)

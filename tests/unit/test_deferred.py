@@ -109,17 +109,32 @@ def test_failed_load_raises_and_can_be_retried(tmp_path: Path) -> None:
     assert out.splitlines() == ["not yet _Deferred", "42 True"]
 
 
-def test_paho_client_module_leaves_tls_and_hashing_unloaded() -> None:
+def test_daemon_defers_then_paho_client_module_leaves_tls_and_hashing_unloaded() -> None:
     out = run(
         """
-        import sys
+        from ocirt.daemon.main import defer_unused_modules
+        defer_unused_modules()  # what run_daemon does first
         import ocirt.things.mqtt
         from ocirt import deferred
-        print(sorted(m for m in ("_ssl", "_hashlib", "http.client", "email") if m in sys.modules))
+        loaded = ("_ssl", "_hashlib", "http.client", "email")
+        print(sorted(m for m in loaded if deferred.is_loaded(m)))
         print([deferred.is_loaded(m) for m in deferred.PAHO_RARELY_USED])
         """
     )
     assert out.splitlines() == ["[]", "[False, False, False]"]
+
+
+def test_importing_the_paho_client_module_installs_no_stand_ins() -> None:
+    # Only the composition root changes interpreter-wide state; an importer of the
+    # adapter (a test, a tool) gets the real modules.
+    out = run(
+        """
+        import sys
+        import ocirt.things.mqtt
+        print([type(sys.modules[m]).__name__ for m in ("ssl", "hashlib")])
+        """
+    )
+    assert out.splitlines() == ["['module', 'module']"]
 
 
 def test_naming_ssl_exceptions_does_not_load_ssl_until_it_is_used() -> None:

@@ -45,6 +45,7 @@ from ocirt.manager.types import ContainerView
 from ocirt.runtime import monitor
 from ocirt.runtime.hostfacts import read_host_facts
 from ocirt.runtime.state import Status
+from ocirt.things.protocol import DittoError
 
 from .conftest import REPO, Registry, mkimage
 
@@ -262,7 +263,7 @@ def test_a_wrong_key_is_refused_at_create_and_nothing_is_left(
     cfg = config([encrypted.key(k) for k in keys], [f"pkcs7:{encrypted.key(c)}" for c in certs])
     with pytest.raises(DecryptError) as info:
         mgr.create(encrypted.refs[protocol], cfg)
-    assert info.value.to_ditto()["status"] == 500
+    assert DittoError.from_exception(info.value).to_value()["status"] == 500
     env.assert_nothing_left(mgr)
 
 

@@ -15,6 +15,7 @@ from ocirt.errors import ValidationError as ConfigError
 from ocirt.manager.manager import Manager
 from ocirt.manager.types import StopOptions
 from ocirt.runtime.state import Operation, Status, allows, refusal
+from ocirt.things.protocol import DittoError
 
 from .manager_support import SERVE, Env, Recorder, cfg, status_of, wait_for
 
@@ -66,7 +67,7 @@ def test_every_operation_in_every_state(
         with pytest.raises(FailedPrecondition) as info:
             OPS[operation](mgr, cid)
         assert info.value.message == refusal(cid, status, operation)
-        assert info.value.to_ditto()["status"] == 500
+        assert DittoError.from_exception(info.value).to_value()["status"] == 500
         assert mgr.get(cid).state.status is status
         return
     OPS[operation](mgr, cid)

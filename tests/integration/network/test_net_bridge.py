@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ocirt.config.model import PortMapping, Protocol
+from ocirt.config.model import PortMapping, PortProtocol
 from ocirt.errors import NotFound
 from ocirt.network.bridge import BridgeNetwork, make_firewall
 from ocirt.network.netlink import Netlink
@@ -58,9 +58,9 @@ def test_published_ports_reach_the_container_from_everywhere(
             tmp_path,
             "server",
             port_mappings=(
-                PortMapping(80, fixed, fixed, Protocol.TCP),
-                PortMapping(81, fixed, fixed, Protocol.UDP),
-                PortMapping(80, ranged, ranged + 3, Protocol.TCP),
+                PortMapping(80, fixed, fixed, PortProtocol.TCP),
+                PortMapping(81, fixed, fixed, PortProtocol.UDP),
+                PortMapping(80, ranged, ranged + 3, PortProtocol.TCP),
             ),
         )
         tcp_fixed, udp_fixed, tcp_ranged = server.ports

@@ -8,7 +8,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 import pytest
 
-from ocirt.config.model import Protocol
+from ocirt.config.model import PortProtocol
 from ocirt.network.bridge import make_firewall
 from ocirt.network.firewall import Backend, Firewall
 from ocirt.network.plan import PublishedPort, Rule, firewall_plan, port_rules
@@ -38,8 +38,8 @@ def _ports(cid: str, bridge: str, port: int) -> tuple[Rule, ...]:
         cid,
         IPv4Address("10.231.250.2"),
         (
-            PublishedPort(Protocol.TCP, IPv4Address("0.0.0.0"), port, 80),
-            PublishedPort(Protocol.UDP, IPv4Address("127.0.0.1"), port, 81),
+            PublishedPort(PortProtocol.TCP, IPv4Address("0.0.0.0"), port, 80),
+            PublishedPort(PortProtocol.UDP, IPv4Address("127.0.0.1"), port, 81),
         ),
     )
 

@@ -8,7 +8,7 @@ from ocirt.cli import create_cmd, list_cmd, update_cmd
 from ocirt.cli.common import table
 from ocirt.cli.main import build_parser
 from ocirt.config.ditto import parse_create_with_config
-from ocirt.config.model import NetworkMode, Propagation, Protocol
+from ocirt.config.model import NetworkMode, PortProtocol, Propagation
 from ocirt.errors import InvalidArgument
 
 
@@ -37,8 +37,8 @@ def test_create_flags_become_a_valid_ditto_value() -> None:
     assert (first.host_ip, first.host_port, first.host_port_end, first.container_port) == (
         "127.0.0.1", 8080, 8081, 80,
     )  # fmt: skip
-    assert first.proto is Protocol.UDP
-    assert (second.host_port, second.host_port_end, second.proto) == (9000, 9000, Protocol.TCP)
+    assert first.proto is PortProtocol.UDP
+    assert (second.host_port, second.host_port_end, second.proto) == (9000, 9000, PortProtocol.TCP)
     assert config.network_mode is NetworkMode.BRIDGE
     assert config.mount_points[0].propagation is Propagation.RSHARED
     assert config.extra_capabilities == ("NET_ADMIN",)

@@ -17,8 +17,8 @@ from ocirt.config.model import (
     MountPoint,
     NetworkMode,
     PortMapping,
+    PortProtocol,
     Propagation,
-    Protocol,
     Resources,
     RestartPolicyType,
 )
@@ -100,11 +100,11 @@ def test_devices() -> None:
 def test_port_mappings() -> None:
     ports = (
         PortMapping(container_port=80, host_port=8080, host_port_end=0, host_ip=""),
-        PortMapping(80, 9000, 9005, Protocol.UDP, "127.0.0.1"),
+        PortMapping(80, 9000, 9005, PortProtocol.UDP, "127.0.0.1"),
     )
     assert filled(port_mappings=ports).config.port_mappings == (
-        PortMapping(80, 8080, 8080, Protocol.TCP, "0.0.0.0"),
-        PortMapping(80, 9000, 9005, Protocol.UDP, "127.0.0.1"),
+        PortMapping(80, 8080, 8080, PortProtocol.TCP, "0.0.0.0"),
+        PortMapping(80, 9000, 9005, PortProtocol.UDP, "127.0.0.1"),
     )
 
 

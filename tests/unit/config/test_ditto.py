@@ -11,7 +11,7 @@ from ocirt.config import (
     ContainerUpdate,
     apply_update,
     new_definition,
-    parse_config,
+    parse_container_config,
     parse_create,
     parse_create_with_config,
     parse_update,
@@ -28,8 +28,8 @@ from ocirt.config.model import (
     MountPoint,
     NetworkMode,
     PortMapping,
+    PortProtocol,
     Propagation,
-    Protocol,
     Resources,
     RestartPolicy,
     RestartPolicyType,
@@ -90,7 +90,7 @@ def test_create_with_config_example_from_the_api_document() -> None:
         ),
         devices=(Device("/dev/ttyUSB0", "/dev/ttyUSB0", "rwm"),),
         restart_policy=RestartPolicy(RestartPolicyType.UNLESS_STOPPED, 0, 0),
-        port_mappings=(PortMapping(80, 5000, 5005, Protocol.TCP, "0.0.0.0"),),
+        port_mappings=(PortMapping(80, 5000, 5005, PortProtocol.TCP, "0.0.0.0"),),
         # maxBufferSize "1M" is discarded in blocking mode, as Kanto's FillDefaults does.
         log=LogConfig(LogDriver.JSON_FILE, 2, "100M", "", LogMode.BLOCKING, ""),
         resources=Resources(),
@@ -191,7 +191,7 @@ def test_create_with_config_without_config_or_with_null_members() -> None:
         (
             {"portMappings": [{"proto": "{}", "containerPort": 1, "hostPort": 1}]},
             ["udp", "UDP"],
-            lambda c: c.port_mappings[0].proto is Protocol.UDP,
+            lambda c: c.port_mappings[0].proto is PortProtocol.UDP,
         ),
     ],
 )
@@ -201,11 +201,11 @@ def test_enums_in_either_case_and_separator(
     # Decision 4. Kanto turns lower-case "rshared" into rprivate; ocirt keeps it.
     for variant in variants:
         config = json.loads(json.dumps(member).replace("{}", variant))
-        assert read(parse_config(config)), variant  # type: ignore[operator]
+        assert read(parse_container_config(config)), variant  # type: ignore[operator]
 
 
 def test_empty_enum_members_take_defaults() -> None:
-    config = parse_config(
+    config = parse_container_config(
         {
             "networkMode": "",
             "log": {"type": "", "mode": ""},
@@ -216,12 +216,12 @@ def test_empty_enum_members_take_defaults() -> None:
     assert config.network_mode is NetworkMode.BRIDGE
     assert (config.log.driver, config.log.mode) == (LogDriver.JSON_FILE, LogMode.BLOCKING)
     assert config.mount_points[0].propagation is Propagation.RPRIVATE
-    assert config.port_mappings[0].proto is Protocol.TCP
+    assert config.port_mappings[0].proto is PortProtocol.TCP
 
 
 def test_sizes_with_bytes_and_decimals_are_accepted() -> None:
     # Decision 5.
-    config = parse_config(
+    config = parse_container_config(
         {
             "log": {"maxSize": "1.5m", "mode": "non-blocking", "maxBufferSize": "65536B"},
             "resources": {"memory": "0.25G", "memorySwap": "512m"},

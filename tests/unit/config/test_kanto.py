@@ -19,8 +19,8 @@ from ocirt.config.model import (
     MountPoint,
     NetworkMode,
     PortMapping,
+    PortProtocol,
     Propagation,
-    Protocol,
     Resources,
     RestartPolicy,
     RestartPolicyType,
@@ -66,8 +66,8 @@ def test_deployment_descriptor_loads_unchanged() -> None:
         ),
         restart_policy=RestartPolicy(RestartPolicyType.ON_FAILURE, 5, 30),
         port_mappings=(
-            PortMapping(5683, 5683, 5683, Protocol.UDP, "127.0.0.1"),
-            PortMapping(8080, 8080, 8080, Protocol.TCP, "0.0.0.0"),
+            PortMapping(5683, 5683, 5683, PortProtocol.UDP, "127.0.0.1"),
+            PortMapping(8080, 8080, 8080, PortProtocol.TCP, "0.0.0.0"),
         ),
         log=LogConfig(
             LogDriver.JSON_FILE, 5, "10M", "/var/log/agent", LogMode.NON_BLOCKING, "512K"

@@ -11,7 +11,7 @@ import pytest
 from ocirt.config import (
     fill_defaults,
     new_definition,
-    parse_config,
+    parse_container_config,
     parse_create_with_config,
     parse_persisted,
     to_ditto_config,
@@ -30,8 +30,8 @@ from ocirt.config.model import (
     MountPoint,
     NetworkMode,
     PortMapping,
+    PortProtocol,
     Propagation,
-    Protocol,
     Resources,
     RestartPolicy,
     RestartPolicyType,
@@ -67,7 +67,7 @@ def random_definition(rng: random.Random) -> ContainerDefinition:
                 container_port=rng.randint(0, 65535),
                 host_port=(host := rng.randint(1, 60000)),
                 host_port_end=rng.choice([0, host, host + rng.randint(0, 5000)]),
-                proto=rng.choice(list(Protocol)),
+                proto=rng.choice(list(PortProtocol)),
                 host_ip=rng.choice(["", "127.0.0.1", "0.0.0.0", "::1"]),
             )
             for _ in range(rng.randint(0, 3))
@@ -147,7 +147,10 @@ def through_json(value: object) -> object:
 @pytest.mark.parametrize("index", range(CASES))
 def test_ditto_round_trip(index: int) -> None:
     definition = DEFINITIONS[index]
-    assert parse_config(through_json(to_ditto_config(definition.config))) == definition.config
+    assert (
+        parse_container_config(through_json(to_ditto_config(definition.config)))
+        == definition.config
+    )
     request = parse_create_with_config(
         through_json(
             {

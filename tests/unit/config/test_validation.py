@@ -31,6 +31,7 @@ from ocirt.config.model import (
     RestartPolicyType,
 )
 from ocirt.errors import AlreadyExists, InvalidArgument, ValidationError
+from ocirt.things.protocol import DittoError
 
 IMAGE = "docker.io/library/nginx:1.25"
 
@@ -448,7 +449,7 @@ def test_unique_name() -> None:
 def test_validation_errors_are_invalid_arguments() -> None:
     with pytest.raises(InvalidArgument) as caught:
         validate(fill_defaults(definition(name="?")))
-    assert caught.value.to_ditto() == {
+    assert DittoError.from_exception(caught.value).to_value() == {
         "error": "messages:parameter.invalid",
         "status": 400,
         "message": "invalid container name format : ?",

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ocirt.daemon.config import DeploymentMode, LogLevel, parse_config, parse_duration
+from ocirt.daemon.config import DeploymentMode, LogLevel, parse_daemon_config
 from ocirt.errors import InvalidArgument
 
 KANTO_SAMPLE: dict[str, Any] = {
@@ -35,7 +35,7 @@ KANTO_SAMPLE: dict[str, Any] = {
 
 
 def test_defaults_are_kantos() -> None:
-    config = parse_config({})
+    config = parse_daemon_config({})
     assert config.manager.home_dir == "/var/lib/container-management"
     assert config.manager.exec_root_dir == "/var/run/container-management"
     assert config.manager.default_ctrs_stop_timeout == 30.0
@@ -47,12 +47,12 @@ def test_defaults_are_kantos() -> None:
     assert config.things.features == ("ContainerFactory", "SoftwareUpdatable", "Metrics")
     assert config.deployment.mode is DeploymentMode.UPDATE
     assert config.deployment.ctr_dir == "/etc/container-management/containers"
-    assert config == parse_config({"log": None})
+    assert config == parse_daemon_config({"log": None})
     assert config.warnings == ()
 
 
 def test_every_honoured_key() -> None:
-    config = parse_config(KANTO_SAMPLE)
+    config = parse_daemon_config(KANTO_SAMPLE)
     assert config.log.file == "/var/log/cm.log"
     assert config.log.level is LogLevel.DEBUG
     assert (config.log.file_count, config.log.file_size_mb, config.log.max_age_days) == (3, 4, 7)
@@ -80,7 +80,7 @@ def test_every_honoured_key() -> None:
 
 
 def test_containerd_keys_warn() -> None:
-    warnings = parse_config(KANTO_SAMPLE).warnings
+    warnings = parse_daemon_config(KANTO_SAMPLE).warnings
     for key in ("containers.default_ns", "containers.address_path", "containers.runc_runtime",
                 "containers.lease_id", "manager.container_client_sid",
                 "manager.network_manager_sid"):  # fmt: skip
@@ -89,23 +89,23 @@ def test_containerd_keys_warn() -> None:
 
 
 def test_software_updatable_is_a_feature() -> None:
-    config = parse_config({"things": {"features": ["SoftwareUpdatable"]}})
+    config = parse_daemon_config({"things": {"features": ["SoftwareUpdatable"]}})
     assert config.things.features == ("SoftwareUpdatable",)
     assert not any("SoftwareUpdatable" in w for w in config.warnings)
 
 
 def test_tls_files_with_a_plain_broker_url_are_warned_about() -> None:
     raw = {"connection": {"broker_url": "tcp://b:1883", "transport": {"root_ca": "/ca"}}}
-    assert parse_config(raw).warnings == (
+    assert parse_daemon_config(raw).warnings == (
         "connection.transport is ignored: connection.broker_url 'tcp://b:1883' does not use "
         "TLS (ssl://, tls://, mqtts://, mqtt+ssl://, tcps://)",
     )
     tls = {"connection": {"broker_url": "mqtts://b", "transport": {"client_cert": "/c"}}}
-    assert parse_config(tls).warnings == ()
+    assert parse_daemon_config(tls).warnings == ()
 
 
 def test_unknown_sections_are_warned_about() -> None:
-    assert parse_config({"update_agent": {"enable": False}}).warnings == (
+    assert parse_daemon_config({"update_agent": {"enable": False}}).warnings == (
         "update_agent is not supported by ocirt; the section is ignored",
     )
 
@@ -148,20 +148,5 @@ def test_unknown_sections_are_warned_about() -> None:
 )  # fmt: skip
 def test_errors_name_the_key(raw: Any, message: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
-        parse_config(raw)
+        parse_daemon_config(raw)
     assert caught.value.message == message
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [("20s", 20.0), ("250ms", 0.25), ("1h2m3s", 3723.0), ("0", 0.0), ("1.5h", 5400.0),
-     ("300us", 0.0003), ("2µs", 2e-6), ("10ns", 1e-8), ("-1m", -60.0), (".5s", 0.5)],
-)  # fmt: skip
-def test_go_durations(text: str, seconds: float) -> None:
-    assert parse_duration(text) == pytest.approx(seconds)
-
-
-@pytest.mark.parametrize("text", ["", "10", "s", "1x", "1h 2m", "--1s", "1.2.3s"])
-def test_bad_durations(text: str) -> None:
-    with pytest.raises(InvalidArgument):
-        parse_duration(text)

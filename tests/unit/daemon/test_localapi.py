@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from fake_manager import FakeManager
 
-from ocirt.daemon.localapi import ApiHandlers, LocalApi, request
-from ocirt.errors import OcirtError, Unavailable
+from ocirt.cli.client import request
+from ocirt.daemon.localapi import ApiHandlers, LocalApi
+from ocirt.errors import OcirtError
 
 
 @pytest.fixture
@@ -82,32 +83,3 @@ def test_malformed_requests_do_not_kill_the_server(api: tuple[Path, FakeManager]
             answer = sock.makefile("rb").readline()
         assert b'"ok": false' in answer
     assert request(path, "list", {}) == []
-
-
-def test_no_daemon_is_unavailable(tmp_path: Path) -> None:
-    with pytest.raises(Unavailable):
-        request(tmp_path / "absent.sock", "list", {})
-
-
-def test_connect_timeout_bounds_reaching_a_daemon_that_does_not_accept(tmp_path: Path) -> None:
-    # A listener whose backlog is full: connect() blocks until accepted, which never is.
-    path = tmp_path / "busy.sock"
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    waiting = []
-    try:
-        server.bind(str(path))
-        server.listen(0)
-        for _ in range(4):
-            extra = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            extra.setblocking(False)
-            waiting.append(extra)
-            try:
-                extra.connect(str(path))
-            except BlockingIOError:
-                break
-        with pytest.raises(Unavailable, match="cannot reach the ocirt daemon"):
-            request(path, "sysinfo", {}, timeout=None, connect_timeout=0.2)
-    finally:
-        for extra in waiting:
-            extra.close()
-        server.close()

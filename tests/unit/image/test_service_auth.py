@@ -29,6 +29,7 @@ from ocirt.image.ocicrypt.keys import DecryptKeys
 from ocirt.image.reference import Digest, Reference, parse_digest
 from ocirt.image.registry.client import RegistryClient
 from ocirt.image.service import ImageService
+from ocirt.things.protocol import DittoError
 
 LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -157,7 +158,7 @@ def test_keys_that_do_not_open_the_image_are_refused_before_any_fetch(
     keys = DecryptKeys(private_keys=(rsa_keys[1],)) if wrong == "other" else wrong
     with pytest.raises(DecryptError, match=re.escape(ENC)) as info:
         world.service.ensure(ENC, cast(DecryptKeys | None, keys))
-    assert info.value.to_ditto()["status"] == 500
+    assert DittoError.from_exception(info.value).to_value()["status"] == 500
     assert world.registry.streamed == []
     assert not world.service.store.has_blob(world.enc_layer)
     assert world.service.store.get_record(ENC) is None

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ocirt.config.model import NetworkMode, PortMapping, Protocol
+from ocirt.config.model import NetworkMode, PortMapping, PortProtocol
 from ocirt.errors import InvalidArgument, NetworkError, NotFound
 from ocirt.network import bridge, netlink
 from ocirt.network.bridge import BridgeNetwork, detect_backend, make_firewall
@@ -129,7 +129,7 @@ def attach(net: BridgeNetwork, cid: str, tmp_path: Path, **kw: Any) -> bridge.At
 
 def tcp_any(container_port: int = 80, host_ip: str = "127.0.0.1") -> PortMapping:
     return PortMapping(
-        proto=Protocol.TCP,
+        proto=PortProtocol.TCP,
         container_port=container_port,
         host_ip=host_ip,
         host_port=0,
@@ -201,7 +201,7 @@ def test_the_reserved_port_is_held(make: Make, tmp_path: Path) -> None:
     got = attach(net, "c1", tmp_path, ports=[tcp_any()])
     taken = got.ports[0].host_port
     again = PortMapping(
-        proto=Protocol.TCP, container_port=80, host_ip="127.0.0.1", host_port=taken,
+        proto=PortProtocol.TCP, container_port=80, host_ip="127.0.0.1", host_port=taken,
         host_port_end=taken,
     )  # fmt: skip
     with pytest.raises(NetworkError, match="port is already allocated"):

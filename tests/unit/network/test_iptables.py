@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ocirt.config.model import Protocol
+from ocirt.config.model import PortProtocol
 from ocirt.errors import NetworkError
 from ocirt.network import iptables
 from ocirt.network.iptables import IptablesFirewall
@@ -32,7 +32,7 @@ def test_a_dnat_rule(iptc: FakeIptc) -> None:
             "OCIRT-DNAT-br",
             Verdict.DNAT,
             "ocirt:br:c1",
-            proto=Protocol.UDP,
+            proto=PortProtocol.UDP,
             dst=IPv4Network("127.0.0.1/32"),
             dport=5353,
             to_address=IPv4Address("10.0.0.2"),

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ocirt.config.model import Protocol
+from ocirt.config.model import PortProtocol
 from ocirt.errors import NetworkError
 from ocirt.network.nftables import NftablesFirewall, expressions
 from ocirt.network.plan import Iface, Rule, Table, Verdict, firewall_plan
@@ -23,7 +23,7 @@ def test_dnat_of_a_published_port() -> None:
         "OCIRT-DNAT-br",
         Verdict.DNAT,
         "ocirt:br:c1",
-        proto=Protocol.TCP,
+        proto=PortProtocol.TCP,
         dst=IPv4Network("127.0.0.1/32"),
         dport=8080,
         to_address=IPv4Address("10.0.0.2"),

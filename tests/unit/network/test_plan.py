@@ -6,7 +6,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 import pytest
 
-from ocirt.config.model import Protocol
+from ocirt.config.model import PortProtocol
 from ocirt.errors import InvalidArgument
 from ocirt.network.plan import (
     Hook,
@@ -87,8 +87,8 @@ def test_port_rules_dnat_to_the_container() -> None:
         "c1",
         IPv4Address("10.231.1.5"),
         (
-            PublishedPort(Protocol.TCP, IPv4Address("0.0.0.0"), 8080, 80),
-            PublishedPort(Protocol.UDP, IPv4Address("127.0.0.1"), 53, 5353),
+            PublishedPort(PortProtocol.TCP, IPv4Address("0.0.0.0"), 8080, 80),
+            PublishedPort(PortProtocol.UDP, IPv4Address("127.0.0.1"), 53, 5353),
         ),
     )
     any_ip, loopback = rules
@@ -96,10 +96,10 @@ def test_port_rules_dnat_to_the_container() -> None:
         None,
         8080,
         80,
-        Protocol.TCP,
+        PortProtocol.TCP,
     )
     assert loopback.dst == IPv4Network("127.0.0.1/32")
-    assert loopback.proto is Protocol.UDP
+    assert loopback.proto is PortProtocol.UDP
     assert {r.comment for r in rules} == {"ocirt:br:c1"}
     assert all(r.chain == "OCIRT-DNAT-br" and r.table is Table.NAT for r in rules)
 

@@ -11,7 +11,8 @@ from fake_manager import FakeManager
 from ocirt.config.model import ContainerConfig
 from ocirt.manager.types import Event, EventKind
 from ocirt.swupdate.feature import SoftwareUpdatable
-from ocirt.things.protocol import Command, Outbound, ThingId, Twin
+from ocirt.things.protocol import Command, Outbound, ThingId
+from ocirt.things.twin import Twin
 
 TWIN = Twin(ThingId.parse("ns:gw:edge:containers"), "t1")
 IMAGE = "localhost/busybox:itest"

@@ -1,0 +1,67 @@
+"""`ocirt image` on an empty store in a temp dir, and `ocirt daemon`'s start-up errors
+(the parts that need neither a registry nor root)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ocirt.cli import image_cmd
+from ocirt.cli.main import main
+
+
+def test_image_list_of_an_empty_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["image", "--home", str(tmp_path), "list"]) == 0
+    assert capsys.readouterr().out.split() == ["REFERENCE", "DIGEST", "SIZE"]
+
+
+def test_image_remove_of_an_unknown_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["image", "--home", str(tmp_path), "remove", "nothing:1"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("Error: ") and "nothing:1" in err
+
+
+def test_image_load_of_a_missing_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["image", "--home", str(tmp_path), "load", str(tmp_path / "absent")]) == 1
+    assert capsys.readouterr().err.startswith("Error: ")
+
+
+@pytest.mark.parametrize("layout", ["", ":tag", "dir:"])
+def test_image_encrypt_refuses_a_bad_layout_argument(
+    layout: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["image", "encrypt", "--recipient", "jwe:/k.pem", layout, str(tmp_path / "out")]
+    assert main(argv) == 1
+    assert capsys.readouterr().err == f"Error: invalid layout {layout!r}: want PATH[:TAG]\n"
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (0, "0B"),
+        (1023, "1023B"),
+        (1536, "1.5KB"),
+        (5 * 1024**2, "5.0MB"),
+        (3 * 1024**4, "3072.0GB"),
+    ],
+)
+def test_human_sizes(size: int, text: str) -> None:
+    assert image_cmd._human(size) == text
+
+
+def test_daemon_with_a_missing_config_file_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ocirt.daemon import main as daemon_main
+
+    deferred: list[bool] = []
+    # The stand-ins are process-wide; this test process keeps its real modules.
+    monkeypatch.setattr(daemon_main, "defer_unused_modules", lambda: deferred.append(True))
+    missing = tmp_path / "config.json"
+    assert main(["daemon", "--config", str(missing)]) == 1
+    assert capsys.readouterr().err == f"Error: config file {missing} does not exist\n"
+    assert deferred == [True]  # before anything else, as on a device
