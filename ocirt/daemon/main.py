@@ -157,11 +157,12 @@ def _registry_settings(config: DaemonConfig) -> RegistrySettings:
 
 def build(config: DaemonConfig, cgroup_parent: str = "ocirt") -> Daemon:
     """The manager over the real adapters, recovered."""
-    from ocirt.daemon.adapters import ImageRootfs
+    from ocirt.daemon.adapters import BridgeAdapter, HostNetwork, ImageRootfs
     from ocirt.image.service import ImageService
     from ocirt.manager.manager import Manager, ManagerSettings
-    from ocirt.manager.ports import BridgeAdapter, HostNetwork
     from ocirt.runtime.hostfacts import read_host_facts
+    from ocirt.runtime.monitored import MonitoredRunc
+    from ocirt.store.containers import ContainerStore
 
     home = Path(config.manager.home_dir)
     exec_root = Path(config.manager.exec_root_dir)
@@ -187,7 +188,17 @@ def build(config: DaemonConfig, cgroup_parent: str = "ocirt") -> Daemon:
         stop_timeout=config.manager.default_ctrs_stop_timeout,
         cgroup_parent=cgroup_parent,
     )
-    manager = Manager(settings, rootfs, network, read_host_facts(with_devices=True))
+    runtime = MonitoredRunc(
+        settings.runc_root, settings.runtime, notify_socket=settings.notify_socket
+    )
+    manager = Manager(
+        settings,
+        rootfs,
+        network,
+        read_host_facts(with_devices=True),
+        runtime=runtime,
+        store=ContainerStore(settings.home_dir),
+    )
     manager.recover()
     return Daemon(config, manager, images=images, bridge=bridge)
 

@@ -5,7 +5,6 @@ Messages are Kanto's (`containerm/util/util_stop_opts.go`, kanto-reference §2, 
 
 from __future__ import annotations
 
-import signal as signals
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,10 +12,7 @@ from datetime import UTC, datetime
 from ocirt.errors import FailedPrecondition, InvalidArgument
 from ocirt.logs.jsonline import format_time
 from ocirt.manager.types import StopOptions
-
-# Kanto accepts signal numbers 1..255 (the width of a wait status' signal byte).
-MAX_SIGNAL = 255
-
+from ocirt.runtime.signals import parse_signal
 
 OOM_ERROR = "OOM Killed"
 LOST_ERROR = "the container's monitor ended without recording its exit"
@@ -55,21 +51,6 @@ class StopPlan:
     signal: str
     timeout: float
     force: bool
-
-
-def parse_signal(text: str) -> str:
-    """ "SIGINT", "INT", "int" or "2" -> what runc kill accepts; else Kanto's error."""
-    raw = text.strip()
-    if raw.isdigit():
-        if 1 <= int(raw) <= MAX_SIGNAL:
-            return str(int(raw))
-        raise InvalidArgument(f"invalid signal = {text}")
-    name = raw.upper()
-    if not name.startswith("SIG"):
-        name = f"SIG{name}"
-    if name not in signals.Signals.__members__ or name in ("SIG_DFL", "SIG_IGN"):
-        raise InvalidArgument(f"invalid signal = {text}")
-    return name
 
 
 def _show_seconds(value: float) -> str:

@@ -8,7 +8,6 @@ setting, so crun can stand in where it works (it speaks the same verbs, minus `e
 from __future__ import annotations
 
 import json
-import signal as signals
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +15,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from ocirt.errors import NotFound, RuncError
+from ocirt.config.model import Resources
+from ocirt.config.sizes import parse_size
+from ocirt.errors import InvalidArgument, NotFound, RuncError
+from ocirt.runtime.signals import parse_signal
 
 
 class RuncStatus(Enum):
@@ -68,16 +70,29 @@ def _parse_state(raw: dict[str, Any]) -> RuncState:
 
 
 def _signal_name(sig: int | str) -> str:
-    """Accept 15, "15", "TERM" or "SIGTERM"; runc takes names with or without SIG."""
-    if isinstance(sig, int):
-        return str(int(sig))
-    text = sig.strip().upper()
-    if text.isdigit():
-        return text
-    name = text if text.startswith("SIG") else f"SIG{text}"
-    if name not in signals.Signals.__members__:
-        raise RuncError(f"invalid signal = {sig}")
-    return name
+    """The one parser (`ocirt.runtime.signals`); here its refusal is runc's error."""
+    try:
+        return parse_signal(sig)
+    except InvalidArgument as exc:
+        raise RuncError(exc.message) from exc
+
+
+def memory_update(resources: Resources) -> MemoryUpdate:
+    """The live `runc update` for a config's resources; "" or "-1" means unlimited (-1)."""
+
+    def size(text: str) -> int:
+        return -1 if not text or text == "-1" else parse_size(text)
+
+    return MemoryUpdate(
+        limit=size(resources.memory),
+        reservation=size(resources.memory_reservation),
+        swap=size(resources.memory_swap),
+    )
+
+
+def is_not_running(exc: RuncError) -> bool:
+    """runc's refusal to signal a container that has exited meanwhile."""
+    return "not running" in exc.message or "stopped" in exc.message
 
 
 class Runc:

@@ -29,9 +29,9 @@ from enum import Enum
 from typing import Any
 
 from ocirt.config.ditto import to_ditto_config
+from ocirt.config.state import Status
 from ocirt.errors import OcirtError
 from ocirt.manager.types import ContainerState, ContainerView, Event, EventKind
-from ocirt.runtime.state import Status
 
 # A generous bound for a container config; anything larger is refused before parsing.
 MAX_PAYLOAD = 1024 * 1024

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_manager import FakeManager
 
 from ocirt.daemon.localapi import ApiHandlers, LocalApi, request
 from ocirt.errors import OcirtError, Unavailable
+from tests.support.fake_manager import FakeManager
 
 
 @pytest.fixture

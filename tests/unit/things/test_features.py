@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fake_manager import FakeManager
 
 from ocirt.config.model import RestartPolicyType
+from ocirt.config.state import Status
 from ocirt.errors import RuncError
 from ocirt.manager.types import StopOptions
-from ocirt.runtime.state import Status
 from ocirt.things import protocol as p
 from ocirt.things.features import Features, FeatureSettings
+from tests.support.fake_manager import FakeManager
 
 
 def command(feature: str, operation: str, value: Any = None, has_value: bool = True) -> p.Command:

@@ -10,9 +10,9 @@ import pytest
 
 from ocirt.config.defaults import fill_config
 from ocirt.config.model import ContainerConfig, ContainerId, RestartPolicy, RestartPolicyType
+from ocirt.config.state import Status
 from ocirt.errors import FailedPrecondition
 from ocirt.manager.types import ContainerState, ContainerView, Event, EventKind
-from ocirt.runtime.state import Status
 from ocirt.things import protocol as p
 
 THING = p.ThingId.for_device("ns:gw")

@@ -1,6 +1,6 @@
 """An in-memory manager for the front-end tests: Kanto's state rules, no containers.
 
-It follows `ocirt.runtime.state` for what each state allows (so refusals carry Kanto's
+It follows `ocirt.config.state` for what each state allows (so refusals carry Kanto's
 messages) and emits events in the manager's order, synchronously.
 """
 
@@ -13,9 +13,9 @@ from dataclasses import replace
 
 from ocirt.config.ditto import ContainerUpdate, apply_update
 from ocirt.config.model import ContainerConfig, ContainerDefinition, ContainerId
+from ocirt.config.state import Operation, Status, check
 from ocirt.errors import NotFound, ValidationError
 from ocirt.manager.types import ContainerState, ContainerView, Event, EventKind, StopOptions
-from ocirt.runtime.state import Operation, Status, check
 
 
 class FakeManager:
