@@ -418,7 +418,10 @@ class Manager:
         self.supervisor.listen()
 
     def close(self, stop_containers: bool = False) -> None:
-        """Stop serving. Containers keep running unless asked (decision 10)."""
+        """Stop serving. Containers keep running unless asked (decision 10). Once: a second
+        close must not take the notify socket of a manager that serves after this one."""
+        if self.registry.closed:
+            return
         if stop_containers:
             plan = rules.StopPlan("SIGTERM", self.settings.stop_timeout, force=True)
             for slot in self.registry.all():
