@@ -261,9 +261,7 @@ def serve(daemon: Daemon) -> None:
         factory = "ContainerFactory" in config.things.features
         features = Features(
             daemon.manager,
-            FeatureSettings(
-                stop_timeout=config.manager.default_ctrs_stop_timeout, factory_enabled=factory
-            ),
+            FeatureSettings(factory_enabled=factory),
         )
         daemon.things = ThingsClient(
             MqttSettings(

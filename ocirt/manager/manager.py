@@ -301,11 +301,9 @@ class Manager:
     # ------------------------------------------------------------------ stop
 
     def stop(self, container_id: str, options: StopOptions | None = None) -> ContainerView:
-        """`stop` / `stopWithOptions`. A plain stop (`None`) is SIGTERM, the manager's
-        default timeout, then SIGKILL (decision 11): the one place of that rule."""
-        opts = options or StopOptions(timeout=self.settings.stop_timeout)
+        """`stop` / `stopWithOptions`; None is a plain stop (`StopOptions`, decision 11)."""
         with self._operate(container_id, Operation.STOP) as slot:
-            plan = rules.plan_stop(opts)
+            plan = rules.plan_stop(options or StopOptions(), self.settings.stop_timeout)
             self._stop(slot, plan, manual=True)
             return slot.view()
 

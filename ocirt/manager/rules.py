@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from ocirt.errors import FailedPrecondition, InvalidArgument
 from ocirt.logs.jsonline import format_time
-from ocirt.manager.types import StopOptions
+from ocirt.manager.types import DEFAULT_STOP_TIMEOUT, StopOptions
 from ocirt.runtime.signals import parse_signal
 
 OOM_ERROR = "OOM Killed"
@@ -57,13 +57,15 @@ def _show_seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def plan_stop(options: StopOptions) -> StopPlan:
-    """Check options in Kanto's order: the timeout first, then the signal."""
-    if options.timeout < 0:
-        shown = _show_seconds(options.timeout)
+def plan_stop(options: StopOptions, default_timeout: float = DEFAULT_STOP_TIMEOUT) -> StopPlan:
+    """Check options in Kanto's order: the timeout first, then the signal. A timeout of
+    None is the manager's default."""
+    timeout = default_timeout if options.timeout is None else options.timeout
+    if timeout < 0:
+        shown = _show_seconds(timeout)
         raise InvalidArgument(f"the timeout = {shown} shouldn't be negative")
     signal = parse_signal(options.signal or "SIGTERM")
-    return StopPlan(signal=signal, timeout=float(options.timeout), force=options.force)
+    return StopPlan(signal=signal, timeout=float(timeout), force=options.force)
 
 
 def stop_timed_out(container_id: str, signal_text: str) -> FailedPrecondition:

@@ -57,8 +57,9 @@ DEFAULT_STOP_TIMEOUT = 30.0
 
 @dataclass(frozen=True, slots=True)
 class StopOptions:
-    """`stop` / `stopWithOptions`. A plain stop always ends in SIGKILL (decision 11)."""
+    """`stop` / `stopWithOptions`; `StopOptions()` is a plain stop: SIGTERM, the manager's
+    default timeout (None), then SIGKILL (decision 11). The one place of that rule."""
 
     signal: str = "SIGTERM"
-    timeout: float = DEFAULT_STOP_TIMEOUT
+    timeout: float | None = None
     force: bool = True

@@ -12,6 +12,7 @@ import pytest
 
 from ocirt.daemon.localapi import ApiHandlers, LocalApi, request
 from ocirt.errors import OcirtError, Unavailable
+from ocirt.manager.types import StopOptions
 from tests.support.fake_manager import FakeManager
 
 
@@ -111,3 +112,24 @@ def test_connect_timeout_bounds_reaching_a_daemon_that_does_not_accept(tmp_path:
         for extra in waiting:
             extra.close()
         server.close()
+
+
+def test_stop_passes_only_what_was_given(api: tuple[Path, FakeManager]) -> None:
+    path, manager = api
+    request(path, "create", {"value": {"imageRef": "img", "name": "web", "start": True}})
+    request(path, "stop", {"id": "web"})
+    # A plain stop: the manager applies its default timeout and ends in SIGKILL.
+    assert manager.calls[-1][2] == StopOptions("SIGTERM", None, True)
+    request(path, "start", {"id": "web"})
+    request(path, "stop", {"id": "web", "signal": "SIGINT", "force": False})
+    assert manager.calls[-1][2] == StopOptions("SIGINT", None, False)
+
+
+def test_a_failed_start_answers_the_created_container(api: tuple[Path, FakeManager]) -> None:
+    path, manager = api
+    manager.fail_start = OcirtError("runc run failed")
+    created = request(path, "create", {"value": {"imageRef": "img", "name": "web", "start": True}})
+    # As the MQTT front end (Kanto): the create stands, the container did not start.
+    assert created["name"] == "web"
+    assert created["state"]["status"] == "CREATED"
+    assert [c["name"] for c in request(path, "list", {})] == ["web"]

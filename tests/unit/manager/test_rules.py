@@ -9,6 +9,7 @@ import pytest
 from ocirt.errors import FailedPrecondition, InvalidArgument
 from ocirt.manager.rules import (
     Exit,
+    StopPlan,
     plan_stop,
     rfc3339_datetime,
     rfc3339nano,
@@ -60,3 +61,9 @@ def test_exits() -> None:
     assert (clean.error, clean.finished_at) == ("", "2024-05-01T10:00:00Z")
     lost = Exit.lost()
     assert lost.exit_code == -1 and "monitor" in lost.error
+
+
+def test_no_timeout_is_the_managers_default() -> None:
+    # A plain stop (decision 11): SIGTERM, the default timeout, then SIGKILL.
+    assert plan_stop(StopOptions(), 7.0) == StopPlan("SIGTERM", 7.0, True)
+    assert plan_stop(StopOptions()).timeout == 30.0
