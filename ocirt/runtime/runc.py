@@ -1,5 +1,9 @@
 """The runc driver: runs the OCI runtime binary with a --root of ocirt's own. Does I/O.
 
+Only the verbs production uses: the monitor runs `runc run -d` (`ocirt.runtime.monitor`),
+the manager's runtime (`ocirt.runtime.monitored`) does the rest. Tests that drive runc
+by hand add create/start/exec/events in `tests/support/runc.py`.
+
 Every failure becomes an `ocirt.errors.RuncError` that carries the runtime's stderr, so no
 `CalledProcessError` or `OSError` from here ever reaches the manager. The binary is a
 setting, so crun can stand in where it works (it speaks the same verbs, minus `events`).
@@ -9,7 +13,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -47,13 +50,6 @@ class MemoryUpdate:
     limit: int | None = None
     reservation: int | None = None
     swap: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ExecResult:
-    returncode: int
-    stdout: str
-    stderr: str
 
 
 def _parse_state(raw: dict[str, Any]) -> RuncState:
@@ -143,61 +139,6 @@ class Runc:
             )
         return proc.stdout.decode(errors="replace") if capture_out and proc.stdout else ""
 
-    def create(
-        self,
-        container_id: str,
-        bundle: Path,
-        *,
-        pid_file: Path | None = None,
-        console_socket: Path | None = None,
-        stdin: int | None = None,
-        stdout: int | None = None,
-        stderr: int | None = None,
-    ) -> None:
-        """`runc create`. The stdio fds given become the container's own (pass-through).
-
-        Without them the container gets /dev/null in and discarded out. Its stdout must
-        not be a pipe that we wait on: the container keeps it open (runc#1721).
-        """
-        args = ["create", "--bundle", str(bundle)]
-        if pid_file is not None:
-            args += ["--pid-file", str(pid_file)]
-        if console_socket is not None:
-            args += ["--console-socket", str(console_socket)]
-        args.append(container_id)
-        out = stdout if stdout is not None else subprocess.DEVNULL
-        if stderr is None:
-            # runc's own errors are needed; the container inherits this fd, so use a file.
-            self._create_capturing_errors(args, stdin, out)
-            return
-        self._run(
-            *args,
-            stdin=stdin if stdin is not None else subprocess.DEVNULL,
-            stdout=out,
-            stderr=stderr,
-        )
-
-    def _create_capturing_errors(self, args: list[str], stdin: int | None, stdout: int) -> None:
-        import tempfile
-
-        with tempfile.TemporaryFile() as errfile:
-            try:
-                self._run(
-                    *args,
-                    stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                    stdout=stdout,
-                    stderr=errfile.fileno(),
-                )
-            except RuncError as exc:
-                errfile.seek(0)
-                text = errfile.read().decode(errors="replace")
-                raise RuncError(
-                    "runc create failed", stderr=text, returncode=exc.returncode
-                ) from exc
-
-    def start(self, container_id: str) -> None:
-        self._run("start", container_id)
-
     def kill(self, container_id: str, sig: int | str = "SIGTERM") -> None:
         self._run("kill", container_id, _signal_name(sig))
 
@@ -239,36 +180,3 @@ class Runc:
             memory["swap"] = update.swap
         document = json.dumps({"memory": memory}).encode()
         self._run("update", "--resources", "-", container_id, input_data=document)
-
-    def events_stats(self, container_id: str) -> dict[str, Any]:
-        """One `runc events --stats` sample: cpu, memory, pids, blkio of the container."""
-        out = self._run("events", "--stats", container_id)
-        try:
-            event = json.loads(out)
-        except json.JSONDecodeError as exc:
-            raise RuncError(f"runc events printed no JSON: {out[:200]!r}") from exc
-        data = event.get("data") if isinstance(event, dict) else None
-        if not isinstance(data, dict):
-            raise RuncError(f"runc events gave no stats: {out[:200]!r}")
-        return data
-
-    def exec(self, container_id: str, argv: Sequence[str]) -> ExecResult:
-        """Run a process inside a running container and collect its output.
-
-        A non-zero exit of the process is a result, not an error; runc's own failure
-        (no such container, bad args) is a RuncError.
-        """
-        try:
-            proc = subprocess.run(
-                self._argv("exec", container_id, *argv),
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=self.timeout,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise RuncError(f"{self.binary} exec could not run: {exc}") from exc
-        err = proc.stderr.decode(errors="replace")
-        if proc.returncode != 0 and err.startswith(("time=", "exec failed")):
-            raise RuncError(f"{self.binary} exec failed", stderr=err, returncode=proc.returncode)
-        return ExecResult(proc.returncode, proc.stdout.decode(errors="replace"), err)
