@@ -32,3 +32,7 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# For what waits on runc and the monitors on a loaded machine.
+LONG_WAIT = 60.0
