@@ -149,8 +149,11 @@ def seed_message() -> dict[str, Any]:
     )
     return {
         "topic": "demo/device:edge:containers/things/live/messages/createWithConfig",
-        "headers": {"response-required": True, "content-type": "application/json",
-                    "correlation-id": str(uuid.uuid4())},  # fmt: skip
+        "headers": {
+            "response-required": True,
+            "content-type": "application/json",
+            "correlation-id": str(uuid.uuid4()),
+        },
         "path": "/features/ContainerFactory/inbox/messages/createWithConfig",
         "value": {
             "imageRef": IMAGE,
@@ -166,17 +169,35 @@ def seed_message() -> dict[str, Any]:
                 "networkMode": "bridge",
                 "openStdin": False,
                 "tty": False,
-                "mountPoints": [{"source": str(shared), "destination": "/shared",
-                                 "propagationMode": "rprivate"}],  # fmt: skip
+                "mountPoints": [
+                    {"source": str(shared), "destination": "/shared", "propagationMode": "rprivate"}
+                ],
                 "decryption": {"keys": [], "recipients": []},
-                "devices": [{"pathOnHost": "/dev/null", "pathInContainer": "/dev/demo-null",
-                             "cgroupPermissions": "rwm"}],  # fmt: skip
-                "restartPolicy": {"type": "unless-stopped", "maxRetryCount": 0,
-                                  "retryTimeout": 0},  # fmt: skip
-                "portMappings": [{"proto": "tcp", "containerPort": 80, "hostIP": "0.0.0.0",
-                                  "hostPort": 5000, "hostPortEnd": 5005}],  # fmt: skip
-                "log": {"type": "json-file", "maxFiles": 2, "maxSize": "100M", "rootDir": "",
-                        "mode": "blocking", "maxBufferSize": "1M"},  # fmt: skip
+                "devices": [
+                    {
+                        "pathOnHost": "/dev/null",
+                        "pathInContainer": "/dev/demo-null",
+                        "cgroupPermissions": "rwm",
+                    }
+                ],
+                "restartPolicy": {"type": "unless-stopped", "maxRetryCount": 0, "retryTimeout": 0},
+                "portMappings": [
+                    {
+                        "proto": "tcp",
+                        "containerPort": 80,
+                        "hostIP": "0.0.0.0",
+                        "hostPort": 5000,
+                        "hostPortEnd": 5005,
+                    }
+                ],
+                "log": {
+                    "type": "json-file",
+                    "maxFiles": 2,
+                    "maxSize": "100M",
+                    "rootDir": "",
+                    "mode": "blocking",
+                    "maxBufferSize": "1M",
+                },
                 "resources": {"memory": "64M", "memoryReservation": "", "memorySwap": ""},
             },
         },

@@ -1,8 +1,6 @@
 """cffi build script for ocirt._native (API mode, compiled by `pip install .`)."""
 
-
 from cffi import FFI
-
 
 ffibuilder = FFI()
 ffibuilder.cdef(
