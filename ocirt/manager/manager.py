@@ -20,7 +20,6 @@ persisted counts as never having happened: recovery force-deletes what it made.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -57,8 +56,8 @@ from ocirt.manager.types import (
 )
 from ocirt.spec import layout
 from ocirt.spec.facts import HostFacts, ImageConfig
-from ocirt.store.atomic import Durability, remove_tree
-from ocirt.store.containers import ContainerPaths, StoredContainer
+from ocirt.store.atomic import Durability
+from ocirt.store.containers import StoredContainer
 from ocirt.store.record import RuntimeRecord
 
 # After SIGKILL a container is gone within milliseconds; this bounds a stuck kernel.
@@ -251,8 +250,7 @@ class Manager:
         definition = slot.stored.definition
         paths = self.registry.paths(definition)
         try:
-            self.runtime.forget(slot.id)
-            _fresh_monitor_dir(paths)
+            self.runtime.forget(slot.id, paths.monitor)
             slot.exited.clear()
             prepared = self.rootfs.activate(
                 definition.id, definition.image_ref, definition.config.decryption, paths.bundle
@@ -443,16 +441,3 @@ class Manager:
 
     def _emit(self, kind: EventKind, view: ContainerView) -> None:
         self._events.publish(Event(kind, view))
-
-
-def _fresh_monitor_dir(paths: ContainerPaths) -> None:
-    """An empty monitor state dir for the next run; the last run's files (exit record,
-    handle) must not be taken for the new run's."""
-    try:
-        with os.scandir(paths.monitor) as entries:
-            if next(entries, None) is None:
-                return  # empty, as create leaves it: nothing to remove
-    except FileNotFoundError:
-        pass
-    remove_tree(paths.monitor)
-    paths.monitor.mkdir(parents=True, exist_ok=True)

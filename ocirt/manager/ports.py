@@ -107,8 +107,9 @@ class Runtime(Protocol):
         """Force-delete the runtime's container; none is not an error."""
         ...
 
-    def forget(self, container_id: str) -> None:
-        """Delete what an earlier run left in the runtime, before a new run."""
+    def forget(self, container_id: str, state_dir: Path) -> None:
+        """Before a new run: delete what an earlier run left in the runtime, and leave
+        `state_dir` empty (the last run's exit record and handle are not the new run's)."""
         ...
 
     def update_memory(self, container_id: str, resources: Resources) -> None:

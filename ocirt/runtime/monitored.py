@@ -9,6 +9,7 @@ update document.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from ocirt.config.model import ContainerDefinition, Resources
 from ocirt.errors import NotFound, RuncError
 from ocirt.runtime import monitor
 from ocirt.runtime.runc import Runc, RuncState, is_not_running, memory_update
+from ocirt.store.atomic import remove_tree
 
 
 class MonitoredRunc:
@@ -73,12 +75,21 @@ class MonitoredRunc:
         with contextlib.suppress(NotFound):
             self.runc.delete(container_id, force=True)
 
-    def forget(self, container_id: str) -> None:
-        """Delete a runc container left from an earlier run before a new `runc run`."""
+    def forget(self, container_id: str, state_dir: Path) -> None:
+        """Before a new `runc run`: delete a runc container left from an earlier run, and
+        empty the monitor's state dir (its exit record and handle are the last run's)."""
         # runc keeps a directory per container in its root; none means nothing to delete,
         # which saves a runc run on every start.
         if (self.runc.root / container_id).exists():
             self.delete(container_id)
+        try:
+            with os.scandir(state_dir) as entries:
+                if next(entries, None) is None:
+                    return  # empty, as create leaves it: nothing to remove
+        except FileNotFoundError:
+            pass
+        remove_tree(state_dir)
+        state_dir.mkdir(parents=True, exist_ok=True)
 
     def update_memory(self, container_id: str, resources: Resources) -> None:
         self.runc.update_memory(container_id, memory_update(resources))

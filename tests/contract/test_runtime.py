@@ -147,7 +147,8 @@ def test_pause_resume_and_a_live_memory_update(rig: Rig) -> None:
 
 def test_unknown_containers(rig: Rig) -> None:
     rig.runtime.delete("ct-unknown")
-    rig.runtime.forget("ct-unknown")
+    rig.runtime.forget("ct-unknown", rig.base / "unknown-state")
+    assert (rig.base / "unknown-state").is_dir()
     assert not rig.runtime.kill("ct-unknown", "SIGTERM")
     assert rig.runtime.read_exit(rig.base / "nowhere") is None
     assert not rig.runtime.alive(rig.base / "nowhere")
@@ -157,5 +158,9 @@ def test_forget_deletes_what_an_earlier_run_left(rig: Rig) -> None:
     run = rig.launch("sleep", "1000")
     assert rig.runtime.kill(run.id, "SIGKILL")
     wait_for("the exit record", lambda: rig.runtime.read_exit(run.state_dir))
-    rig.runtime.forget(run.id)
+    rig.runtime.forget(run.id, run.state_dir)
     assert rig.status(run) is None
+    # The next run starts with no exit record and no live monitor of the last one.
+    assert rig.runtime.read_exit(run.state_dir) is None
+    assert not rig.runtime.alive(run.state_dir)
+    assert list(run.state_dir.iterdir()) == []

@@ -187,12 +187,16 @@ class FakeRuntime:
             if run is not None:
                 run.present = False
 
-    def forget(self, container_id: str) -> None:
+    def forget(self, container_id: str, state_dir: Path) -> None:
         with self._lock:
             self._call("forget", container_id)
             run = self.runs.get(container_id)
             if run is not None:
                 run.present = False
+                # The last run's exit record and handle are gone with its state dir.
+                run.record = None
+                run.monitor_alive = False
+            state_dir.mkdir(parents=True, exist_ok=True)
 
     def update_memory(self, container_id: str, resources: Resources) -> None:
         with self._lock:
