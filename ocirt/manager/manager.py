@@ -108,9 +108,8 @@ class Manager:
         self._events = EventBus()
         settings.exec_root.mkdir(parents=True, exist_ok=True)
         self.supervisor = Supervisor(
-            self.registry, runtime, network, self._emit, settings.notify_socket
+            self.registry, runtime, network, self._emit, self._start, settings.notify_socket
         )
-        self.supervisor.start = self._start
 
     # ------------------------------------------------------------------ queries
 

@@ -41,6 +41,7 @@ class Supervisor:
         runtime: Runtime,
         network: NetworkProvider,
         emit: Callable[[EventKind, ContainerView], None],
+        start: Callable[[Slot], None],
         notify_socket: Path,
         *,
         sweep_interval: float = 5.0,
@@ -49,8 +50,8 @@ class Supervisor:
         self.runtime = runtime
         self.network = network
         self._emit = emit
-        # Set by the manager: runs a container again (under its lock); raises OcirtError.
-        self.start: Callable[[Slot], None] = _no_start
+        # The manager's: runs a container again (under its lock); raises OcirtError.
+        self.start = start
         self._workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ocirt-mgr")
         self._listener = ExitListener(
             notify_socket, self.on_notice, self.sweep, sweep_interval=sweep_interval
@@ -222,7 +223,3 @@ class Supervisor:
 
         with contextlib.suppress(RuntimeError):
             self._workers.submit(run)
-
-
-def _no_start(slot: Slot) -> None:
-    raise OcirtError(f"cannot start container {slot.id}: no manager")
