@@ -27,8 +27,10 @@ import json, sys, time
 from pathlib import Path
 from ocirt.config.model import ContainerConfig, NetworkMode, RestartPolicy, RestartPolicyType
 from ocirt.manager.manager import Manager, ManagerSettings
-from ocirt.manager.ports import DirectoryRootfs, HostNetwork
+from ocirt.daemon.adapters import DirectoryRootfs, HostNetwork
 from ocirt.runtime.hostfacts import read_host_facts
+from ocirt.runtime.monitored import MonitoredRunc
+from ocirt.store.containers import ContainerStore
 
 def rss():
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -37,7 +39,14 @@ def rss():
 
 base, rootfs, count = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 settings = ManagerSettings(home_dir=base / "home", exec_root=base / "exec")
-mgr = Manager(settings, DirectoryRootfs(rootfs, copy=False), HostNetwork(), read_host_facts())
+mgr = Manager(
+    settings,
+    DirectoryRootfs(rootfs, copy=False),
+    HostNetwork(),
+    read_host_facts(),
+    runtime=MonitoredRunc(settings.runc_root, notify_socket=settings.notify_socket),
+    store=ContainerStore(settings.home_dir),
+)
 mgr.recover()
 empty = rss()
 config = ContainerConfig(

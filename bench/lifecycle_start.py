@@ -26,9 +26,11 @@ import uuid
 from pathlib import Path
 
 from ocirt.config.model import ContainerConfig, NetworkMode, RestartPolicy, RestartPolicyType
+from ocirt.daemon.adapters import DirectoryRootfs, HostNetwork
 from ocirt.manager.manager import Manager, ManagerSettings
-from ocirt.manager.ports import DirectoryRootfs, HostNetwork
 from ocirt.runtime.hostfacts import read_host_facts
+from ocirt.runtime.monitored import MonitoredRunc
+from ocirt.store.containers import ContainerStore
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = ContainerConfig(
@@ -87,7 +89,14 @@ def main() -> None:
         for copy in (False, True):
             settings = ManagerSettings(home_dir=base / f"home-{copy}", exec_root=base / "exec")
             provider = DirectoryRootfs(rootfs, copy=copy)
-            mgr = Manager(settings, provider, HostNetwork(), read_host_facts())
+            mgr = Manager(
+                settings,
+                provider,
+                HostNetwork(),
+                read_host_facts(),
+                runtime=MonitoredRunc(settings.runc_root, notify_socket=settings.notify_socket),
+                store=ContainerStore(settings.home_dir),
+            )
             mgr.recover()
             try:
                 results[copy] = measure(mgr, settings.home_dir, runc_root, rounds)

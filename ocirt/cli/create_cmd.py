@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from typing import Any
 
 from ocirt.cli.common import add_connection_args, call, guarded, print_json
@@ -161,6 +162,11 @@ def run(args: argparse.Namespace) -> int:
             print_json(result)
         else:
             print(result["id"])
+        state = result.get("state") or {}
+        if args.start and state.get("status") != "RUNNING" and state.get("error"):
+            # Created, but the start failed (Kanto's rule, ocirt.manager.frontend).
+            print(f"the container was created but did not start: {state['error']}", file=sys.stderr)
+            return 1
         return 0
 
     return guarded(body)

@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--netns",
-        help="join this network namespace instead of /var/run/netns/ocirt-<first 12 of id>",
+        help="join this network namespace instead of the one the default bridge makes "
+        "(/var/run/netns/ocirt-<hash of the bridge name>-<id>)",
     )
 
 
@@ -88,34 +89,28 @@ def _image(path: Path | None) -> ImageConfig:
 def _spec(args: argparse.Namespace) -> dict[str, object]:
     from ocirt.config import load_json
     from ocirt.config.model import NetworkMode
+    from ocirt.manager import bundle
+    from ocirt.network.plan import netns_path
+    from ocirt.network.settings import DEFAULT_BRIDGE
     from ocirt.runtime import hostfacts
     from ocirt.spec import layout
-    from ocirt.spec.builder import build_spec
     from ocirt.spec.facts import NetworkAttachment
-    from ocirt.spec.user import resolve_user
 
     definition = _definition(load_json(args.config.read_bytes()), args)
     config = definition.config
-    image = _image(args.image_config)
     meta_path = args.meta_path or layout.DEFAULT_META_PATH
-    paths = layout.bundle_paths(definition.id, meta_path)
-    if Path(paths.rootfs).is_dir():
-        user = hostfacts.image_user(paths.rootfs, image.user)
-    else:
-        # Without a rootfs only numeric users can be resolved.
-        user = resolve_user(image.user, None, None)
     if config.network_mode is NetworkMode.HOST:
         network = NetworkAttachment.host()
     else:
-        network = NetworkAttachment.netns(args.netns or layout.netns_path(definition.id))
-    return build_spec(
+        # The name the default bridge gives the container's namespace at start.
+        network = NetworkAttachment.netns(args.netns or netns_path(DEFAULT_BRIDGE, definition.id))
+    # The manager's own assembly (`ocirt.manager.bundle`), so this is the spec that runs.
+    return bundle.make_spec(
         definition,
-        image=image,
-        user=user,
+        image=_image(args.image_config),
         host=hostfacts.read_host_facts(with_devices=config.privileged),
         network=network,
-        paths=paths,
-        devices={d.path_on_host: hostfacts.stat_device(d.path_on_host) for d in config.devices},
+        paths=layout.bundle_paths(definition.id, meta_path),
     )
 
 

@@ -13,8 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_connection_args(parser)
     parser.add_argument("container", help="container id or name")
     parser.add_argument(
-        "-t", "--time", dest="grace", type=float, default=30.0,
-        help="seconds to wait before SIGKILL (30)",
+        "-t", "--time", dest="grace", type=float, default=None,
+        help="seconds to wait before SIGKILL (default: the daemon's "
+        "default_ctrs_stop_timeout, 30 unless configured)",
     )  # fmt: skip
     parser.add_argument(
         "-f", "--force", action="store_true",
@@ -25,14 +26,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     def body() -> int:
-        # A plain stop always ends in SIGKILL (decision 11); -s keeps Kanto's -f meaning.
-        force = args.force or not args.signal
-        params = {
-            "id": args.container,
-            "timeout": args.grace,
-            "force": force,
-            "signal": args.signal or "SIGTERM",
-        }
+        # Only what was given: the daemon's manager makes the rest a plain stop, which
+        # ends in SIGKILL (decision 11); with -s, -f keeps Kanto's meaning.
+        params: dict[str, object] = {"id": args.container}
+        if args.grace is not None:
+            params["timeout"] = args.grace
+        if args.signal:
+            params["signal"] = args.signal
+            params["force"] = args.force
         result = call(args, "stop", params)
         if args.json:
             print_json(result)

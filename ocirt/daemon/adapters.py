@@ -1,23 +1,31 @@
-"""The image store behind the manager's RootfsProvider port. Does I/O (through
-`ocirt.image`).
+"""The adapters behind the manager's RootfsProvider and NetworkProvider ports. Does I/O
+(file copies, host file reads, and through `ocirt.image` and `ocirt.network`).
 
-It only translates: `ImageRootfs` pulls or finds an image, checks that the container's
-keys open it, and mounts a snapshot as the container's rootfs. The bridge network's
-adapter is `ocirt.manager.ports.BridgeAdapter`.
+They only translate:
+- `ImageRootfs` pulls or finds an image, checks that the container's keys open it, and
+  mounts a snapshot as the container's rootfs; `DirectoryRootfs` copies a prepared
+  directory (a busybox tree in tests, an unpacked image by hand).
+- `HostNetwork` serves host mode only; `BridgeAdapter` serves both modes through
+  `ocirt.network.bridge.BridgeNetwork`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import shutil
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocirt.config.model import Decryption
-from ocirt.manager.ports import PreparedRootfs
+from ocirt.atomic import Durability, remove_tree, write_atomic
+from ocirt.config.model import ContainerConfig, Decryption, NetworkMode
+from ocirt.errors import ImageError, Unavailable
+from ocirt.manager.ports import Attached, PreparedRootfs
+from ocirt.spec.facts import ImageConfig, NetworkAttachment
 
 if TYPE_CHECKING:
     from ocirt.image.ocicrypt.keys import DecryptKeys
     from ocirt.image.service import ImageService
+    from ocirt.network.bridge import BridgeNetwork
 
 
 class ImageRootfs:
@@ -70,3 +78,132 @@ class ImageRootfs:
 
     def release(self, container_id: str, bundle_dir: Path) -> None:
         self.images.release_rootfs(container_id)
+
+
+class DirectoryRootfs:
+    """A rootfs taken from a directory: by default one private copy per container.
+
+    The copy keeps the source pristine, since containers write into their rootfs. With
+    `copy=False` every container uses the source directory itself (for read-only use,
+    e.g. benchmarks); release then leaves it alone.
+    """
+
+    def __init__(
+        self, source: Path, image: ImageConfig | None = None, *, copy: bool = True
+    ) -> None:
+        self.source = Path(source)
+        self.image = image or ImageConfig()
+        self.copy = copy
+
+    def prepare(
+        self, container_id: str, image_ref: str, decryption: Decryption, bundle_dir: Path
+    ) -> PreparedRootfs:
+        if not self.copy:
+            return self.activate(container_id, image_ref, decryption, bundle_dir)
+        target = bundle_dir / "rootfs"
+        if target.exists():
+            remove_tree(target)
+        try:
+            shutil.copytree(self.source, target, symlinks=True)
+        except OSError as exc:
+            remove_tree(target)
+            raise ImageError(f"cannot copy the rootfs of {image_ref}: {exc}") from exc
+        return PreparedRootfs(target, self.image)
+
+    def activate(
+        self, container_id: str, image_ref: str, decryption: Decryption, bundle_dir: Path
+    ) -> PreparedRootfs:
+        target = bundle_dir / "rootfs" if self.copy else self.source
+        if not target.is_dir():
+            raise ImageError(f"the rootfs of container {container_id} is missing")
+        return PreparedRootfs(target, self.image)
+
+    def release(self, container_id: str, bundle_dir: Path) -> None:
+        if self.copy:
+            remove_tree(bundle_dir / "rootfs")
+
+
+class HostNetwork:
+    """Host network mode only: the container shares the host's network namespace.
+
+    It gets copies of the host's /etc/hosts (plus literal extraHosts) and resolv.conf;
+    its hostname is the host's, set by the spec builder (Kanto, kanto-reference §4).
+    """
+
+    def __init__(self, etc: Path = Path("/etc")) -> None:
+        self.etc = Path(etc)
+
+    def _read(self, name: str) -> str:
+        try:
+            return (self.etc / name).read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def planned(self, container_id: str, config: ContainerConfig) -> NetworkAttachment:
+        if config.network_mode is not NetworkMode.HOST:
+            raise Unavailable(
+                f"network mode {config.network_mode.value} is not available: "
+                "no bridge network is configured"
+            )
+        return NetworkAttachment.host()
+
+    def attach(self, container_id: str, config: ContainerConfig, files_dir: Path) -> Attached:
+        self.planned(container_id, config)
+        hosts = self._read("hosts")
+        if hosts and not hosts.endswith("\n"):
+            hosts += "\n"
+        for entry in config.extra_hosts:
+            name, _, value = entry.partition(":")
+            hosts += f"{value}\t{name}\n"
+        hosts_path = files_dir / "hosts"
+        resolv_path = files_dir / "resolv.conf"
+        # Rewritten at every start: atomic, not durable.
+        write_atomic(hosts_path, hosts, durability=Durability.CRASH)
+        write_atomic(resolv_path, self._read("resolv.conf"), durability=Durability.CRASH)
+        return Attached(NetworkAttachment.host(), hosts=hosts_path, resolv_conf=resolv_path)
+
+    def detach(self, container_id: str) -> None:
+        return None
+
+    def reconcile(self, known_ids: Iterable[str]) -> None:
+        return None
+
+
+class BridgeAdapter:
+    """Both network modes through `ocirt.network.bridge.BridgeNetwork` (set up already)."""
+
+    def __init__(self, bridge: BridgeNetwork) -> None:
+        self.bridge = bridge
+
+    def planned(self, container_id: str, config: ContainerConfig) -> NetworkAttachment:
+        from ocirt.network.plan import netns_path
+
+        if config.network_mode is NetworkMode.HOST:
+            return NetworkAttachment.host()
+        return NetworkAttachment.netns(netns_path(self.bridge.settings.name, container_id))
+
+    def attach(self, container_id: str, config: ContainerConfig, files_dir: Path) -> Attached:
+        if config.network_mode is NetworkMode.HOST:
+            made = self.bridge.attach_host(container_id, config.extra_hosts, files_dir)
+        else:
+            made = self.bridge.attach(
+                container_id,
+                config.host_name,
+                config.domain_name,
+                config.port_mappings,
+                config.extra_hosts,
+                files_dir,
+            )
+        netns = made.netns_path
+        attachment = (
+            NetworkAttachment.host() if netns is None else NetworkAttachment.netns(str(netns))
+        )
+        # Host mode keeps the host's hostname through the spec (no hostname file).
+        hostname = made.files.hostname if netns is not None else None
+        return Attached(attachment, made.files.hosts, made.files.resolv_conf, hostname)
+
+    def detach(self, container_id: str) -> None:
+        self.bridge.detach(container_id)
+
+    def reconcile(self, known_ids: Iterable[str]) -> None:
+        self.bridge.reconcile(set(known_ids))

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from ocirt.config.durations import parse_duration
 from ocirt.errors import InvalidArgument
+from ocirt.manager.types import DEFAULT_STOP_TIMEOUT
 from ocirt.network.settings import BridgeOptions, options_from_kanto
 
 DEFAULT_CONFIG_FILE = "/etc/container-management/config.json"
@@ -56,7 +57,7 @@ class ManagerConfig:
 
     home_dir: str = DEFAULT_HOME
     exec_root_dir: str = DEFAULT_EXEC_ROOT
-    default_ctrs_stop_timeout: float = 30.0
+    default_ctrs_stop_timeout: float = DEFAULT_STOP_TIMEOUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +259,7 @@ def _manager(s: _Section) -> ManagerConfig:
     result = ManagerConfig(
         home_dir=s.text("home_dir", DEFAULT_HOME),
         exec_root_dir=s.text("exec_root_dir", DEFAULT_EXEC_ROOT),
-        default_ctrs_stop_timeout=s.duration("default_ctrs_stop_timeout", 30.0),
+        default_ctrs_stop_timeout=s.duration("default_ctrs_stop_timeout", DEFAULT_STOP_TIMEOUT),
     )
     for key in ("home_dir", "exec_root_dir"):
         if not getattr(result, key).startswith("/"):

@@ -20,7 +20,7 @@ import re
 import socketserver
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, is_dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from typing import Any
 from ocirt.config.ditto import parse_create_with_config, parse_update, to_ditto_config
 from ocirt.config.model import ContainerId
 from ocirt.errors import InvalidArgument, NotFound, OcirtError
+from ocirt.manager import frontend
 from ocirt.manager.types import ContainerView, StopOptions
 from ocirt.things.twin import state_value
 
@@ -134,11 +135,7 @@ class ApiHandlers:
             image_ref, config, name = descriptor_request(descriptor)
             view = self.manager.create(image_ref, config, name)
         else:
-            request = parse_create_with_config(args.get("value"))
-            view = self.manager.create(request.image_ref, request.config, request.name)
-            if request.start:
-                self.manager.start(view.id)
-                view = self.manager.get(view.id)
+            view = frontend.create(self.manager, parse_create_with_config(args.get("value")))
         return view_json(view)
 
     def logs(self, args: dict[str, Any]) -> Iterator[object]:
@@ -171,15 +168,18 @@ def since_arg(value: object) -> datetime | None:
 
 
 def _stop_options(args: dict[str, Any]) -> StopOptions:
-    defaults = StopOptions()
-    timeout = args.get("timeout", defaults.timeout)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-        raise InvalidArgument("timeout must be a number of seconds")
-    return StopOptions(
-        signal=str(args.get("signal") or "SIGTERM"),
-        timeout=float(timeout),
-        force=bool(args.get("force", True)),
-    )
+    """The options the caller gave; the rest are a plain stop's (`StopOptions`)."""
+    options = StopOptions()
+    timeout = args.get("timeout")
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+            raise InvalidArgument("timeout must be a number of seconds")
+        options = replace(options, timeout=float(timeout))
+    if args.get("signal"):
+        options = replace(options, signal=str(args["signal"]))
+    if "force" in args:
+        options = replace(options, force=bool(args["force"]))
+    return options
 
 
 class _Handler(socketserver.StreamRequestHandler):

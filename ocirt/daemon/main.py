@@ -168,11 +168,12 @@ def _registry_settings(config: DaemonConfig) -> RegistryAccess:
 
 def build(config: DaemonConfig, cgroup_parent: str = "ocirt") -> Daemon:
     """The manager over the real adapters, recovered."""
-    from ocirt.daemon.adapters import ImageRootfs
+    from ocirt.daemon.adapters import BridgeAdapter, HostNetwork, ImageRootfs
     from ocirt.image.service import ImageService
     from ocirt.manager.manager import Manager, ManagerSettings
-    from ocirt.manager.ports import BridgeAdapter, HostNetwork
     from ocirt.runtime.hostfacts import read_host_facts
+    from ocirt.runtime.monitored import MonitoredRunc
+    from ocirt.store.containers import ContainerStore
 
     home = Path(config.manager.home_dir)
     exec_root = Path(config.manager.exec_root_dir)
@@ -198,7 +199,17 @@ def build(config: DaemonConfig, cgroup_parent: str = "ocirt") -> Daemon:
         stop_timeout=config.manager.default_ctrs_stop_timeout,
         cgroup_parent=cgroup_parent,
     )
-    manager = Manager(settings, rootfs, network, read_host_facts(with_devices=True))
+    runtime = MonitoredRunc(
+        settings.runc_root, settings.runtime, notify_socket=settings.notify_socket
+    )
+    manager = Manager(
+        settings,
+        rootfs,
+        network,
+        read_host_facts(with_devices=True),
+        runtime=runtime,
+        store=ContainerStore(settings.home_dir),
+    )
     manager.recover()
     return Daemon(config, manager, images=images, bridge=bridge)
 
@@ -264,9 +275,7 @@ def serve(daemon: Daemon) -> None:
         )
         features = Features(
             daemon.manager,
-            FeatureSettings(
-                stop_timeout=config.manager.default_ctrs_stop_timeout, factory_enabled=factory
-            ),
+            FeatureSettings(factory_enabled=factory),
             {"SoftwareUpdatable": extensions[0].handle} if extensions else None,
         )
         daemon.things = ThingsClient(

@@ -1,33 +1,29 @@
-"""The small ports through which the manager reaches images and networks. Does I/O in
-the adapters at the end of this module (file copies, host file reads).
+"""The small ports through which the manager reaches its effects. Protocols and the values
+they carry only: no I/O here.
 
-The manager depends only on the two Protocols, so it runs before `ocirt.image` and
-`ocirt.network` are wired in, and a daemon picks the adapters:
+The manager depends only on these, so its use cases run on fakes in the unit tests
+(`tests/support`) and a daemon picks the adapters (`ocirt.daemon.adapters`, plus
+`ocirt.runtime.monitored.MonitoredRunc` and `ocirt.store.containers.ContainerStore`):
 
 - `RootfsProvider`: gives a container its root filesystem and image config.
-  `DirectoryRootfs` copies a prepared directory (a busybox tree in tests, an unpacked
-  image by hand); the image store's adapter mounts snapshots instead.
 - `NetworkProvider`: attaches a container to its network and writes its /etc files.
-  `HostNetwork` serves host mode only; `BridgeAdapter` serves both modes through
-  `ocirt.network.bridge.BridgeNetwork`.
+- `Runtime`: runs a container (through its monitor) and controls it afterwards.
+- `ContainerStore`: the persisted containers and their directories.
 """
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from ocirt.atomic import Durability, remove_tree, write_atomic
-from ocirt.config.model import ContainerConfig, Decryption, NetworkMode
-from ocirt.errors import ImageError, Unavailable
+from ocirt.atomic import Durability
+from ocirt.config.model import ContainerConfig, ContainerDefinition, Decryption, Resources
+from ocirt.runtime.monitor import ExitRecord, MonitorHandle
+from ocirt.runtime.runc import RuncState
 from ocirt.spec.facts import ImageConfig, NetworkAttachment
-
-if TYPE_CHECKING:
-    # Only for the annotation: the daemon imports the network stack when it needs it.
-    from ocirt.network.bridge import BridgeNetwork
+from ocirt.store.containers import ContainerPaths, LoadResult, StoredContainer
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +62,11 @@ class Attached:
 
 
 class NetworkProvider(Protocol):
+    def planned(self, container_id: str, config: ContainerConfig) -> NetworkAttachment:
+        """The attachment `attach` will give, without making it (for create's check of the
+        spec); Unavailable when this network cannot serve the config's mode."""
+        ...
+
     def attach(self, container_id: str, config: ContainerConfig, files_dir: Path) -> Attached:
         """Connect the container (before `runc create`); raise NetworkError/Unavailable."""
         ...
@@ -79,119 +80,66 @@ class NetworkProvider(Protocol):
         ...
 
 
-class DirectoryRootfs:
-    """A rootfs taken from a directory: by default one private copy per container.
+class Runtime(Protocol):
+    """What the manager needs of the OCI runtime and the per-container monitor."""
 
-    The copy keeps the source pristine, since containers write into their rootfs. With
-    `copy=False` every container uses the source directory itself (for read-only use,
-    e.g. benchmarks); release then leaves it alone.
-    """
+    def launch(
+        self, definition: ContainerDefinition, bundle: Path, state_dir: Path, log_path: Path
+    ) -> MonitorHandle:
+        """Run the container of the bundle (`runc run -d` under a monitor); raise an
+        OcirtError (RuncError with runc's stderr, MonitorError) when it does not run."""
+        ...
 
-    def __init__(
-        self, source: Path, image: ImageConfig | None = None, *, copy: bool = True
-    ) -> None:
-        self.source = Path(source)
-        self.image = image or ImageConfig()
-        self.copy = copy
+    def save_handle(self, handle: MonitorHandle) -> None:
+        """Keep the handle in its state dir, for `alive` after a manager restart."""
+        ...
 
-    def prepare(
-        self, container_id: str, image_ref: str, decryption: Decryption, bundle_dir: Path
-    ) -> PreparedRootfs:
-        if not self.copy:
-            return self.activate(container_id, image_ref, decryption, bundle_dir)
-        target = bundle_dir / "rootfs"
-        if target.exists():
-            remove_tree(target)
-        try:
-            shutil.copytree(self.source, target, symlinks=True)
-        except OSError as exc:
-            remove_tree(target)
-            raise ImageError(f"cannot copy the rootfs of {image_ref}: {exc}") from exc
-        return PreparedRootfs(target, self.image)
+    def kill(self, container_id: str, signal: str) -> bool:
+        """Send a signal (as `ocirt.runtime.signals.parse_signal` returns it); False when
+        the container has no running process (any more)."""
+        ...
 
-    def activate(
-        self, container_id: str, image_ref: str, decryption: Decryption, bundle_dir: Path
-    ) -> PreparedRootfs:
-        target = bundle_dir / "rootfs" if self.copy else self.source
-        if not target.is_dir():
-            raise ImageError(f"the rootfs of container {container_id} is missing")
-        return PreparedRootfs(target, self.image)
+    def pause(self, container_id: str) -> None: ...
 
-    def release(self, container_id: str, bundle_dir: Path) -> None:
-        if self.copy:
-            remove_tree(bundle_dir / "rootfs")
+    def resume(self, container_id: str) -> None: ...
 
+    def delete(self, container_id: str) -> None:
+        """Force-delete the runtime's container; none is not an error."""
+        ...
 
-class HostNetwork:
-    """Host network mode only: the container shares the host's network namespace.
+    def forget(self, container_id: str, state_dir: Path) -> None:
+        """Before a new run: delete what an earlier run left in the runtime, and leave
+        `state_dir` empty (the last run's exit record and handle are not the new run's)."""
+        ...
 
-    It gets copies of the host's /etc/hosts (plus literal extraHosts) and resolv.conf;
-    its hostname is the host's, set by the spec builder (Kanto, kanto-reference §4).
-    """
+    def update_memory(self, container_id: str, resources: Resources) -> None:
+        """Apply the memory resources to a running container."""
+        ...
 
-    def __init__(self, etc: Path = Path("/etc")) -> None:
-        self.etc = Path(etc)
+    def read_exit(self, state_dir: Path) -> ExitRecord | None:
+        """The run's exit record, None while it runs; a damaged one raises MonitorError."""
+        ...
 
-    def _read(self, name: str) -> str:
-        try:
-            return (self.etc / name).read_text(errors="replace")
-        except OSError:
-            return ""
+    def alive(self, state_dir: Path) -> bool:
+        """Whether the run's monitor still watches its container."""
+        ...
 
-    def attach(self, container_id: str, config: ContainerConfig, files_dir: Path) -> Attached:
-        if config.network_mode is not NetworkMode.HOST:
-            raise Unavailable(
-                f"network mode {config.network_mode.value} is not available: "
-                "no bridge network is configured"
-            )
-        hosts = self._read("hosts")
-        if hosts and not hosts.endswith("\n"):
-            hosts += "\n"
-        for entry in config.extra_hosts:
-            name, _, value = entry.partition(":")
-            hosts += f"{value}\t{name}\n"
-        hosts_path = files_dir / "hosts"
-        resolv_path = files_dir / "resolv.conf"
-        # Rewritten at every start: atomic, not durable.
-        write_atomic(hosts_path, hosts, durability=Durability.CRASH)
-        write_atomic(resolv_path, self._read("resolv.conf"), durability=Durability.CRASH)
-        return Attached(NetworkAttachment.host(), hosts=hosts_path, resolv_conf=resolv_path)
-
-    def detach(self, container_id: str) -> None:
-        return None
-
-    def reconcile(self, known_ids: Iterable[str]) -> None:
-        return None
+    def list(self) -> Sequence[RuncState]:
+        """The runtime's containers (for recovery)."""
+        ...
 
 
-class BridgeAdapter:
-    """Both network modes through `ocirt.network.bridge.BridgeNetwork` (set up already)."""
+class ContainerStore(Protocol):
+    """The persisted containers (`ocirt.store.containers.ContainerStore`)."""
 
-    def __init__(self, bridge: BridgeNetwork) -> None:
-        self.bridge = bridge
+    def paths(self, container_id: str, log_root_dir: str = "") -> ContainerPaths: ...
 
-    def attach(self, container_id: str, config: ContainerConfig, files_dir: Path) -> Attached:
-        if config.network_mode is NetworkMode.HOST:
-            made = self.bridge.attach_host(container_id, config.extra_hosts, files_dir)
-        else:
-            made = self.bridge.attach(
-                container_id,
-                config.host_name,
-                config.domain_name,
-                config.port_mappings,
-                config.extra_hosts,
-                files_dir,
-            )
-        netns = made.netns_path
-        attachment = (
-            NetworkAttachment.host() if netns is None else NetworkAttachment.netns(str(netns))
-        )
-        # Host mode keeps the host's hostname through the spec (no hostname file).
-        hostname = made.files.hostname if netns is not None else None
-        return Attached(attachment, made.files.hosts, made.files.resolv_conf, hostname)
+    def prepare_dirs(self, paths: ContainerPaths) -> None: ...
 
-    def detach(self, container_id: str) -> None:
-        self.bridge.detach(container_id)
+    def save(self, stored: StoredContainer, durability: Durability = Durability.FULL) -> None: ...
 
-    def reconcile(self, known_ids: Iterable[str]) -> None:
-        self.bridge.reconcile(set(known_ids))
+    def load_all(self) -> LoadResult: ...
+
+    def remove(self, container_id: str, log_root_dir: str = "") -> None: ...
+
+    def remove_half_created(self, container_id: str) -> None: ...

@@ -21,133 +21,140 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from ocirt.config.defaults import fill_defaults
+from ocirt.config.state import Status
 from ocirt.errors import OcirtError
-from ocirt.runtime import restart as policy
+from ocirt.manager import restart as policy
+from ocirt.manager.ports import NetworkProvider
+from ocirt.manager.registry import Registry, Slot
+from ocirt.manager.supervisor import Supervisor
 from ocirt.runtime.runc import RuncState, RuncStatus
-from ocirt.runtime.state import Status
 from ocirt.store.containers import StoredContainer
-
-if TYPE_CHECKING:
-    from ocirt.manager.manager import Manager, _Entry
 
 _log = logging.getLogger(__name__)
 
+# How long a monitor that outlived its container gets to write the exit record.
+RECORD_WAIT = 5.0
 
-def recover(mgr: Manager) -> None:
-    from ocirt.manager.manager import _Entry
 
-    loaded = mgr.store.load_all()
+def recover(
+    registry: Registry,
+    supervisor: Supervisor,
+    network: NetworkProvider,
+    destroy: Callable[[StoredContainer], None],
+) -> None:
+    """Load the store into `registry` and reconcile it (see the module docstring).
+    `destroy` deletes everything of a DEAD container (`Manager.destroy`)."""
+    runtime = supervisor.runtime
+    loaded = registry.store.load_all()
     try:
-        runc_states = {state.id: state for state in mgr.runc.list()}
+        runc_states = {state.id: state for state in runtime.list()}
     except OcirtError as exc:
         _log.error("cannot list runc containers: %s", exc.message)
         runc_states = {}
     for bad in loaded.unreadable:
         _log.error("ignoring container directory %s: %s", bad.id, bad.reason)
     for container_id in loaded.half_created:
-        _delete_runc(mgr, container_id)
-        mgr.store.remove_half_created(container_id)
+        _delete_runc(supervisor, container_id)
+        registry.store.remove_half_created(container_id)
 
-    entries: list[_Entry] = []
+    slots: list[Slot] = []
     for stored in loaded.containers:
         stored = replace(stored, definition=fill_defaults(stored.definition))
         if stored.runtime.state.status in (Status.CREATING, Status.DEAD):
-            _destroy(mgr, stored)
+            _destroy(destroy, stored)
             continue
-        entries.append(_Entry(stored))
-    keep = {entry.id for entry in entries} | {bad.id for bad in loaded.unreadable}
-    with mgr._registry:
-        for entry in entries:
-            mgr._entries[entry.id] = entry
+        slots.append(Slot(stored))
+    keep = {slot.id for slot in slots} | {bad.id for bad in loaded.unreadable}
+    with registry.lock:
+        for slot in slots:
+            registry.add(slot)
 
     for container_id in runc_states.keys() - keep:
-        _delete_runc(mgr, container_id)
+        _delete_runc(supervisor, container_id)
     try:
-        mgr.network.reconcile(keep)
+        network.reconcile(keep)
     except OcirtError as exc:
         _log.error("network reconcile failed: %s", exc.message)
 
-    for entry in entries:
-        with entry.lock:
-            _reattach(mgr, entry, runc_states.get(entry.id))
-    for entry in entries:
-        with entry.lock:
-            runtime = entry.stored.runtime
-            if runtime.state.status not in (Status.STOPPED, Status.EXITED, Status.UNKNOWN):
+    for slot in slots:
+        with slot.lock:
+            _reattach(registry, supervisor, slot, runc_states.get(slot.id))
+    for slot in slots:
+        with slot.lock:
+            runtime_record = slot.stored.runtime
+            if runtime_record.state.status not in (Status.STOPPED, Status.EXITED, Status.UNKNOWN):
                 continue
-            if entry.timer is not None:
+            if slot.timer is not None:
                 continue  # _reattach applied the policy to an exit that happened meanwhile
             if policy.should_start_on_boot(
-                entry.stored.definition.config.restart_policy,
-                runtime.state.exit_code,
-                runtime.restart_count,
-                runtime.manually_stopped,
-                runtime.started_successfully_before,
+                slot.stored.definition.config.restart_policy,
+                runtime_record.state.exit_code,
+                runtime_record.restart_count,
+                runtime_record.manually_stopped,
+                runtime_record.started_successfully_before,
             ):
-                mgr._submit(_boot_start, mgr, entry)
+                supervisor.submit(_boot_start, registry, supervisor, slot)
 
 
-def _reattach(mgr: Manager, entry: _Entry, runc_state: RuncState | None) -> None:
-    paths = mgr._paths(entry.stored.definition)
-    if not entry.state.status.is_active:
+def _reattach(
+    registry: Registry, supervisor: Supervisor, slot: Slot, runc_state: RuncState | None
+) -> None:
+    state_dir = registry.paths(slot.stored.definition).monitor
+    if not slot.state.status.is_active:
         if runc_state is not None:
-            _delete_runc(mgr, entry.id)
+            _delete_runc(supervisor, slot.id)
         return
-    record = mgr._read_exit(paths)
+    record = supervisor.read_exit(state_dir)
     if record is not None:
-        mgr._finish_run(entry, record, Status.EXITED)
-        mgr._apply_policy(entry)
+        supervisor.finish_run(slot, record, Status.EXITED)
+        supervisor.apply_policy(slot)
         return
-    alive = mgr._monitor_alive(paths)
+    alive = supervisor.runtime.alive(state_dir)
     if (
         alive
         and runc_state is not None
-        and runc_state.status
-        in (
-            RuncStatus.RUNNING,
-            RuncStatus.PAUSED,
-        )
+        and runc_state.status in (RuncStatus.RUNNING, RuncStatus.PAUSED)
     ):
         status = Status.PAUSED if runc_state.status is RuncStatus.PAUSED else Status.RUNNING
         # How long it ran before is unknown; count from now for the back-off reset.
-        entry.run_started = time.monotonic()
-        if status is not entry.state.status or runc_state.pid != entry.state.pid:
-            mgr._save(entry, state=replace(entry.state, status=status, pid=runc_state.pid))
+        slot.run_started = time.monotonic()
+        if status is not slot.state.status or runc_state.pid != slot.state.pid:
+            registry.save(slot, state=replace(slot.state, status=status, pid=runc_state.pid))
         return
     if alive:
         # The monitor outlived its container but has not written the record yet.
-        record = mgr._wait_exit(entry, 5.0)
+        record = supervisor.wait_exit(slot, RECORD_WAIT)
         if record is not None:
-            mgr._finish_run(entry, record, Status.EXITED)
-            mgr._apply_policy(entry)
+            supervisor.finish_run(slot, record, Status.EXITED)
+            supervisor.apply_policy(slot)
             return
     # Nobody watches this container any more: its exit could not be recorded.
-    _delete_runc(mgr, entry.id)
-    mgr._finish_run(entry, None, Status.EXITED)
-    mgr._apply_policy(entry)
+    _delete_runc(supervisor, slot.id)
+    supervisor.finish_run(slot, None, Status.EXITED)
+    supervisor.apply_policy(slot)
 
 
-def _boot_start(mgr: Manager, entry: _Entry) -> None:
-    with entry.lock:
-        if entry.removed or mgr._closed or entry.state.status.is_active:
+def _boot_start(registry: Registry, supervisor: Supervisor, slot: Slot) -> None:
+    with slot.lock:
+        if slot.removed or registry.closed or slot.state.status.is_active:
             return
         with contextlib.suppress(OcirtError):
-            mgr._start(entry)
+            supervisor.start(slot)
 
 
-def _destroy(mgr: Manager, stored: StoredContainer) -> None:
+def _destroy(destroy: Callable[[StoredContainer], None], stored: StoredContainer) -> None:
     try:
-        mgr._destroy(stored)
+        destroy(stored)
     except (OcirtError, OSError) as exc:
         _log.error("cannot delete container %s: %s", stored.definition.id, exc)
 
 
-def _delete_runc(mgr: Manager, container_id: str) -> None:
+def _delete_runc(supervisor: Supervisor, container_id: str) -> None:
     try:
-        mgr._delete_runc(container_id)
+        supervisor.runtime.delete(container_id)
     except OcirtError as exc:
         _log.error("cannot delete runc container %s: %s", container_id, exc.message)

@@ -5,18 +5,14 @@ Messages are Kanto's (`containerm/util/util_stop_opts.go`, kanto-reference §2, 
 
 from __future__ import annotations
 
-import signal as signals
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ocirt.errors import FailedPrecondition, InvalidArgument
 from ocirt.logs.jsonline import format_time
-from ocirt.manager.types import StopOptions
-
-# Kanto accepts signal numbers 1..255 (the width of a wait status' signal byte).
-MAX_SIGNAL = 255
-
+from ocirt.manager.types import DEFAULT_STOP_TIMEOUT, StopOptions
+from ocirt.runtime.signals import parse_signal
 
 OOM_ERROR = "OOM Killed"
 LOST_ERROR = "the container's monitor ended without recording its exit"
@@ -57,32 +53,19 @@ class StopPlan:
     force: bool
 
 
-def parse_signal(text: str) -> str:
-    """ "SIGINT", "INT", "int" or "2" -> what runc kill accepts; else Kanto's error."""
-    raw = text.strip()
-    if raw.isdigit():
-        if 1 <= int(raw) <= MAX_SIGNAL:
-            return str(int(raw))
-        raise InvalidArgument(f"invalid signal = {text}")
-    name = raw.upper()
-    if not name.startswith("SIG"):
-        name = f"SIG{name}"
-    if name not in signals.Signals.__members__ or name in ("SIG_DFL", "SIG_IGN"):
-        raise InvalidArgument(f"invalid signal = {text}")
-    return name
-
-
 def _show_seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def plan_stop(options: StopOptions) -> StopPlan:
-    """Check options in Kanto's order: the timeout first, then the signal."""
-    if options.timeout < 0:
-        shown = _show_seconds(options.timeout)
+def plan_stop(options: StopOptions, default_timeout: float = DEFAULT_STOP_TIMEOUT) -> StopPlan:
+    """Check options in Kanto's order: the timeout first, then the signal. A timeout of
+    None is the manager's default."""
+    timeout = default_timeout if options.timeout is None else options.timeout
+    if timeout < 0:
+        shown = _show_seconds(timeout)
         raise InvalidArgument(f"the timeout = {shown} shouldn't be negative")
     signal = parse_signal(options.signal or "SIGTERM")
-    return StopPlan(signal=signal, timeout=float(options.timeout), force=options.force)
+    return StopPlan(signal=signal, timeout=float(timeout), force=options.force)
 
 
 def stop_timed_out(container_id: str, signal_text: str) -> FailedPrecondition:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ocirt.config.model import ContainerConfig, ContainerId
-from ocirt.runtime.state import Status
+from ocirt.config.state import Status
 from ocirt.store.record import ContainerState
 
 __all__ = [
@@ -51,10 +51,15 @@ class Event:
     container: ContainerView
 
 
+# Kanto's default stop timeout in seconds (`default_ctrs_stop_timeout`): the one place.
+DEFAULT_STOP_TIMEOUT = 30.0
+
+
 @dataclass(frozen=True, slots=True)
 class StopOptions:
-    """`stop` / `stopWithOptions`. A plain stop always ends in SIGKILL (decision 11)."""
+    """`stop` / `stopWithOptions`; `StopOptions()` is a plain stop: SIGTERM, the manager's
+    default timeout (None), then SIGKILL (decision 11). The one place of that rule."""
 
     signal: str = "SIGTERM"
-    timeout: float = 30.0
+    timeout: float | None = None
     force: bool = True

@@ -25,6 +25,7 @@ from ocirt.config.model import PortProtocol
 from ocirt.errors import InvalidArgument
 from ocirt.hashing import sha256_hex
 from ocirt.network.settings import BridgeSettings
+from ocirt.spec.layout import NETNS_DIR
 
 BASE_OWNER = "base"
 COMMENT_PREFIX = "ocirt"
@@ -180,6 +181,12 @@ def netns_prefix(bridge: str) -> str:
 
 def netns_name(bridge: str, container_id: str) -> str:
     return netns_prefix(bridge) + check_container_id(container_id)
+
+
+def netns_path(bridge: str, container_id: str) -> str:
+    """Where the container's network namespace is bind-mounted (`ip netns` style): the
+    one name, in the spec at create's check, at start and in `ocirt spec`."""
+    return f"{NETNS_DIR}/{netns_name(bridge, container_id)}"
 
 
 def bridge_plan(settings: BridgeSettings) -> BridgePlan:

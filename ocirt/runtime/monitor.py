@@ -27,10 +27,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ocirt.config.model import LogDriver, LogMode
+from ocirt.config.model import ContainerDefinition, LogDriver, LogMode
+from ocirt.config.sizes import parse_size
 from ocirt.errors import MonitorError, RuncError
 
 EXIT_RECORD = "exit.json"
+HANDLE_FILE = "handle.json"
 ATTACH_SOCKET = "attach.sock"
 MONITOR_LOG = "monitor.log"
 RUNTIME_LOG = "runtime.log"
@@ -345,3 +347,81 @@ def launch(options: MonitorOptions, *, timeout: float = 60.0) -> MonitorHandle:
             f" without a report{': ' + detail if detail else ''}"
         )
     return MonitorHandle(report.monitor_pid, report.container_pid, options.state_dir)
+
+
+def options_for(
+    definition: ContainerDefinition,
+    *,
+    bundle: Path,
+    state_dir: Path,
+    log_path: Path,
+    runtime_root: Path,
+    runtime: str = "runc",
+    notify_socket: Path | None = None,
+) -> MonitorOptions:
+    """The monitor's options for running a container of `definition` (`runc run -d`);
+    the log config's size strings become bytes here. Pure."""
+    log = definition.config.log
+    json_file = log.driver is LogDriver.JSON_FILE
+    return MonitorOptions(
+        container_id=definition.id,
+        bundle=bundle,
+        state_dir=state_dir,
+        runtime_root=runtime_root,
+        runtime=runtime,
+        log=LogOptions(
+            path=log_path if json_file else None,
+            driver=log.driver,
+            max_size=parse_size(log.max_size) if json_file and log.max_size else -1,
+            max_files=max(log.max_files, 1),
+            mode=log.mode,
+            max_buffer=(
+                parse_size(log.max_buffer_size)
+                if log.mode is LogMode.NON_BLOCKING and log.max_buffer_size
+                else 1_000_000
+            ),
+        ),
+        tty=definition.config.tty,
+        open_stdin=definition.config.open_stdin,
+        notify_socket=notify_socket,
+        start=True,
+    )
+
+
+def write_handle(handle: MonitorHandle) -> None:
+    """Record the monitor's and the container's pids in the state dir (`handle.json`)."""
+    from ocirt.atomic import Durability, write_atomic
+
+    write_atomic(
+        handle.state_dir / HANDLE_FILE,
+        json.dumps(
+            {"monitorPid": handle.monitor_pid, "pid": handle.container_pid}, separators=(",", ":")
+        )
+        + "\n",
+        # Needed after a manager crash, which keeps the page cache; after a power cut
+        # the container is gone anyway.
+        durability=Durability.CRASH,
+    )
+
+
+def read_handle(state_dir: Path) -> MonitorHandle | None:
+    """The handle `write_handle` left, or None when there is none or it is damaged."""
+    try:
+        raw = json.loads((state_dir / HANDLE_FILE).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(raw, dict):
+        return None
+    monitor_pid, pid = _pid(raw.get("monitorPid")), _pid(raw.get("pid"))
+    if monitor_pid is None:
+        return None
+    return MonitorHandle(monitor_pid, pid or 0, state_dir)
+
+
+def read_monitor_pid(state_dir: Path) -> int | None:
+    handle = read_handle(state_dir)
+    return handle.monitor_pid if handle is not None else None
+
+
+def _pid(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

@@ -1,5 +1,9 @@
 """The runc driver: runs the OCI runtime binary with a --root of ocirt's own. Does I/O.
 
+Only the verbs production uses: the monitor runs `runc run -d` (`ocirt.runtime.monitor`),
+the manager's runtime (`ocirt.runtime.monitored`) does the rest. Tests that drive runc
+by hand add create/start/exec/events in `tests/support/runc.py`.
+
 Every failure becomes an `ocirt.errors.RuncError` that carries the runtime's stderr, so no
 `CalledProcessError` or `OSError` from here ever reaches the manager. The binary is a
 setting, so crun can stand in where it works (it speaks the same verbs, minus `events`).
@@ -8,15 +12,16 @@ setting, so crun can stand in where it works (it speaks the same verbs, minus `e
 from __future__ import annotations
 
 import json
-import signal as signals
 import subprocess
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from ocirt.errors import NotFound, RuncError
+from ocirt.config.model import Resources
+from ocirt.config.sizes import parse_size
+from ocirt.errors import InvalidArgument, NotFound, RuncError
+from ocirt.runtime.signals import parse_signal
 
 
 class RuncStatus(Enum):
@@ -47,13 +52,6 @@ class MemoryUpdate:
     swap: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ExecResult:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 def _parse_state(raw: dict[str, Any]) -> RuncState:
     try:
         return RuncState(
@@ -68,16 +66,29 @@ def _parse_state(raw: dict[str, Any]) -> RuncState:
 
 
 def _signal_name(sig: int | str) -> str:
-    """Accept 15, "15", "TERM" or "SIGTERM"; runc takes names with or without SIG."""
-    if isinstance(sig, int):
-        return str(int(sig))
-    text = sig.strip().upper()
-    if text.isdigit():
-        return text
-    name = text if text.startswith("SIG") else f"SIG{text}"
-    if name not in signals.Signals.__members__:
-        raise RuncError(f"invalid signal = {sig}")
-    return name
+    """The one parser (`ocirt.runtime.signals`); here its refusal is runc's error."""
+    try:
+        return parse_signal(sig)
+    except InvalidArgument as exc:
+        raise RuncError(exc.message) from exc
+
+
+def memory_update(resources: Resources) -> MemoryUpdate:
+    """The live `runc update` for a config's resources; "" or "-1" means unlimited (-1)."""
+
+    def size(text: str) -> int:
+        return -1 if not text or text == "-1" else parse_size(text)
+
+    return MemoryUpdate(
+        limit=size(resources.memory),
+        reservation=size(resources.memory_reservation),
+        swap=size(resources.memory_swap),
+    )
+
+
+def is_not_running(exc: RuncError) -> bool:
+    """runc's refusal to signal a container that has exited meanwhile."""
+    return "not running" in exc.message or "stopped" in exc.message
 
 
 class Runc:
@@ -128,61 +139,6 @@ class Runc:
             )
         return proc.stdout.decode(errors="replace") if capture_out and proc.stdout else ""
 
-    def create(
-        self,
-        container_id: str,
-        bundle: Path,
-        *,
-        pid_file: Path | None = None,
-        console_socket: Path | None = None,
-        stdin: int | None = None,
-        stdout: int | None = None,
-        stderr: int | None = None,
-    ) -> None:
-        """`runc create`. The stdio fds given become the container's own (pass-through).
-
-        Without them the container gets /dev/null in and discarded out. Its stdout must
-        not be a pipe that we wait on: the container keeps it open (runc#1721).
-        """
-        args = ["create", "--bundle", str(bundle)]
-        if pid_file is not None:
-            args += ["--pid-file", str(pid_file)]
-        if console_socket is not None:
-            args += ["--console-socket", str(console_socket)]
-        args.append(container_id)
-        out = stdout if stdout is not None else subprocess.DEVNULL
-        if stderr is None:
-            # runc's own errors are needed; the container inherits this fd, so use a file.
-            self._create_capturing_errors(args, stdin, out)
-            return
-        self._run(
-            *args,
-            stdin=stdin if stdin is not None else subprocess.DEVNULL,
-            stdout=out,
-            stderr=stderr,
-        )
-
-    def _create_capturing_errors(self, args: list[str], stdin: int | None, stdout: int) -> None:
-        import tempfile
-
-        with tempfile.TemporaryFile() as errfile:
-            try:
-                self._run(
-                    *args,
-                    stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                    stdout=stdout,
-                    stderr=errfile.fileno(),
-                )
-            except RuncError as exc:
-                errfile.seek(0)
-                text = errfile.read().decode(errors="replace")
-                raise RuncError(
-                    "runc create failed", stderr=text, returncode=exc.returncode
-                ) from exc
-
-    def start(self, container_id: str) -> None:
-        self._run("start", container_id)
-
     def kill(self, container_id: str, sig: int | str = "SIGTERM") -> None:
         self._run("kill", container_id, _signal_name(sig))
 
@@ -224,36 +180,3 @@ class Runc:
             memory["swap"] = update.swap
         document = json.dumps({"memory": memory}).encode()
         self._run("update", "--resources", "-", container_id, input_data=document)
-
-    def events_stats(self, container_id: str) -> dict[str, Any]:
-        """One `runc events --stats` sample: cpu, memory, pids, blkio of the container."""
-        out = self._run("events", "--stats", container_id)
-        try:
-            event = json.loads(out)
-        except json.JSONDecodeError as exc:
-            raise RuncError(f"runc events printed no JSON: {out[:200]!r}") from exc
-        data = event.get("data") if isinstance(event, dict) else None
-        if not isinstance(data, dict):
-            raise RuncError(f"runc events gave no stats: {out[:200]!r}")
-        return data
-
-    def exec(self, container_id: str, argv: Sequence[str]) -> ExecResult:
-        """Run a process inside a running container and collect its output.
-
-        A non-zero exit of the process is a result, not an error; runc's own failure
-        (no such container, bad args) is a RuncError.
-        """
-        try:
-            proc = subprocess.run(
-                self._argv("exec", container_id, *argv),
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                timeout=self.timeout,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise RuncError(f"{self.binary} exec could not run: {exc}") from exc
-        err = proc.stderr.decode(errors="replace")
-        if proc.returncode != 0 and err.startswith(("time=", "exec failed")):
-            raise RuncError(f"{self.binary} exec failed", stderr=err, returncode=proc.returncode)
-        return ExecResult(proc.returncode, proc.stdout.decode(errors="replace"), err)

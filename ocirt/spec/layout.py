@@ -8,9 +8,8 @@ ocirt would write):
   runc bundle ``bundle/`` (runtime spec ``bundle/config.json`` and ``bundle/rootfs/``),
   and the network files ``hosts``, ``resolv.conf`` and ``hostname`` that are
   bind-mounted at ``/etc/...``;
-- network namespace: made by the bridge network at start, which rewrites the spec with
-  its path (`ocirt.network.plan.netns_name`); until then, and in `ocirt spec`, the spec
-  carries the stand-in ``/var/run/netns/ocirt-<first 12 of id>`` below;
+- network namespace: ``/var/run/netns/<name>``, made by the bridge network at start and
+  named by `ocirt.network.plan.netns_name` (the one naming);
 - cgroup ``<parent>/<id>`` (parent ``ocirt`` unless configured), relative, so runc nests
   it below the manager's own cgroup.
 """
@@ -21,14 +20,6 @@ from ocirt.spec.facts import BundlePaths
 
 DEFAULT_META_PATH = "/var/lib/container-management"
 NETNS_DIR = "/var/run/netns"
-
-
-def netns_name(container_id: str) -> str:
-    return f"ocirt-{container_id[:12]}"
-
-
-def netns_path(container_id: str) -> str:
-    return f"{NETNS_DIR}/{netns_name(container_id)}"
 
 
 DEFAULT_CGROUP_PARENT = "ocirt"

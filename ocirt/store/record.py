@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ocirt.config.state import Status
 from ocirt.errors import ValidationError
-from ocirt.runtime.state import Status
 
 # Members of the persisted file that this module reads and writes.
 RUNTIME_KEYS = (

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ocirt.config.ditto import parse_create, parse_create_with_config, parse_update
 from ocirt.config.model import ContainerId
 from ocirt.errors import NotFound, OcirtError
+from ocirt.manager import frontend
 from ocirt.manager.types import StopOptions
 from ocirt.things.ports import ContainerManager
 from ocirt.things.protocol import (
@@ -34,8 +35,6 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class FeatureSettings:
-    # manager.default_ctrs_stop_timeout: the grace period of a plain stop (decision 11).
-    stop_timeout: float = 30.0
     factory_enabled: bool = True
 
 
@@ -120,13 +119,8 @@ class Features:
             request = parse_create(value)
         else:
             request = parse_create_with_config(value)
-        view = self._manager.create(request.image_ref, request.config, request.name)
-        if request.start:
-            try:
-                self._manager.start(view.id)
-            except Exception:
-                # Kanto replies with the id even when the start fails; the twin shows why.
-                log.exception("container %s was created but failed to start", view.id)
+        # A failed start still answers 200 with the id (`ocirt.manager.frontend`).
+        view = frontend.create(self._manager, request)
         return Outcome.ok(view.id)
 
     # ---- Container:<id> -----------------------------------------------------------------
@@ -135,8 +129,7 @@ class Features:
         self._manager.start(container_id)
 
     def _stop(self, container_id: ContainerId, command: Command) -> None:
-        options = StopOptions(signal="SIGTERM", timeout=self._settings.stop_timeout, force=True)
-        self._manager.stop(container_id, options)
+        self._manager.stop(container_id, StopOptions())
 
     def _stop_with_options(self, container_id: ContainerId, command: Command) -> None:
         value = command.value if command.value is not None else {}
@@ -145,13 +138,20 @@ class Features:
         signal = value.get("signal", "SIGTERM")
         if isinstance(signal, bool) or not isinstance(signal, str | int):
             raise _value_error(command.operation, '"signal" as a name or number')
-        timeout = value.get("timeout", self._settings.stop_timeout)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        # Absent: the manager's default (manager.default_ctrs_stop_timeout).
+        timeout = value.get("timeout")
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float)
+        ):
             raise _value_error(command.operation, '"timeout" as a number of seconds')
         force = value.get("force", False)
         if not isinstance(force, bool):
             raise _value_error(command.operation, '"force" as a boolean')
-        options = StopOptions(signal=str(signal) or "SIGTERM", timeout=float(timeout), force=force)
+        options = StopOptions(
+            signal=str(signal) or "SIGTERM",
+            timeout=None if timeout is None else float(timeout),
+            force=force,
+        )
         self._manager.stop(container_id, options)
 
     def _pause(self, container_id: ContainerId, command: Command) -> None:

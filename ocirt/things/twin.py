@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ocirt.config.ditto import to_ditto_config
+from ocirt.config.state import Status
 from ocirt.manager.types import ContainerState, ContainerView, Event, EventKind
-from ocirt.runtime.state import Status
 from ocirt.things.protocol import (
     CONTAINER_DEFINITION,
     CONTAINER_FACTORY,

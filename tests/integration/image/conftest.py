@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from tests.support.waiting import free_port
+
 with warnings.catch_warnings():
     # bcrypt hashes for htpasswd without a new dependency; crypt is gone in 3.13.
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -50,12 +52,6 @@ def load_mkimage() -> ModuleType:
 
 
 mkimage = load_mkimage()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:

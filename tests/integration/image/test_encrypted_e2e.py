@@ -13,15 +13,10 @@ rootfs mounts are removed at teardown, even on failure.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import secrets
 import shutil
-import signal
 import subprocess
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,18 +29,17 @@ from ocirt.config.model import (
     RestartPolicy,
     RestartPolicyType,
 )
+from ocirt.config.state import Status
 from ocirt.daemon.adapters import ImageRootfs
 from ocirt.errors import DecryptError
 from ocirt.image.registry.auth import RegistryAccess
 from ocirt.image.service import ImageService
 from ocirt.logs.jsonline import LogStream
-from ocirt.manager.manager import Manager, ManagerSettings
-from ocirt.manager.ports import HostNetwork
+from ocirt.manager.manager import Manager
 from ocirt.manager.types import ContainerView
-from ocirt.runtime import monitor
-from ocirt.runtime.hostfacts import read_host_facts
-from ocirt.runtime.state import Status
 from ocirt.things.protocol import DittoError
+from tests.support.env import Env
+from tests.support.waiting import wait_for
 
 from .conftest import REPO, Registry, mkimage
 
@@ -96,30 +90,17 @@ def encrypted(
 
 
 @dataclass
-class Env:
-    home: Path
-    exec_root: Path
-    runc_root: Path
-    cgroup_parent: str
-    registry: Registry
-    managers: list[Manager] = field(default_factory=list)
+class ImageEnv(Env):
+    """The shared manager environment with the image store as rootfs."""
+
+    registry: Registry | None = None
     services: list[ImageService] = field(default_factory=list)
 
-    def manager(self, keys: Sequence[str] = (), recipients: Sequence[str] = ()) -> Manager:
+    def image_manager(self, keys: Sequence[str] = (), recipients: Sequence[str] = ()) -> Manager:
+        assert self.registry is not None
         service = ImageService(self.home, RegistryAccess(insecure=frozenset({self.registry.host})))
-        settings = ManagerSettings(
-            home_dir=self.home,
-            exec_root=self.exec_root,
-            runtime_root=self.runc_root,
-            stop_timeout=10.0,
-            cgroup_parent=self.cgroup_parent,
-        )
-        rootfs = ImageRootfs(service, keys, recipients)
-        mgr = Manager(settings, rootfs, HostNetwork(), read_host_facts())
         self.services.append(service)
-        self.managers.append(mgr)
-        mgr.recover()
-        return mgr
+        return self.manager(rootfs=ImageRootfs(service, keys, recipients))
 
     def rootfs_mounts(self) -> list[str]:
         found = []
@@ -141,52 +122,23 @@ class Env:
         assert [d for d in store.blobs()] == []
         assert self.runc_ids() == []
 
-    def runc_ids(self) -> list[str]:
-        out = subprocess.run(
-            ["runc", "--root", str(self.runc_root), "list", "-q"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        return sorted(out.split())
-
-    def monitor_pids(self) -> list[int]:
-        pids = []
-        for handle in self.home.glob("containers/*/monitor/handle.json"):
-            try:
-                pid = json.loads(handle.read_text())["monitorPid"]
-            except (OSError, ValueError, KeyError):
-                continue
-            if monitor.is_alive(pid):
-                pids.append(pid)
-        return pids
-
 
 @pytest.fixture
-def env(runc_root: Path, cgroup_parent: str, registry: Registry) -> Iterator[Env]:
+def env(runc_root: Path, cgroup_parent: str, registry: Registry) -> Iterator[ImageEnv]:
     # Under the private /run/ocirt-test-* dir (removed by runc_root after this teardown):
     # short paths for the monitor's unix sockets.
-    the_env = Env(
-        runc_root.parent / "home", runc_root.parent / "exec", runc_root, cgroup_parent, registry
+    the_env = ImageEnv(
+        runc_root.parent / "home",
+        runc_root.parent / "exec",
+        runc_root,
+        None,
+        cgroup_parent,
+        registry=registry,
     )
     try:
         yield the_env
     finally:
-        for mgr in the_env.managers:
-            with contextlib.suppress(Exception):
-                for view in mgr.list():
-                    with contextlib.suppress(Exception):
-                        mgr.remove(view.id, force=True)
-            with contextlib.suppress(Exception):
-                mgr.close()
-        for cid in the_env.runc_ids():
-            subprocess.run(
-                ["runc", "--root", str(runc_root), "delete", "-f", cid],
-                capture_output=True,
-                check=False,
-            )
-        for pid in the_env.monitor_pids():
-            os.kill(pid, signal.SIGKILL)
+        the_env.clean_up(remove_containers=True)
         # Deepest first, so that a rootfs under another mount goes before it.
         for point in sorted(the_env.rootfs_mounts(), key=len, reverse=True):
             subprocess.run(["umount", "-l", point], capture_output=True, check=False)
@@ -200,15 +152,6 @@ def config(keys: Sequence[str] = (), recipients: Sequence[str] = ()) -> Containe
         restart_policy=RestartPolicy(RestartPolicyType.NO),
         decryption=Decryption(tuple(keys), tuple(recipients)),
     )
-
-
-def wait_for(what: str, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Poll until `predicate()`; the timeout only bounds a hang, it asserts no speed."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def run_to_exit(mgr: Manager, cid: str) -> list[str]:
@@ -235,9 +178,11 @@ RIGHT_KEYS = {
 
 
 @pytest.mark.parametrize("case", list(RIGHT_KEYS))
-def test_an_encrypted_image_runs_with_its_key(env: Env, encrypted: Encrypted, case: str) -> None:
+def test_an_encrypted_image_runs_with_its_key(
+    env: ImageEnv, encrypted: Encrypted, case: str
+) -> None:
     protocol, keys, certs = RIGHT_KEYS[case]
-    mgr = env.manager()
+    mgr = env.image_manager()
     cfg = config([encrypted.key(k) for k in keys], [f"pkcs7:{encrypted.key(c)}" for c in certs])
     view, out = create_and_run(mgr, encrypted.refs[protocol], cfg)
     # The marker was only ever stored encrypted; the container read it decrypted.
@@ -256,10 +201,10 @@ WRONG_KEYS = {
 
 @pytest.mark.parametrize("case", list(WRONG_KEYS))
 def test_a_wrong_key_is_refused_at_create_and_nothing_is_left(
-    env: Env, encrypted: Encrypted, case: str
+    env: ImageEnv, encrypted: Encrypted, case: str
 ) -> None:
     protocol, keys, certs = WRONG_KEYS[case]
-    mgr = env.manager()
+    mgr = env.image_manager()
     cfg = config([encrypted.key(k) for k in keys], [f"pkcs7:{encrypted.key(c)}" for c in certs])
     with pytest.raises(DecryptError) as info:
         mgr.create(encrypted.refs[protocol], cfg)
@@ -269,9 +214,9 @@ def test_a_wrong_key_is_refused_at_create_and_nothing_is_left(
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_an_image_on_the_device_still_needs_the_key(
-    env: Env, encrypted: Encrypted, protocol: str
+    env: ImageEnv, encrypted: Encrypted, protocol: str
 ) -> None:
-    mgr = env.manager()
+    mgr = env.image_manager()
     right = {
         "jwe": config([encrypted.key("rsa.pem")]),
         "pkcs7": config([encrypted.key("p7.key")], [f"pkcs7:{encrypted.key('p7.crt')}"]),
@@ -289,10 +234,10 @@ def test_an_image_on_the_device_still_needs_the_key(
     assert run_to_exit(mgr, first.id) == [encrypted.marker] * 2
 
 
-def test_the_key_is_checked_again_before_each_start(env: Env, encrypted: Encrypted) -> None:
+def test_the_key_is_checked_again_before_each_start(env: ImageEnv, encrypted: Encrypted) -> None:
     key = env.home.parent / "container-key.pem"
     shutil.copyfile(encrypted.key("rsa.pem"), key)
-    mgr = env.manager()
+    mgr = env.image_manager()
     view, out = create_and_run(mgr, encrypted.refs["jwe"], config([str(key)]))
     assert out == [encrypted.marker]
     # The key file is replaced by one that does not open the image: the next start fails
@@ -309,9 +254,9 @@ def test_the_key_is_checked_again_before_each_start(env: Env, encrypted: Encrypt
 
 
 def test_daemon_wide_keys_serve_containers_without_their_own(
-    env: Env, encrypted: Encrypted
+    env: ImageEnv, encrypted: Encrypted
 ) -> None:
-    mgr = env.manager(
+    mgr = env.image_manager(
         keys=[encrypted.key("rsa.pem"), encrypted.key("p7.key")],
         recipients=[f"pkcs7:{encrypted.key('p7.crt')}"],
     )

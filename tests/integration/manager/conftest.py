@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ocirt.manager.manager import Manager
-
-from .manager_support import Env, Recorder
+from tests.support.env import Env
+from tests.support.recorder import Recorder
 
 
 @pytest.fixture
@@ -25,18 +21,7 @@ def env(runc_root: Path, busybox_rootfs: Path, cgroup_parent: str) -> Iterator[E
     try:
         yield the_env
     finally:
-        for mgr in the_env.managers:
-            # Clean-up goes on whatever one manager's close says.
-            with contextlib.suppress(Exception):
-                mgr.close()
-        for cid in the_env.runc_ids():
-            subprocess.run(
-                ["runc", "--root", str(runc_root), "delete", "-f", cid],
-                capture_output=True,
-                check=False,
-            )
-        for pid in the_env.monitor_pids():
-            os.kill(pid, signal.SIGKILL)
+        the_env.clean_up()
 
 
 @pytest.fixture

@@ -17,10 +17,12 @@ import time
 from pathlib import Path
 
 from ocirt.config.model import ContainerConfig, NetworkMode, RestartPolicy, RestartPolicyType
+from ocirt.daemon.adapters import DirectoryRootfs, HostNetwork
 from ocirt.manager.manager import Manager, ManagerSettings
-from ocirt.manager.ports import DirectoryRootfs, HostNetwork
 from ocirt.manager.types import StopOptions
 from ocirt.runtime.hostfacts import read_host_facts
+from ocirt.runtime.monitored import MonitoredRunc
+from ocirt.store.containers import ContainerStore
 
 
 def main() -> None:
@@ -31,7 +33,17 @@ def main() -> None:
         runtime_root=Path(runc_root),
         cgroup_parent=cgroup_parent,
     )
-    mgr = Manager(settings, DirectoryRootfs(Path(rootfs)), HostNetwork(), read_host_facts())
+    runtime = MonitoredRunc(
+        settings.runc_root, settings.runtime, notify_socket=settings.notify_socket
+    )
+    mgr = Manager(
+        settings,
+        DirectoryRootfs(Path(rootfs)),
+        HostNetwork(),
+        read_host_facts(),
+        runtime=runtime,
+        store=ContainerStore(settings.home_dir),
+    )
     mgr.recover()
     ids: dict[str, str] = {}
     for step in json.loads(steps):

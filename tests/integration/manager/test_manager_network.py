@@ -19,16 +19,16 @@ from pathlib import Path
 import pytest
 
 from ocirt.config.model import NetworkMode
+from ocirt.config.state import Status
+from ocirt.daemon.adapters import BridgeAdapter
 from ocirt.errors import NotFound
 from ocirt.manager.manager import Manager
-from ocirt.manager.ports import BridgeAdapter, DirectoryRootfs
 from ocirt.manager.types import StopOptions
 from ocirt.network.bridge import BridgeNetwork
 from ocirt.network.settings import BridgeOptions
-from ocirt.runtime.hostfacts import read_host_facts
-from ocirt.runtime.state import Status
+from tests.support.env import Env
 
-from .manager_support import Env, cfg
+from .manager_support import cfg
 
 pytestmark = pytest.mark.integration
 
@@ -74,12 +74,7 @@ def bridge(env: Env) -> Iterator[BridgeNetwork]:
 
 @pytest.fixture
 def bridged(env: Env, bridge: BridgeNetwork) -> Manager:
-    mgr = Manager(
-        env.settings, DirectoryRootfs(env.rootfs), BridgeAdapter(bridge), read_host_facts()
-    )
-    env.managers.append(mgr)
-    mgr.recover()
-    return mgr
+    return env.manager(network=BridgeAdapter(bridge))
 
 
 def test_a_bridge_container_gets_its_address_and_files(

@@ -7,11 +7,14 @@ import json
 import pytest
 
 from ocirt.config.model import LogConfig, Resources, RestartPolicy, RestartPolicyType
+from ocirt.config.state import Status
 from ocirt.manager.manager import Manager
 from ocirt.manager.types import StopOptions
-from ocirt.runtime.state import Status
+from tests.support.env import Env
+from tests.support.recorder import Recorder
+from tests.support.waiting import wait_for
 
-from .manager_support import SERVE, Env, Recorder, cfg, wait_for
+from .manager_support import SERVE, cfg
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +34,7 @@ def _policy(kind: RestartPolicyType, **kw: int) -> RestartPolicy:
 
 def _settled(mgr: Manager, cid: str) -> bool:
     """No restart is pending: the manager decided not to restart (white-box check)."""
-    entry = mgr._entries[cid]
+    entry = mgr.registry.get(cid)
     with entry.lock:
         return entry.timer is None and not entry.state.status.is_active
 
@@ -112,7 +115,7 @@ def test_backoff_grows_between_restarts(env: Env, mgr: Manager, events: Recorder
     wait_for("the policy decision", lambda: _settled(mgr, cid))
     assert mgr.get(cid).restart_count == 4
     # The delays the manager chose: 100 ms doubling (each run is far shorter than 10 s).
-    assert mgr._entries[cid].backoff == pytest.approx(0.8)
+    assert mgr.registry.get(cid).backoff == pytest.approx(0.8)
 
 
 def test_oom_kill_is_reported(env: Env, mgr: Manager, events: Recorder) -> None:

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from ocirt.config.state import Status
 from ocirt.manager.types import StopOptions
-from ocirt.runtime.state import Status
+from tests.support.env import Env
+from tests.support.waiting import wait_for
 
-from .manager_support import SERVE, Env, cfg, wait_for
+from .manager_support import SERVE, cfg
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,8 @@ import json
 import os
 import signal
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +27,7 @@ from ocirt.runtime.monitor import (
     launch,
     read_exit_record,
 )
-
-DEADLINE = 60.0
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
-    """Poll until condition() is truthy; fail (not hang) if it never becomes so."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"gave up waiting for {what}")
+from tests.support.waiting import LONG_WAIT, wait_for
 
 
 class Env:
@@ -104,13 +91,11 @@ class Env:
         if not self.run_mode:
             self.runc("start", self.container_id)
 
-    @staticmethod
-    def wait_for(condition: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
-        return wait_for(condition, what, timeout)
-
     def exit_record(self) -> ExitRecord:
         """Wait for the container's exit record."""
-        record: ExitRecord = wait_for(lambda: read_exit_record(self.state_dir), "the exit record")
+        record: ExitRecord = wait_for(
+            "the exit record", lambda: read_exit_record(self.state_dir), LONG_WAIT
+        )
         return record
 
     def log_lines(self) -> list[bytes]:

@@ -18,6 +18,7 @@ import pytest
 from ocirt.errors import RuncError
 from ocirt.logs.reader import read_logs
 from ocirt.runtime.monitor import is_alive, launch, read_exit_record
+from tests.support.waiting import LONG_WAIT, wait_for
 
 if TYPE_CHECKING:
     from conftest import Env
@@ -43,7 +44,7 @@ def test_launch_reports_the_container_and_its_pid(env: Env) -> None:
     record = env.exit_record()
     assert (record.exit_code, record.signal, record.oom_killed) == (5, None, False)
     assert record.container_pid == handle.container_pid
-    env.wait_for(lambda: not is_alive(handle.monitor_pid), "the monitor to exit")
+    wait_for("the monitor to exit", lambda: not is_alive(handle.monitor_pid), LONG_WAIT)
 
 
 def test_a_container_that_exits_at_once_keeps_its_status_and_output(env: Env) -> None:
@@ -118,7 +119,7 @@ def test_container_and_log_outlive_a_killed_launcher(env: Env) -> None:
         launcher.wait()
     assert launcher.returncode == -signal.SIGKILL
     seen = len(env.log_lines())
-    env.wait_for(lambda: len(env.log_lines()) > seen + 5, "the log to keep growing")
+    wait_for("the log to keep growing", lambda: len(env.log_lines()) > seen + 5, LONG_WAIT)
     assert is_alive(monitor_pid)
     (env.rootfs / "stop").touch()
     record = env.exit_record()
@@ -150,7 +151,7 @@ def test_sigterm_to_the_monitor_is_not_forwarded(env: Env) -> None:
     script = 'trap "exit 42" TERM; echo ready; while :; do sleep 0.05; done'
     handle = env.launch(env.options(env.bundle(["/bin/sh", "-c", script])))
     env.start()
-    env.wait_for(lambda: env.log_lines(), "the container to be ready")
+    wait_for("the container to be ready", lambda: env.log_lines(), LONG_WAIT)
     os.kill(handle.monitor_pid, signal.SIGTERM)
     state = json.loads(env.runc("state", env.container_id).stdout)
     assert state["status"] == "running"

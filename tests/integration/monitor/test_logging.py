@@ -14,6 +14,7 @@ from ocirt.config.model import LogDriver, LogMode
 from ocirt.logs.jsonline import LogStream, encode_line
 from ocirt.logs.reader import read_logs
 from ocirt.runtime.monitor import ExitRecord, LogOptions
+from tests.support.waiting import LONG_WAIT, wait_for
 
 if TYPE_CHECKING:
     from conftest import Env
@@ -151,9 +152,10 @@ def test_attach_socket_feeds_the_container_stdin(env: Env, tty: bool) -> None:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
         client.connect(str(handle.attach_socket))
         client.sendall(b"ping-through-stdin\n")
-    env.wait_for(
-        lambda: any(b"ping-through-stdin" in line for line in env.log_lines()),
+    wait_for(
         "cat's echo in the log",
+        lambda: any(b"ping-through-stdin" in line for line in env.log_lines()),
+        LONG_WAIT,
     )
     env.runc("kill", env.container_id, "KILL")
     record = env.exit_record()

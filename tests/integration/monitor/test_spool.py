@@ -20,6 +20,7 @@ import pytest
 from ocirt.logs.jsonline import LogStream, encode_line
 from ocirt.logs.reader import read_logs
 from ocirt.runtime.monitor import MONITOR_LOG, LogOptions
+from tests.support.waiting import LONG_WAIT, wait_for
 
 if TYPE_CHECKING:
     from conftest import Env
@@ -177,7 +178,7 @@ def test_a_full_spool_holds_the_container_and_loses_nothing(
     assert len(spool_fd_targets(handle.monitor_pid, env.state_dir)) == 1
     (env.rootfs / "go").touch()
     env.start()
-    env.wait_for(lambda: (env.rootfs / "done").exists(), "the container's last write")
+    wait_for("the container's last write", lambda: (env.rootfs / "done").exists(), LONG_WAIT)
     # When the container wrote its last byte, at most the pipe (64 KiB), the backlog
     # (the cap plus one splice) and the log's write buffer were not in the log yet:
     # about 250 lines. The margin is generous; an unbounded spool would leave ~2000.

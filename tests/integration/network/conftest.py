@@ -18,7 +18,7 @@ import pytest
 from ocirt.network.bridge import Attachment, BridgeNetwork
 from ocirt.network.firewall import Backend
 from ocirt.network.settings import BridgeOptions
-from ocirt.runtime.runc import Runc
+from tests.support.runc import RuncForTests
 
 from .net_helpers import (
     HERE,
@@ -75,7 +75,7 @@ def run_container(
     busybox_rootfs: Path, runc_root: Path, tmp_path: Path, udptool: Path
 ) -> Iterator[Callable[..., Container]]:
     """Start a real runc container joined to an attachment made by the caller."""
-    runc = Runc(runc_root)
+    runc = RuncForTests(runc_root)
     started: list[str] = []
 
     def run(attachment: Attachment, args: list[str], hostname: str = "ctr") -> Container:

@@ -12,6 +12,7 @@ import pytest
 
 from ocirt.errors import NotFound, RuncError
 from ocirt.runtime.runc import MemoryUpdate, Runc, RuncStatus
+from tests.support.runc import RuncForTests
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +44,7 @@ def cid() -> str:
 
 
 def test_lifecycle_verbs(runc_root: Path, rootfs_copy: Path, tmp_path: Path) -> None:
-    runc = Runc(runc_root)
+    runc = RuncForTests(runc_root)
     bundle = make_bundle(tmp_path, rootfs_copy, ["/bin/sleep", "300"])
     name = cid()
     pid_file = tmp_path / "pid"
@@ -70,7 +71,7 @@ def test_lifecycle_verbs(runc_root: Path, rootfs_copy: Path, tmp_path: Path) -> 
 
 
 def test_stdio_pass_through(runc_root: Path, rootfs_copy: Path, tmp_path: Path) -> None:
-    runc = Runc(runc_root)
+    runc = RuncForTests(runc_root)
     bundle = make_bundle(tmp_path, rootfs_copy, ["/bin/sh", "-c", "echo out; echo err >&2"])
     name = cid()
     out, err = tmp_path / "out", tmp_path / "err"
@@ -86,7 +87,7 @@ def test_stdio_pass_through(runc_root: Path, rootfs_copy: Path, tmp_path: Path) 
 def test_kill_by_number_and_force_delete(
     runc_root: Path, rootfs_copy: Path, tmp_path: Path
 ) -> None:
-    runc = Runc(runc_root)
+    runc = RuncForTests(runc_root)
     bundle = make_bundle(tmp_path, rootfs_copy, ["/bin/sleep", "300"])
     name = cid()
     runc.create(name, bundle)
@@ -103,7 +104,7 @@ def test_kill_by_number_and_force_delete(
 def test_create_failure_carries_runc_stderr(
     runc_root: Path, rootfs_copy: Path, tmp_path: Path
 ) -> None:
-    runc = Runc(runc_root)
+    runc = RuncForTests(runc_root)
     bundle = make_bundle(tmp_path, rootfs_copy, ["/no/such/binary"])
     config = json.loads((bundle / "config.json").read_text())
     config["root"]["path"] = str(tmp_path / "missing-rootfs")
@@ -116,6 +117,6 @@ def test_create_failure_carries_runc_stderr(
 
 def test_invalid_signal_and_missing_binary(runc_root: Path) -> None:
     with pytest.raises(RuncError, match="invalid signal"):
-        Runc(runc_root).kill("x", "NOPE")
+        RuncForTests(runc_root).kill("x", "NOPE")
     with pytest.raises(RuncError, match="not found"):
-        Runc(runc_root, binary="/nonexistent/runc").list()
+        RuncForTests(runc_root, binary="/nonexistent/runc").list()

@@ -27,6 +27,7 @@ from ocirt.runtime.runc import Runc, RuncStatus
 from ocirt.spec.builder import build_spec
 from ocirt.spec.capabilities import CAPABILITIES, DEFAULT_CAPABILITIES
 from ocirt.spec.facts import BundlePaths, HostFacts, ImageConfig, NetworkAttachment, UserIds
+from tests.support.runc import RuncForTests
 
 pytestmark = pytest.mark.integration
 
@@ -124,10 +125,12 @@ def wait_running(runc: Runc, name: str) -> int:
     raise AssertionError(f"{name} never ran: {runc.state(name)}")
 
 
-def start_sleeper(runc_root: Path, tmp_path: Path, spec: dict[str, Any]) -> tuple[Runc, str, int]:
+def start_sleeper(
+    runc_root: Path, tmp_path: Path, spec: dict[str, Any]
+) -> tuple[RuncForTests, str, int]:
     spec["process"]["args"] = ["/bin/sleep", "600"]
     bundle = write_bundle(tmp_path, spec)
-    runc = Runc(runc_root)
+    runc = RuncForTests(runc_root)
     name = cid()
     runc.create(name, bundle)
     runc.start(name)
@@ -529,7 +532,7 @@ def test_tty_and_stdin_through_the_console_socket(
     )
     config = sh(replace(BASE, tty=True, open_stdin=True), script)
     bundle = write_bundle(tmp_path, make_spec(rootfs_copy, host, netns, config))
-    runc = Runc(runc_root)
+    runc = RuncForTests(runc_root)
     name = cid()
     # runc connects during create; the connection waits in the backlog until accepted.
     runc.create(name, bundle, console_socket=path)

@@ -29,15 +29,11 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.support.waiting import free_port
+
 REPO = Path(__file__).resolve().parents[3]
 WAIT = 60.0
 IMAGE = "localhost/busybox:itest"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Broker:

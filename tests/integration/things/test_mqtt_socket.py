@@ -4,7 +4,6 @@ an immediate ACK after each PUBACK (see "Latency" in ocirt.things.mqtt)."""
 from __future__ import annotations
 
 import socket
-import sys
 import time
 from pathlib import Path
 
@@ -14,9 +13,7 @@ from service_harness import WAIT, Broker, Cloud
 from ocirt.things import mqtt
 from ocirt.things.features import Features
 from ocirt.things.mqtt import MqttSettings, ThingsClient
-
-sys.path.insert(0, str(Path(__file__).parents[2] / "unit" / "things"))
-from fake_manager import FakeManager
+from tests.support.fake_manager import FakeManager
 
 pytestmark = pytest.mark.integration
 

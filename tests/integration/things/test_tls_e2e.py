@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from service_harness import IMAGE, WAIT, Broker, Cloud, Service, free_port, state_updates
+from service_harness import IMAGE, WAIT, Broker, Cloud, Service, state_updates
+
+from tests.support.waiting import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_manager import FakeManager
 
 from ocirt.cli.main import main
 from ocirt.config.model import ContainerId
 from ocirt.daemon.localapi import ApiHandlers, LocalApi
 from ocirt.logs.jsonline import LogEntry, LogStream
+from tests.support.fake_manager import FakeManager
 
 
 class LoggingManager(FakeManager):

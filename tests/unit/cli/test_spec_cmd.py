@@ -32,9 +32,10 @@ def test_create_with_config_value(capsys: pytest.CaptureFixture[str], tmp_path: 
     spec = spec_of(capsys, tmp_path, value, "--name", "web")
     assert spec["hostname"] == "web-host"
     assert spec["linux"]["sysctl"] == {"kernel.domainname": "web-domain"}
-    assert {"type": "network", "path": "/var/run/netns/ocirt-0123456789ab"} in spec["linux"][
-        "namespaces"
-    ]
+    assert {
+        "type": "network",
+        "path": "/var/run/netns/ocirt-efa2c2ff-0123456789abcdef0123456789abcdef",
+    } in spec["linux"]["namespaces"]
     assert spec["linux"]["cgroupsPath"] == f"ocirt/{ID}"
     base = f"{tmp_path}/containers/{ID}"
     assert spec["root"]["path"] == f"{base}/bundle/rootfs"

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fake_manager import FakeManager
-
+from ocirt.config.state import Status
 from ocirt.daemon.config import DeploymentMode, DeploymentSettings
 from ocirt.daemon.deployment import INIT_MARKER, deploy, descriptor_request
-from ocirt.runtime.state import Status
+from tests.support.fake_manager import FakeManager
 
 
 def write(directory: Path, name: str, doc: object) -> None:

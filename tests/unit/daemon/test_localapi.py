@@ -9,11 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_manager import FakeManager
 
 from ocirt.cli.client import request
 from ocirt.daemon.localapi import ApiHandlers, LocalApi
 from ocirt.errors import OcirtError
+from ocirt.manager.types import StopOptions
+from tests.support.fake_manager import FakeManager
 
 
 @pytest.fixture
@@ -83,3 +84,24 @@ def test_malformed_requests_do_not_kill_the_server(api: tuple[Path, FakeManager]
             answer = sock.makefile("rb").readline()
         assert b'"ok": false' in answer
     assert request(path, "list", {}) == []
+
+
+def test_stop_passes_only_what_was_given(api: tuple[Path, FakeManager]) -> None:
+    path, manager = api
+    request(path, "create", {"value": {"imageRef": "img", "name": "web", "start": True}})
+    request(path, "stop", {"id": "web"})
+    # A plain stop: the manager applies its default timeout and ends in SIGKILL.
+    assert manager.calls[-1][2] == StopOptions("SIGTERM", None, True)
+    request(path, "start", {"id": "web"})
+    request(path, "stop", {"id": "web", "signal": "SIGINT", "force": False})
+    assert manager.calls[-1][2] == StopOptions("SIGINT", None, False)
+
+
+def test_a_failed_start_answers_the_created_container(api: tuple[Path, FakeManager]) -> None:
+    path, manager = api
+    manager.fail_start = OcirtError("runc run failed")
+    created = request(path, "create", {"value": {"imageRef": "img", "name": "web", "start": True}})
+    # As the MQTT front end (Kanto): the create stands, the container did not start.
+    assert created["name"] == "web"
+    assert created["state"]["status"] == "CREATED"
+    assert [c["name"] for c in request(path, "list", {})] == ["web"]

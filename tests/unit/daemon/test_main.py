@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_manager import FakeManager
 
 from ocirt.cli.client import request
 from ocirt.daemon import main
@@ -33,6 +32,7 @@ from ocirt.daemon.main import (
 from ocirt.errors import ImageError, InvalidArgument
 from ocirt.image.content.store import GcReport
 from ocirt.image.registry.auth import Credentials, Transport
+from tests.support.fake_manager import FakeManager
 
 
 def test_registry_settings_carry_the_config() -> None:

@@ -9,29 +9,13 @@ import pytest
 from ocirt.errors import FailedPrecondition, InvalidArgument
 from ocirt.manager.rules import (
     Exit,
-    parse_signal,
+    StopPlan,
     plan_stop,
     rfc3339_datetime,
     rfc3339nano,
     stop_timed_out,
 )
 from ocirt.manager.types import StopOptions
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [("SIGTERM", "SIGTERM"), ("sigint", "SIGINT"), ("KILL", "SIGKILL"), ("2", "2"), ("255", "255")],
-)
-def test_signals_kanto_accepts(text: str, expected: str) -> None:
-    assert parse_signal(text) == expected
-
-
-@pytest.mark.parametrize("text", ["0", "256", "-1", "SIGNOPE", "", "SIG_IGN", "1.5", "TERM " * 3])
-def test_invalid_signals(text: str) -> None:
-    with pytest.raises(InvalidArgument) as info:
-        parse_signal(text)
-    assert info.value.message == f"invalid signal = {text}"
-    assert info.value.status == 400
 
 
 def test_plan_checks_the_timeout_first() -> None:
@@ -77,3 +61,9 @@ def test_exits() -> None:
     assert (clean.error, clean.finished_at) == ("", "2024-05-01T10:00:00Z")
     lost = Exit.lost()
     assert lost.exit_code == -1 and "monitor" in lost.error
+
+
+def test_no_timeout_is_the_managers_default() -> None:
+    # A plain stop (decision 11): SIGTERM, the default timeout, then SIGKILL.
+    assert plan_stop(StopOptions(), 7.0) == StopPlan("SIGTERM", 7.0, True)
+    assert plan_stop(StopOptions()).timeout == 30.0

@@ -18,6 +18,7 @@ from ocirt.network.plan import (
     endpoint_plan,
     firewall_plan,
     netns_name,
+    netns_path,
     owner_of,
     port_candidates,
     port_rules,
@@ -135,3 +136,8 @@ def test_names_are_sha256_prefixes_whichever_implementation_computes_them() -> N
         assert veth_name(bridge, cid) == expected_veth
         assert len(veth_name(bridge, cid)) == 15
         assert netns_prefix(bridge) == f"ocirt-{hashlib.sha256(bridge.encode()).hexdigest()[:8]}-"
+
+
+def test_netns_path_is_the_bridge_name_under_var_run_netns() -> None:
+    # ocirt-<first 8 of sha256("kanto-cm0")>-<id>: the one naming, in every spec.
+    assert netns_path("kanto-cm0", "abc") == "/var/run/netns/ocirt-efa2c2ff-abc"

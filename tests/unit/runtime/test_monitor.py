@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -219,3 +220,48 @@ def test_launch_without_a_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("OCIRT_MONITOR", str(tmp_path / "missing"))
     with pytest.raises(MonitorError, match="not found"):
         launch(options(tmp_path))
+
+
+# -- options from a definition, the handle file ------------------------------------------
+
+
+def test_options_for_a_definition_turn_sizes_into_bytes(tmp_path: Path) -> None:
+    from ocirt.config.model import ContainerConfig, ContainerDefinition, ContainerId, LogConfig
+    from ocirt.runtime.monitor import options_for
+
+    log = LogConfig(max_size="10M", max_files=0, mode=LogMode.NON_BLOCKING, max_buffer_size="2k")
+    definition = ContainerDefinition(ContainerId("c1"), "c1", "img", ContainerConfig(log=log))
+    options = options_for(
+        definition,
+        bundle=tmp_path / "b",
+        state_dir=tmp_path / "s",
+        log_path=tmp_path / "json.log",
+        runtime_root=tmp_path / "r",
+    )
+    assert options.log.path == tmp_path / "json.log"
+    assert options.log.max_size == 10 * 1024 * 1024
+    assert options.log.max_files == 1
+    assert options.log.max_buffer == 2 * 1024
+    assert options.start
+    none = options_for(
+        replace(definition, config=ContainerConfig(log=LogConfig(driver=LogDriver.NONE))),
+        bundle=tmp_path / "b",
+        state_dir=tmp_path / "s",
+        log_path=tmp_path / "json.log",
+        runtime_root=tmp_path / "r",
+    )
+    assert (none.log.path, none.log.max_size, none.log.max_buffer) == (None, -1, 1_000_000)
+
+
+def test_the_handle_round_trips_and_damage_reads_as_none(tmp_path: Path) -> None:
+    from ocirt.runtime.monitor import MonitorHandle, read_handle, read_monitor_pid, write_handle
+
+    write_handle(MonitorHandle(321, 654, tmp_path))
+    assert (tmp_path / "handle.json").read_text() == '{"monitorPid":321,"pid":654}\n'
+    assert read_handle(tmp_path) == MonitorHandle(321, 654, tmp_path)
+    assert read_monitor_pid(tmp_path) == 321
+    for damaged in ("{", "[]", '{"monitorPid": true}', '{"monitorPid": -4}', '{"pid": 5}'):
+        (tmp_path / "handle.json").write_text(damaged)
+        assert read_handle(tmp_path) is None, damaged
+    (tmp_path / "handle.json").unlink()
+    assert read_monitor_pid(tmp_path) is None

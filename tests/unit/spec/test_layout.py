@@ -1,13 +1,8 @@
 from __future__ import annotations
 
-from ocirt.spec.layout import bundle_paths, cgroups_path, netns_name, netns_path
+from ocirt.spec.layout import bundle_paths, cgroups_path
 
 ID = "3f2a9c1e7b4d4e0f9a8b7c6d5e4f3a2b"
-
-
-def test_netns_uses_the_first_12_characters() -> None:
-    assert netns_name(ID) == "ocirt-3f2a9c1e7b4d"
-    assert netns_path(ID) == "/var/run/netns/ocirt-3f2a9c1e7b4d"
 
 
 def test_cgroup_is_relative() -> None:

@@ -19,9 +19,9 @@ from ocirt.config.model import (
     RestartPolicy,
     RestartPolicyType,
 )
+from ocirt.config.state import Status
 from ocirt.errors import NotFound
 from ocirt.manager.types import ContainerState
-from ocirt.runtime.state import Status
 from ocirt.store.containers import ContainerStore, StoredContainer
 from ocirt.store.record import RuntimeRecord
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ocirt.config.state import Status
 from ocirt.errors import ValidationError
 from ocirt.manager.types import ContainerState
-from ocirt.runtime.state import Status
 from ocirt.store.record import (
     RuntimeRecord,
     runtime_from_persisted,

@@ -6,13 +6,12 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from fake_manager import FakeManager
-
 from ocirt.config.model import ContainerConfig
 from ocirt.manager.types import Event, EventKind
 from ocirt.swupdate.feature import SoftwareUpdatable
 from ocirt.things.protocol import Command, Outbound, ThingId
 from ocirt.things.twin import Twin
+from tests.support.fake_manager import FakeManager
 
 TWIN = Twin(ThingId.parse("ns:gw:edge:containers"), "t1")
 IMAGE = "localhost/busybox:itest"

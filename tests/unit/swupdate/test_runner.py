@@ -8,14 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
-from fake_manager import FakeManager
 
 from ocirt.config.model import ContainerConfig
+from ocirt.config.state import Status
 from ocirt.errors import RuncError, Unavailable
-from ocirt.runtime.state import Status
 from ocirt.swupdate.journal import Journal
 from ocirt.swupdate.plan import Report
 from ocirt.swupdate.runner import RESTART_MESSAGE, Runner
+from tests.support.fake_manager import FakeManager
 
 IMAGE = "localhost/busybox:itest"
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fake_manager import FakeManager
 
 from ocirt.config.model import RestartPolicyType
+from ocirt.config.state import Status
 from ocirt.errors import RuncError
 from ocirt.manager.types import StopOptions
-from ocirt.runtime.state import Status
 from ocirt.things import protocol as p
 from ocirt.things.features import Features, FeatureSettings
+from tests.support.fake_manager import FakeManager
 
 
 def command(feature: str, operation: str, value: Any = None, has_value: bool = True) -> p.Command:
@@ -26,7 +26,7 @@ def manager() -> FakeManager:
 
 @pytest.fixture
 def features(manager: FakeManager) -> Features:
-    return Features(manager, FeatureSettings(stop_timeout=12.0))
+    return Features(manager)
 
 
 def created(features: Features, start: bool = False) -> str:
@@ -131,7 +131,8 @@ def test_lifecycle_operations_answer_204(features: Features, manager: FakeManage
         assert manager.views[cid].state.status is status
     stops = [c for c in manager.calls if c[0] == "stop"]
     assert stops == [
-        ("stop", cid, StopOptions("SIGTERM", 12.0, True)),
+        # A plain stop: SIGTERM, the manager's default timeout, then SIGKILL (decision 11).
+        ("stop", cid, StopOptions("SIGTERM", None, True)),
         ("stop", cid, StopOptions("SIGINT", 3.0, True)),
     ]
 
@@ -141,7 +142,8 @@ def test_stop_with_options_defaults_and_numeric_signal(
 ) -> None:
     cid = created(features, start=True)
     features.handle(command(f"Container:{cid}", "stopWithOptions", {"signal": 2}))
-    assert manager.calls[-1] == ("stop", cid, StopOptions("2", 12.0, False))
+    # No timeout: the manager's default; no force: Kanto's false.
+    assert manager.calls[-1] == ("stop", cid, StopOptions("2", None, False))
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from ocirt.config.model import ContainerConfig, ContainerId
+from ocirt.config.state import Status
 from ocirt.manager.types import ContainerState, ContainerView, Event, EventKind
-from ocirt.runtime.state import Status
 from ocirt.things import known
 from ocirt.things.protocol import ThingId
 

@@ -17,13 +17,13 @@ from typing import Any
 
 import paho.mqtt.client as paho
 import pytest
-from fake_manager import FakeManager
 
 from ocirt.config.model import ContainerConfig, ContainerId
 from ocirt.errors import InvalidArgument, Unavailable
 from ocirt.things import known, mqtt
 from ocirt.things import protocol as p
 from ocirt.things.features import Features, FeatureSettings
+from tests.support.fake_manager import FakeManager
 
 DEVICE = "ns:gw"
 THING = p.ThingId.for_device(DEVICE)

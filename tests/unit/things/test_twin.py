@@ -7,8 +7,8 @@ from typing import Any
 
 from ocirt.config.defaults import fill_config
 from ocirt.config.model import ContainerConfig, ContainerId, RestartPolicy, RestartPolicyType
+from ocirt.config.state import Status
 from ocirt.manager.types import ContainerState, ContainerView, Event, EventKind
-from ocirt.runtime.state import Status
 from ocirt.things.protocol import Outbound, ThingId
 from ocirt.things.twin import Twin, TwinTracker, state_value
 

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from ocirt.config.model import RestartPolicy, RestartPolicyType
-from ocirt.runtime.restart import (
+from ocirt.manager.restart import (
     max_backoff,
     next_backoff,
     should_restart,

@@ -1,4 +1,4 @@
-"""The adapters of the manager's ports that need no root: DirectoryRootfs, HostNetwork."""
+"""The directory rootfs and host network adapters (`ocirt.daemon.adapters`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from ocirt.config.model import ContainerConfig, Decryption, NetworkMode
+from ocirt.daemon.adapters import DirectoryRootfs, HostNetwork
 from ocirt.errors import ImageError, Unavailable
-from ocirt.manager.ports import DirectoryRootfs, HostNetwork
 from ocirt.spec.facts import ImageConfig
 
 

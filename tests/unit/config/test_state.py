@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from ocirt.config.state import ALLOWED, Operation, Status, allows, check, refusal
 from ocirt.errors import FailedPrecondition
-from ocirt.runtime.state import ALLOWED, Operation, Status, allows, check, refusal
 
 CID = "c0ffee"
 

@@ -1,7 +1,9 @@
 """An in-memory manager for the front-end tests: Kanto's state rules, no containers.
 
-It follows `ocirt.runtime.state` for what each state allows (so refusals carry Kanto's
-messages) and emits events in the manager's order, synchronously.
+It uses the real rules where it can: `ocirt.config.ditto.new_definition` (defaults and
+validation), the name checks, and `ocirt.config.state` for what each state allows (so
+refusals carry Kanto's messages). It emits events in the manager's order, synchronously.
+`tests/contract/test_container_manager.py` holds it to the real manager.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from ocirt.config.ditto import ContainerUpdate, apply_update
+from ocirt.config.ditto import ContainerUpdate, CreateRequest, apply_update, new_definition
 from ocirt.config.model import ContainerConfig, ContainerDefinition, ContainerId
-from ocirt.errors import NotFound, ValidationError
+from ocirt.config.state import Operation, Status, check
+from ocirt.config.validation import check_name, check_unique_name
+from ocirt.errors import NotFound
 from ocirt.manager.types import ContainerState, ContainerView, Event, EventKind, StopOptions
-from ocirt.runtime.state import Operation, Status, check
 
 
 class FakeManager:
@@ -45,11 +48,15 @@ class FakeManager:
     ) -> ContainerView:
         self.calls.append(("create", image_ref, config, name))
         cid = ContainerId(f"c{next(self._ids)}")
+        # The real definition rules: defaults (host name ...), validation, unique names.
+        request = CreateRequest(image_ref=image_ref, start=False, name=name, config=config)
+        definition = new_definition(cid, request)
+        check_unique_name(definition.name, [v.name for v in self.views.values()])
         view = ContainerView(
             id=cid,
-            name=name or cid,
+            name=definition.name,
             image_ref=image_ref,
-            config=replace(config, host_name=config.host_name or f"{name or cid}-host"),
+            config=definition.config,
             created_at="2024-05-01T10:00:00.123456789Z",
             state=ContainerState(status=Status.CREATED),
         )
@@ -85,10 +92,11 @@ class FakeManager:
     def rename(self, cid: ContainerId, name: str) -> None:
         self.calls.append(("rename", cid, name))
         view = self.get(cid)
+        check_name(name)
         if not name or name == view.name:
             return
-        if " " in name:
-            raise ValidationError(f"invalid container name format : {name}")
+        check(cid, view.state.status, Operation.RENAME)
+        check_unique_name(name, [v.name for v in self.views.values() if v.id != cid])
         self._set(replace(view, name=name), EventKind.RENAMED)
 
     def update(self, cid: ContainerId, update: ContainerUpdate) -> None:

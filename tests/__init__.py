@@ -1,0 +1,1 @@
+"""ocirt's tests; `tests.support` holds what the suites share."""

@@ -1,8 +1,0 @@
-"""Makes the things tests' in-memory fake manager importable (pytest importlib mode)."""
-
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "things"))

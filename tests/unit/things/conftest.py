@@ -1,8 +1,0 @@
-"""Makes the in-memory fake manager beside this file importable (pytest importlib mode)."""
-
-from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
