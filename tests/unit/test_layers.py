@@ -1,6 +1,7 @@
-"""The front end's import graph, read from the source (function-local and TYPE_CHECKING
-imports included): no cycle inside `things` or `daemon`, nothing imports upward, and the
-CLI reaches the daemon only through the `ocirt daemon` entry."""
+"""The import graph, read from the source. No cycle anywhere in `ocirt` (imports under
+TYPE_CHECKING aside); the front end is stricter: no cycle inside `things` or `daemon`
+even counting TYPE_CHECKING imports, nothing imports upward, and the CLI reaches the
+daemon only through the `ocirt daemon` entry."""
 
 from __future__ import annotations
 
@@ -29,6 +30,32 @@ def _imports(path: Path) -> set[str]:
             # `from ocirt.things import known` names a module too.
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
     return {name for name in found if name.startswith("ocirt.")}
+
+
+def _runtime_imports(path: Path, modules: set[str]) -> set[str]:
+    """Imports that run (function-local included), without those under TYPE_CHECKING;
+    `from ocirt.config import enums` names the submodule, not the package."""
+    tree = ast.parse(path.read_text(), str(path))
+    typing_only: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            typing_only.update(id(inner) for inner in ast.walk(node))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            submodules = {f"{node.module}.{alias.name}" for alias in node.names} & modules
+            found.update(submodules or {node.module})
+    return found & modules
+
+
+def test_no_import_cycle_anywhere_in_ocirt() -> None:
+    paths = {_module_name(p): p for p in ROOT.rglob("*.py")}
+    graph = {name: _runtime_imports(path, set(paths)) - {name} for name, path in paths.items()}
+    assert _cycle(graph) == []
 
 
 def _graph(package: str) -> dict[str, set[str]]:
