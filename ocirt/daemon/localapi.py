@@ -76,9 +76,16 @@ def _error(exc: OcirtError) -> dict[str, object]:
 class ApiHandlers:
     """The operations, over anything with the Manager's methods (plus `logs`)."""
 
-    def __init__(self, manager: Any, sysinfo: Callable[[], dict[str, object]]) -> None:
+    def __init__(
+        self,
+        manager: Any,
+        sysinfo: Callable[[], dict[str, object]],
+        extra: dict[str, Callable[[dict[str, Any]], object]] | None = None,
+    ) -> None:
         self.manager = manager
         self.sysinfo = sysinfo
+        # Operations of other services (the update agent's `apply`).
+        self.extra = extra or {}
 
     def resolve(self, ref: object) -> ContainerId:
         if not isinstance(ref, str) or not ref:
@@ -99,6 +106,8 @@ class ApiHandlers:
             return [view_json(v) for v in self.manager.list()]
         if op == "sysinfo":
             return self.sysinfo()
+        if op in self.extra:
+            return self.extra[op](args)
         cid = self.resolve(args.get("id"))
         if op == "get":
             return view_json(self.manager.get(cid))

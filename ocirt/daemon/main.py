@@ -125,9 +125,10 @@ class Daemon:
     bridge: Any = None
     api: Any = None
     things: Any = None
+    update_agent: Any = None
 
     def close(self, stop_containers: bool) -> None:
-        for part in (self.things, self.api):
+        for part in (self.things, self.update_agent, self.api):
             if part is not None:
                 try:
                     part.close()
@@ -237,16 +238,26 @@ def serve(daemon: Daemon) -> None:
     config = daemon.config
     if config.deployment.enable:
         deploy(daemon.manager, config.deployment, Path(config.manager.home_dir))
+    # update agent hook (issue 16): `ocirt apply` always, MQTT when update_agent.enable.
+    from ocirt.updateagent.service import UpdateAgentService
+
+    daemon.update_agent = UpdateAgentService(
+        config.update_agent,
+        daemon.manager,
+        config.manager.default_ctrs_stop_timeout,
+        _mqtt_settings(config),
+        health=getattr(daemon, "health", None),
+    )
+    daemon.update_agent.start()
     daemon.api = LocalApi(
         Path(config.manager.exec_root_dir) / SOCKET_NAME,
-        ApiHandlers(daemon.manager, lambda: sysinfo(daemon)),
+        ApiHandlers(daemon.manager, lambda: sysinfo(daemon), {"apply": daemon.update_agent.apply}),
     )
     daemon.api.start()
     if config.things.enable:
         from ocirt.things.features import Features, FeatureSettings
-        from ocirt.things.mqtt import MqttSettings, ThingsClient
+        from ocirt.things.mqtt import ThingsClient
 
-        connection = config.connection
         factory = "ContainerFactory" in config.things.features
         features = Features(
             daemon.manager,
@@ -255,22 +266,30 @@ def serve(daemon: Daemon) -> None:
             ),
         )
         daemon.things = ThingsClient(
-            MqttSettings(
-                broker_url=connection.broker_url,
-                keep_alive=connection.keep_alive,
-                username=connection.client_username,
-                password=connection.client_password,
-                connect_timeout=connection.connect_timeout,
-                root_ca=connection.transport.root_ca,
-                client_cert=connection.transport.client_cert,
-                client_key=connection.transport.client_key,
-            ),
+            _mqtt_settings(config),
             daemon.manager,
             features,
             Path(config.things.home_dir),
             factory_enabled=factory,
         )
         daemon.things.start()
+
+
+def _mqtt_settings(config: DaemonConfig) -> Any:
+    """The `connection` section for an MQTT client (things and update agent)."""
+    from ocirt.things.mqtt import MqttSettings
+
+    connection = config.connection
+    return MqttSettings(
+        broker_url=connection.broker_url,
+        keep_alive=connection.keep_alive,
+        username=connection.client_username,
+        password=connection.client_password,
+        connect_timeout=connection.connect_timeout,
+        root_ca=connection.transport.root_ca,
+        client_cert=connection.transport.client_cert,
+        client_key=connection.transport.client_key,
+    )
 
 
 def run_daemon(
