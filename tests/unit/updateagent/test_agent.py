@@ -126,7 +126,7 @@ def test_no_actions_is_completed_at_once(world: Any) -> None:
 
 
 def test_current_state_republished_on_change(world: Any) -> None:
-    agent, manager, wire = world
+    _, manager, wire = world
     wanted = to_container("late", "1", [], [])
     manager.create(wanted.image_ref, wanted.config, "late")
 
@@ -181,7 +181,7 @@ def test_autonomous_apply_rolls_back_a_failed_activation(world: Any) -> None:
 
 
 def test_system_containers_are_never_touched(world: Any) -> None:
-    agent, manager, wire = world
+    agent, manager, _ = world
     wanted = to_container("sys", "1", [], [])
     manager.create(wanted.image_ref, wanted.config, "sys")
     state = desired()

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from ocirt.config.model import ContainerId, RestartPolicy, RestartPolicyType, Resources
+from ocirt.config.model import ContainerId, Resources, RestartPolicy, RestartPolicyType
 from ocirt.manager.types import ContainerView
 from ocirt.updateagent.desired import DesiredState, to_container
 from ocirt.updateagent.identify import MESSAGES, ActionType, identify, image_version
