@@ -126,9 +126,10 @@ class Daemon:
     api: Any = None
     things: Any = None
     update_agent: Any = None
+    health: Any = None
 
     def close(self, stop_containers: bool) -> None:
-        for part in (self.things, self.update_agent, self.api):
+        for part in (self.things, self.update_agent, self.api, self.health):
             if part is not None:
                 try:
                     part.close()
@@ -238,15 +239,27 @@ def serve(daemon: Daemon) -> None:
     config = daemon.config
     if config.deployment.enable:
         deploy(daemon.manager, config.deployment, Path(config.manager.home_dir))
-    # update agent hook (issue 16): `ocirt apply` always, MQTT when update_agent.enable.
+    # health checks and update agent hook (issue 16): health checks of images that have
+    # one; `ocirt apply` always, MQTT when update_agent.enable.
+    from ocirt.health.monitor import HealthMonitor
     from ocirt.updateagent.service import UpdateAgentService
+
+    images = daemon.images
+    daemon.health = HealthMonitor(
+        daemon.manager,
+        lambda ref: images.get(ref).config.execution.healthcheck,
+        daemon.manager.settings.runc_root,
+        daemon.manager.settings.runtime,
+        config.manager.default_ctrs_stop_timeout,
+    )
+    daemon.health.start()
 
     daemon.update_agent = UpdateAgentService(
         config.update_agent,
         daemon.manager,
         config.manager.default_ctrs_stop_timeout,
         _mqtt_settings(config),
-        health=getattr(daemon, "health", None),
+        health=daemon.health,
     )
     daemon.update_agent.start()
     daemon.api = LocalApi(
