@@ -264,7 +264,12 @@ def serve(daemon: Daemon) -> None:
     daemon.update_agent.start()
     daemon.api = LocalApi(
         Path(config.manager.exec_root_dir) / SOCKET_NAME,
-        ApiHandlers(daemon.manager, lambda: sysinfo(daemon), {"apply": daemon.update_agent.apply}),
+        ApiHandlers(
+            daemon.manager,
+            lambda: sysinfo(daemon),
+            {"apply": daemon.update_agent.apply},
+            health=daemon.health.health_json,
+        ),
     )
     daemon.api.start()
     if config.things.enable:
