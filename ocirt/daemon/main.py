@@ -260,6 +260,7 @@ def serve(daemon: Daemon) -> None:
         config.manager.default_ctrs_stop_timeout,
         _mqtt_settings(config),
         health=daemon.health,
+        state_dir=Path(config.manager.home_dir) / "updateagent",
     )
     daemon.update_agent.start()
     daemon.api = LocalApi(

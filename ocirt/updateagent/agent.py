@@ -24,9 +24,10 @@ from typing import Protocol
 from ocirt.manager.types import ContainerView, Event
 from ocirt.updateagent import topics as wire
 from ocirt.updateagent.desired import IdentificationFailed, parse_desired_state
-from ocirt.updateagent.identify import identify
+from ocirt.updateagent.identify import ActionType, identify
 from ocirt.updateagent.inventory import current_state
-from ocirt.updateagent.operation import COMMANDS, Containers, Feedback, Operation
+from ocirt.updateagent.journal import Journal, restore
+from ocirt.updateagent.operation import COMMANDS, NEW_SUFFIX, Containers, Feedback, Operation
 from ocirt.updateagent.settings import UpdateAgentSettings
 
 _log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class UpdateAgent:
         containers: Containers,
         publish: Publish,
         version: str,
+        journal: Journal | None = None,
     ) -> None:
         self.settings = settings
         self.topics = wire.Topics.for_domain(settings.domain)
@@ -85,6 +87,7 @@ class UpdateAgent:
         self._unsubscribe: Callable[[], None] | None = None
         self._closed = False
         self._local: dict[str, LocalRun] = {}
+        self._journal = journal
         # Test hook and `ocirt apply`: called with each finished activity's id and outcome.
         self.on_finished: Callable[[str, str], None] | None = None
 
@@ -93,6 +96,8 @@ class UpdateAgent:
     def start(self) -> None:
         self._unsubscribe = self._manager.subscribe(self._on_event)
         self._thread.start()
+        if self._journal is not None:
+            self._submit(self._recover)
 
     def close(self) -> None:
         if self._closed:
@@ -211,12 +216,13 @@ class UpdateAgent:
             activity_id, self.settings.domain, found, desired.baselines, self._containers, send
         )
         self._operation = operation
+        self._keep(operation, auto or self.settings.auto_apply)
         operation.feedback("IDENTIFIED")
         if not found:
             operation.finished = True
-            self._operation = None
+            operation.outcome = "COMPLETED"
             operation.feedback("COMPLETED")
-            self._finished(activity_id, "COMPLETED")
+            self._after(operation)
             return
         if auto or self.settings.auto_apply:
             self._drive(operation)
@@ -243,9 +249,87 @@ class UpdateAgent:
 
     def _after(self, operation: Operation) -> None:
         if operation.finished:
+            operation.on_change = None
             if self._operation is operation:
                 self._operation = None
             self._finished(operation.activity_id, operation.outcome)
+
+    # ---- surviving a restart -------------------------------------------------------------------
+
+    def _keep(self, operation: Operation, autonomous: bool) -> None:
+        """Journal the operation at each of its feedbacks (a new one replaces the last)."""
+        journal = self._journal
+        if journal is None:
+            return
+
+        def record() -> None:
+            # The final feedback (COMPLETED or INCOMPLETE) leaves once the record is gone.
+            if operation.finished:
+                journal.clear()
+            else:
+                journal.save(operation, autonomous)
+
+        operation.on_change = record
+
+    def _recover(self) -> None:
+        """An activity the last daemon did not finish: resumed when it had not changed
+        anything yet, else rolled back; its feedback says which."""
+        assert self._journal is not None
+        raw = self._journal.load()
+        if raw is None:
+            return
+        activity = str(raw["activityId"])
+        send = self._feedback_sender(activity)
+        operation, autonomous = restore(raw, {"containers": self._containers, "send": send})
+        self._operation = operation
+        self._keep(operation, autonomous)
+        untouched = all(
+            a.new_id is None and not a.stopped_current and not a.renamed_current
+            for a in operation.actions
+        ) and all(
+            b.status == "IDENTIFIED" for b in (operation.everything, *operation.baselines.values())
+        )
+        if untouched:
+            _log.warning("resuming update activity %s after a restart", activity)
+            operation.feedback("IDENTIFIED", "Resumed after a restart of the container manager.")
+            if autonomous:
+                self._drive(operation)
+            return
+        _log.warning("rolling back update activity %s after a restart", activity)
+        operation.feedback(
+            "ROLLBACK",
+            "The container manager restarted during the update; rolling it back.",
+        )
+        self._adopt(operation)
+        operation.execute("ROLLBACK", "", ordered=False)
+        operation.execute("CLEANUP", "")
+        self._after(operation)
+
+    def _adopt(self, operation: Operation) -> None:
+        """Fill in effects the journal missed: a crash can come after a container was
+        created or renamed and before the next feedback recorded it."""
+        views = list(self._manager.list())
+        by_name = {v.name: v for v in views}
+        known = {a.current_id for a in operation.actions} | {a.new_id for a in operation.actions}
+        for action in operation.actions:
+            current = next((v for v in views if v.id == action.current_id), None)
+            if action.type is ActionType.DESTROY:
+                reached_update = operation.everything.status not in (
+                    "IDENTIFIED", "DOWNLOADING", "DOWNLOAD_SUCCESS", "DOWNLOAD_FAILURE",
+                )  # fmt: skip
+                if current is not None and reached_update and not current.state.status.is_active:
+                    action.stopped_current = True
+                continue
+            if action.type not in (ActionType.CREATE, ActionType.RECREATE):
+                continue
+            if current is not None and current.name != action.name:
+                action.renamed_current = True
+            if action.new_id is None:
+                for name in (action.name, action.name + NEW_SUFFIX):
+                    view = by_name.get(name)
+                    if view is not None and view.id not in known:
+                        action.new_id = view.id
+                        break
 
     def _finished(self, activity_id: str, outcome: str) -> None:
         _log.info("activity %s finished: %s", activity_id, outcome)

@@ -147,6 +147,8 @@ class Operation:
     finished: bool = False
     # The outcome once finished: COMPLETED or INCOMPLETE.
     outcome: str = ""
+    # Called before each feedback leaves, so that what it reports is on disk first.
+    on_change: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self.everything = Baseline("", self.actions)
@@ -184,6 +186,8 @@ class Operation:
             payload["message"] = message
         if self.actions:
             payload["actions"] = [a.feedback(self.domain) for a in self.actions]
+        if self.on_change is not None:
+            self.on_change()
         self.send(payload)
 
     def _progress(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ocirt.updateagent.agent import UpdateAgent
 from ocirt.updateagent.executor import Health, ManagerContainers
+from ocirt.updateagent.journal import Journal
 from ocirt.updateagent.settings import UpdateAgentSettings
 
 
@@ -19,6 +21,7 @@ class UpdateAgentService:
         stop_timeout: float,
         mqtt: Any | None,
         health: Health | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         from ocirt import __version__
 
@@ -29,7 +32,8 @@ class UpdateAgentService:
             self.client = AgentClient(mqtt)
         publish = self.client.publish if self.client is not None else _nowhere
         containers = ManagerContainers(manager, settings, stop_timeout, health)
-        self.agent = UpdateAgent(settings, manager, containers, publish, __version__)
+        journal = Journal(state_dir) if state_dir is not None else None
+        self.agent = UpdateAgent(settings, manager, containers, publish, __version__, journal)
 
     def start(self) -> None:
         self.agent.start()
