@@ -4,6 +4,7 @@ containers, and a paho client in the test acting as Kanto's Update Manager."""
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -305,3 +306,43 @@ def test_ocirt_apply(service: Service, tmp_path: Any) -> None:
     assert lines[0] == "IDENTIFYING" and lines[-1] == "COMPLETED"
     assert "ACTIVATION_SUCCESS" in lines
     assert containers(service)["one"]["state"]["status"] == "RUNNING"
+
+
+def test_kill_9_mid_activation_is_rolled_back_at_the_next_start(
+    service: Service, um: UpdateManager
+) -> None:
+    start(service, um, auto_apply=True)
+    um.send("desiredstate", "a1", desired(component("app", ("env", "V=1"))))
+    assert um.wait_status("a1", "COMPLETED", "INCOMPLETE")["status"] == "COMPLETED"
+    old = containers(service)["app"]
+    # Again with a long activation check, during which the daemon is killed.
+    service.stop()
+    connects = len(um.current_states("initial-current-state-"))
+    service.extra_config["update_agent"]["activation_monitor"] = "300s"
+    service.start()
+    um.wait_for(lambda: len(um.current_states("initial-current-state-")) > connects, "reconnect")
+    um.send("desiredstate", "a2", desired(component("app", ("env", "V=2"))))
+
+    def replaced() -> bool:
+        app = containers(service).get("app")
+        return app is not None and app["id"] != old["id"] and app["state"]["status"] == "RUNNING"
+
+    um.wait_status("a2", "ACTIVATING")
+    um.wait_for(replaced, "the new container running under the name")
+    service.stop(signal.SIGKILL)
+    service.extra_config["update_agent"]["activation_monitor"] = "1s"
+    service.start()
+    um.wait_status("a2", "COMPLETED", "INCOMPLETE")
+    feedback = um.feedback("a2")
+    statuses = [f["status"] for f in feedback]
+    restarted = statuses.index("ROLLBACK")
+    assert feedback[restarted]["message"] == (
+        "The container manager restarted during the update; rolling it back."
+    )
+    assert statuses[-3:] == ["ROLLBACK_SUCCESS", "CLEANUP_SUCCESS", "INCOMPLETE"]
+    now = containers(service)
+    assert set(now) == {"app"}
+    assert now["app"]["id"] == old["id"]
+    assert now["app"]["state"]["status"] == "RUNNING"
+    env = inside_env(service, old["id"])
+    assert "V=1" in env and "V=2" not in env
