@@ -114,17 +114,19 @@ class HealthMonitor:
         return health.to_json() if health is not None else None
 
     def verdict(self, container_id: str, /) -> tuple[str, float] | None:
-        """For the update agent's activation gate: (status of the current run, start
-        period), or None when the image has no health check."""
+        """For the update agent's activation gate: (status of the current run, the least
+        time a verdict may take: the start period, or one probe when that is longer),
+        or None when the image has no health check."""
         view = self._manager.get(container_id)
         check = self.check_of(view)
         if check is None:
             return None
+        least = max(check.start_period, check.interval + check.timeout)
         with self._lock:
             run = self._runs.get(container_id)
         if run is None or run.started_at != view.state.started_at:
-            return STARTING, check.start_period
-        return run.health.status, check.start_period
+            return STARTING, least
+        return run.health.status, least
 
     # ---- runs -------------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 `verify_activation` is ocirt's gate for ACTIVATE: the new container must keep running
 (same run: not exited, not restarted) for `activation_monitor` seconds, or, when its
-image has a health check, turn healthy within max(start period, activation_timeout).
+image has a health check, turn healthy within max(start period, one probe's interval and
+timeout, activation_timeout).
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ class Health(Protocol):
     """Health of containers whose image has a health check (`ocirt.health`)."""
 
     def verdict(self, container_id: str, /) -> tuple[str, float] | None:
-        """(status, start period) when the container has a health check; status is
-        starting, healthy or unhealthy."""
+        """(status, least wait) when the container has a health check: status is starting,
+        healthy or unhealthy; the gate waits at least `least wait` seconds for healthy."""
         ...
 
 

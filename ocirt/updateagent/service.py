@@ -61,7 +61,9 @@ class UpdateAgentService:
 
 
 def _nowhere(topic: str, payload: bytes, retain: bool) -> None:
-    """Without a broker the feedback of `ocirt apply` goes to the daemon's log only."""
+    """Without a broker, feedback goes to the daemon's log (the current state, published
+    at every container change, only at debug level)."""
     import logging
 
-    logging.getLogger("ocirt.updateagent").info("%s: %s", topic, payload.decode())
+    level = logging.DEBUG if retain else logging.INFO
+    logging.getLogger("ocirt.updateagent").log(level, "%s: %s", topic, payload.decode())
