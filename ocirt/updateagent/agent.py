@@ -24,6 +24,7 @@ from typing import Protocol
 from ocirt.manager.types import ContainerView, Event
 from ocirt.updateagent import topics as wire
 from ocirt.updateagent.desired import IdentificationFailed, parse_desired_state
+from ocirt.updateagent.executor import Interrupted
 from ocirt.updateagent.identify import ActionType, identify
 from ocirt.updateagent.inventory import current_state
 from ocirt.updateagent.journal import Journal, restore
@@ -105,6 +106,9 @@ class UpdateAgent:
         self._closed = True
         if self._unsubscribe is not None:
             self._unsubscribe()
+        interrupt = getattr(self._containers, "close", None)
+        if interrupt is not None:
+            interrupt()
         self._queue.put(_STOP)
         self._thread.join(timeout=60)
 
@@ -118,8 +122,12 @@ class UpdateAgent:
             if job is _STOP:
                 return
             assert isinstance(job, _Job)
+            if self._closed:
+                continue  # stopping: the journal keeps an activity in progress
             try:
                 job.run()
+            except Interrupted:
+                _log.info("update activity interrupted by the daemon's stop; resumed at start")
             except Exception:
                 _log.exception("update agent task failed")
 
@@ -263,6 +271,8 @@ class UpdateAgent:
             return
 
         def record() -> None:
+            if self._closed:
+                return  # what a stopping daemon does is not recorded: the next start redoes it
             # The final feedback (COMPLETED or INCOMPLETE) leaves once the record is gone.
             if operation.finished:
                 journal.clear()

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from typing import Protocol
 
 from ocirt.config.ditto import ContainerUpdate
 from ocirt.config.model import ContainerConfig, ContainerId
 from ocirt.errors import OcirtError
-from ocirt.manager.types import ContainerView, Event, Status, StopOptions
+from ocirt.manager.types import ContainerView, Status, StopOptions
 from ocirt.updateagent.desired import DesiredContainer
 from ocirt.updateagent.settings import UpdateAgentSettings
 
@@ -42,8 +41,6 @@ class Manager(Protocol):
 
     def get(self, container_id: str, /) -> ContainerView: ...
 
-    def subscribe(self, callback: Callable[[Event], None], /) -> Callable[[], None]: ...
-
 
 class Health(Protocol):
     """Health of containers whose image has a health check (`ocirt.health`)."""
@@ -66,7 +63,12 @@ class ManagerContainers:
         self._settings = settings
         self._stop_timeout = stop_timeout
         self._health = health
-        self._changed = threading.Condition()
+        self._closing = threading.Event()
+
+    def close(self) -> None:
+        """Interrupt an activation check: the daemon is stopping (the journal keeps the
+        activity, and the next start rolls it back)."""
+        self._closing.set()
 
     def create(self, container: DesiredContainer, name: str, /) -> str:
         return str(self._manager.create(container.image_ref, container.config, name).id)
@@ -109,35 +111,32 @@ class ManagerContainers:
             deadline = time.monotonic() + self._settings.activation_monitor
         else:
             deadline = time.monotonic() + max(health[1], self._settings.activation_timeout)
-        unsubscribe = self._manager.subscribe(self._on_event)
-        try:
-            while True:
-                view = self._manager.get(container_id)
-                state = view.state
-                if state.status is not Status.RUNNING or state.started_at != started:
-                    raise OcirtError(_not_running(view))
-                if health is not None:
-                    health = self._health.verdict(container_id) if self._health else None
-                    status = health[0] if health else "healthy"
-                    if status == "healthy":
-                        return
-                    if status == "unhealthy":
-                        raise OcirtError(f"container {view.name} is unhealthy")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    if health is None:
-                        return
-                    raise OcirtError(
-                        f"container {view.name} did not turn healthy in time ({health[0]})"
-                    )
-                with self._changed:
-                    self._changed.wait(min(remaining, _POLL))
-        finally:
-            unsubscribe()
+        while True:
+            view = self._manager.get(container_id)
+            state = view.state
+            if state.status is not Status.RUNNING or state.started_at != started:
+                raise OcirtError(_not_running(view))
+            if health is not None:
+                health = self._health.verdict(container_id) if self._health else None
+                status = health[0] if health else "healthy"
+                if status == "healthy":
+                    return
+                if status == "unhealthy":
+                    raise OcirtError(f"container {view.name} is unhealthy")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if health is None:
+                    return
+                raise OcirtError(
+                    f"container {view.name} did not turn healthy in time ({health[0]})"
+                )
+            if self._closing.wait(min(remaining, _POLL)):
+                raise Interrupted("the container manager is stopping")
 
-    def _on_event(self, event: Event) -> None:
-        with self._changed:
-            self._changed.notify_all()
+
+class Interrupted(Exception):
+    """Not an OcirtError on purpose: no failure status is reported and nothing is
+    rolled back; the journal keeps the activity for the next start."""
 
 
 def _not_running(view: ContainerView) -> str:

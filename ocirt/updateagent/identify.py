@@ -6,7 +6,6 @@ Kanto's `DetermineUpdateAction` (CM `util/containers_compare.go`) and the messag
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -95,8 +94,7 @@ def identify(
 ) -> list[Identified]:
     """Kanto's Identify: one action per desired container (system ones skipped), then a
     destroy action per other container that is not a system container."""
-    by_name = {view.name: view for view in current}
-    duplicates = Counter(view.name for view in current)
+    by_name = {view.name: view for view in current}  # names are unique (decision 8)
     actions = []
     for container in desired.containers:
         if container.name in system:
@@ -107,8 +105,8 @@ def identify(
         else:
             kind = determine(view.config, view.image_ref, container)
         actions.append(Identified(container.name, kind, container.version, container, view))
-    for view in current:
-        if by_name.get(view.name) is view and view.name not in system and duplicates[view.name]:
+    for view in by_name.values():
+        if view.name not in system:
             actions.append(
                 Identified(view.name, ActionType.DESTROY, image_version(view.image_ref), None, view)
             )

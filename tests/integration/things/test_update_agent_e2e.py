@@ -308,8 +308,9 @@ def test_ocirt_apply(service: Service, tmp_path: Any) -> None:
     assert containers(service)["one"]["state"]["status"] == "RUNNING"
 
 
-def test_kill_9_mid_activation_is_rolled_back_at_the_next_start(
-    service: Service, um: UpdateManager
+@pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGTERM])
+def test_a_stop_mid_activation_is_rolled_back_at_the_next_start(
+    service: Service, um: UpdateManager, stop_signal: int
 ) -> None:
     start(service, um, auto_apply=True)
     um.send("desiredstate", "a1", desired(component("app", ("env", "V=1"))))
@@ -329,7 +330,7 @@ def test_kill_9_mid_activation_is_rolled_back_at_the_next_start(
 
     um.wait_status("a2", "ACTIVATING")
     um.wait_for(replaced, "the new container running under the name")
-    service.stop(signal.SIGKILL)
+    service.stop(stop_signal)
     service.extra_config["update_agent"]["activation_monitor"] = "1s"
     service.start()
     um.wait_status("a2", "COMPLETED", "INCOMPLETE")
