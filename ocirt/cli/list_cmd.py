@@ -43,6 +43,13 @@ def matches(container: dict[str, Any], filters: list[tuple[str, str]]) -> bool:
     return True
 
 
+def _status(container: dict[str, Any]) -> str:
+    """The state, with the health when the image has a check: `RUNNING (healthy)`."""
+    health = container.get("health")
+    status = str(container["state"]["status"])
+    return f"{status} ({health['status']})" if isinstance(health, dict) else status
+
+
 def run(args: argparse.Namespace) -> int:
     def body() -> int:
         filters = parse_filters(args.filter)
@@ -54,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
                 print(c["id"])
         else:
             rows = [
-                [c["id"], c["name"], c["imageRef"], c["state"]["status"],
+                [c["id"], c["name"], c["imageRef"], _status(c),
                  str(c["state"].get("exitCode", 0))]
                 for c in containers
             ]  # fmt: skip

@@ -19,6 +19,7 @@ from ocirt.config.durations import parse_duration
 from ocirt.errors import InvalidArgument
 from ocirt.manager.types import DEFAULT_STOP_TIMEOUT
 from ocirt.network.settings import BridgeOptions, options_from_kanto
+from ocirt.updateagent.settings import UpdateAgentSettings
 
 DEFAULT_CONFIG_FILE = "/etc/container-management/config.json"
 DEFAULT_HOME = "/var/lib/container-management"
@@ -132,6 +133,7 @@ class DaemonConfig:
     things: ThingsSettings = field(default_factory=ThingsSettings)
     deployment: DeploymentSettings = field(default_factory=DeploymentSettings)
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
+    update_agent: UpdateAgentSettings = field(default_factory=UpdateAgentSettings)
     warnings: tuple[str, ...] = ()
 
 
@@ -141,7 +143,7 @@ _CONTAINERD_ONLY = {
     "manager": frozenset({"container_client_sid", "network_manager_sid"}),
     "containers": frozenset({"default_ns", "address_path", "runc_runtime", "lease_id"}),
 }
-_NOT_IMPLEMENTED_SECTIONS = frozenset({"update_agent", "grpc_server", "local_connection"})
+_NOT_IMPLEMENTED_SECTIONS = frozenset({"grpc_server", "local_connection"})
 _T = TypeVar("_T")
 
 
@@ -384,6 +386,26 @@ def _connection(s: _Section) -> ConnectionSettings:
     return result
 
 
+def _update_agent(s: _Section) -> UpdateAgentSettings:
+    """Kanto's update_agent keys, plus ocirt's auto_apply and activation checks."""
+    defaults = UpdateAgentSettings()
+    result = UpdateAgentSettings(
+        enable=s.flag("enable", defaults.enable),
+        domain=s.text("domain", defaults.domain),
+        system_containers=s.strings("system_containers", defaults.system_containers),
+        verbose_inventory_report=s.flag(
+            "verbose_inventory_report", defaults.verbose_inventory_report
+        ),
+        auto_apply=s.flag("auto_apply", defaults.auto_apply),
+        activation_monitor=s.duration("activation_monitor", defaults.activation_monitor),
+        activation_timeout=s.duration("activation_timeout", defaults.activation_timeout),
+    )
+    if not result.domain or "/" in result.domain or "+" in result.domain or "#" in result.domain:
+        raise InvalidArgument("update_agent.domain must be a non-empty name without / + #")
+    s.finish()
+    return result
+
+
 def parse_daemon_config(raw: object) -> DaemonConfig:
     """Kanto's config.json (already JSON-decoded) -> DaemonConfig. Raises InvalidArgument."""
     warnings: list[str] = []
@@ -399,6 +421,7 @@ def parse_daemon_config(raw: object) -> DaemonConfig:
         things=_things(top.section("things")),
         deployment=_deployment(top.section("deployment")),
         connection=_connection(top.section("connection")),
+        update_agent=_update_agent(top.section("update_agent")),
     )
     top.finish()
     return replace(config, warnings=tuple(warnings))

@@ -77,9 +77,26 @@ def _error(exc: OcirtError) -> dict[str, object]:
 class ApiHandlers:
     """The operations, over anything with the Manager's methods (plus `logs`)."""
 
-    def __init__(self, manager: Any, sysinfo: Callable[[], dict[str, object]]) -> None:
+    def __init__(
+        self,
+        manager: Any,
+        sysinfo: Callable[[], dict[str, object]],
+        extra: dict[str, Callable[[dict[str, Any]], object]] | None = None,
+        health: Callable[[str], dict[str, object] | None] | None = None,
+    ) -> None:
         self.manager = manager
         self.sysinfo = sysinfo
+        # Operations of other services (the update agent's `apply`).
+        self.extra = extra or {}
+        # A container's health (`ocirt.health`), shown by get and list when it has one.
+        self.health = health
+
+    def _view(self, view: ContainerView) -> dict[str, object]:
+        out = view_json(view)
+        health = self.health(view.id) if self.health is not None else None
+        if health is not None:
+            out["health"] = health
+        return out
 
     def resolve(self, ref: object) -> ContainerId:
         if not isinstance(ref, str) or not ref:
@@ -97,12 +114,14 @@ class ApiHandlers:
         if op == "create":
             return self._create(args)
         if op == "list":
-            return [view_json(v) for v in self.manager.list()]
+            return [self._view(v) for v in self.manager.list()]
         if op == "sysinfo":
             return self.sysinfo()
+        if op in self.extra:
+            return self.extra[op](args)
         cid = self.resolve(args.get("id"))
         if op == "get":
-            return view_json(self.manager.get(cid))
+            return self._view(self.manager.get(cid))
         if op == "start":
             self.manager.start(cid)
         elif op == "stop":

@@ -38,13 +38,15 @@ from ocirt.errors import InvalidArgument, OcirtError
 
 if TYPE_CHECKING:
     from ocirt.daemon.localapi import LocalApi
+    from ocirt.health.monitor import HealthMonitor
     from ocirt.image.registry.auth import RegistryAccess
     from ocirt.image.service import ImageService
     from ocirt.manager.manager import Manager
     from ocirt.manager.ports import NetworkProvider
     from ocirt.network.bridge import BridgeNetwork
     from ocirt.swupdate.feature import SoftwareUpdatable
-    from ocirt.things.mqtt import ThingsClient
+    from ocirt.things.mqtt import MqttSettings, ThingsClient
+    from ocirt.updateagent.service import UpdateAgentService
 
 log = logging.getLogger("ocirt.daemon")
 
@@ -135,9 +137,16 @@ class Daemon:
     bridge: BridgeNetwork | None = None
     api: LocalApi | None = None
     things: ThingsClient | None = None
+    update_agent: UpdateAgentService | None = None
+    health: HealthMonitor | None = None
 
     def close(self, stop_containers: bool) -> None:
-        parts: tuple[ThingsClient | LocalApi | None, ...] = (self.things, self.api)
+        parts: tuple[ThingsClient | UpdateAgentService | LocalApi | HealthMonitor | None, ...] = (
+            self.things,
+            self.update_agent,
+            self.api,
+            self.health,
+        )
         for part in parts:
             if part is not None:
                 try:
@@ -259,16 +268,46 @@ def serve(daemon: Daemon) -> None:
     config = daemon.config
     if config.deployment.enable:
         deploy(daemon.manager, config.deployment, Path(config.manager.home_dir))
+    # health checks and update agent hook (issue 16): health checks of images that have
+    # one; `ocirt apply` always, MQTT when update_agent.enable.
+    from ocirt.health.monitor import HealthMonitor
+    from ocirt.updateagent.service import UpdateAgentService
+
+    images = daemon.images
+    daemon.health = HealthMonitor(
+        daemon.manager,
+        lambda ref: images.get(ref).config.execution.healthcheck,
+        # The manager's runc state root (ManagerSettings.runc_root): runc exec finds the
+        # container there.
+        Path(config.manager.exec_root_dir) / "runc",
+        "runc",
+        config.manager.default_ctrs_stop_timeout,
+    )
+    daemon.health.start()
+
+    daemon.update_agent = UpdateAgentService(
+        config.update_agent,
+        daemon.manager,
+        config.manager.default_ctrs_stop_timeout,
+        _mqtt_settings(config),
+        health=daemon.health,
+        state_dir=Path(config.manager.home_dir) / "updateagent",
+    )
+    daemon.update_agent.start()
     daemon.api = LocalApi(
         Path(config.manager.exec_root_dir) / SOCKET_NAME,
-        ApiHandlers(daemon.manager, lambda: sysinfo(daemon)),
+        ApiHandlers(
+            daemon.manager,
+            lambda: sysinfo(daemon),
+            {"apply": daemon.update_agent.apply},
+            health=daemon.health.health_json,
+        ),
     )
     daemon.api.start()
     if config.things.enable:
         from ocirt.things.features import Features, FeatureSettings
-        from ocirt.things.mqtt import MqttSettings, ThingsClient
+        from ocirt.things.mqtt import ThingsClient
 
-        connection = config.connection
         factory = "ContainerFactory" in config.things.features
         extensions = (
             software_updatable(daemon) if "SoftwareUpdatable" in config.things.features else ()
@@ -279,16 +318,7 @@ def serve(daemon: Daemon) -> None:
             {"SoftwareUpdatable": extensions[0].handle} if extensions else None,
         )
         daemon.things = ThingsClient(
-            MqttSettings(
-                broker_url=connection.broker_url,
-                keep_alive=connection.keep_alive,
-                username=connection.client_username,
-                password=connection.client_password,
-                connect_timeout=connection.connect_timeout,
-                root_ca=connection.transport.root_ca,
-                client_cert=connection.transport.client_cert,
-                client_key=connection.transport.client_key,
-            ),
+            _mqtt_settings(config),
             daemon.manager,
             features,
             Path(config.things.home_dir),
@@ -318,6 +348,23 @@ def defer_unused_modules() -> None:
     hashing (which paho imports at once), the registry's HTTP client (with the email
     package under it) and tar archives. Called before anything imports them."""
     deferred.defer(*deferred.PAHO_RARELY_USED, "http.client", "tarfile")
+
+
+def _mqtt_settings(config: DaemonConfig) -> MqttSettings:
+    """The `connection` section for an MQTT client (things and update agent)."""
+    from ocirt.things.mqtt import MqttSettings
+
+    connection = config.connection
+    return MqttSettings(
+        broker_url=connection.broker_url,
+        keep_alive=connection.keep_alive,
+        username=connection.client_username,
+        password=connection.client_password,
+        connect_timeout=connection.connect_timeout,
+        root_ca=connection.transport.root_ca,
+        client_cert=connection.transport.client_cert,
+        client_key=connection.transport.client_key,
+    )
 
 
 def run_daemon(

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ocirt.errors import ImageError
+from ocirt.health.healthcheck import Healthcheck, parse_healthcheck
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -66,6 +67,8 @@ class ImageConfig:
     exposed_ports: tuple[str, ...] = ()
     volumes: tuple[str, ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
+    # Docker's Healthcheck (issue 16 hook); None: the image has none.
+    healthcheck: Healthcheck | None = None
 
     @classmethod
     def from_oci_json(cls, raw: object) -> ImageConfig:
@@ -87,6 +90,7 @@ class ImageConfig:
             exposed_ports=_key_set(raw, "ExposedPorts"),
             volumes=_key_set(raw, "Volumes"),
             labels=_labels(raw),
+            healthcheck=parse_healthcheck(raw.get("Healthcheck")),
         )
 
     @classmethod

@@ -105,9 +105,37 @@ def test_tls_files_with_a_plain_broker_url_are_warned_about() -> None:
 
 
 def test_unknown_sections_are_warned_about() -> None:
-    assert parse_daemon_config({"update_agent": {"enable": False}}).warnings == (
-        "update_agent is not supported by ocirt; the section is ignored",
+    assert parse_daemon_config({"grpc_server": {}}).warnings == (
+        "grpc_server is not supported by ocirt; the section is ignored",
     )
+
+
+def test_update_agent_section() -> None:
+    assert parse_daemon_config({}).update_agent.enable is False
+    agent = parse_daemon_config(
+        {
+            "update_agent": {
+                "enable": True,
+                "domain": "edge-containers",
+                "system_containers": ["a", "b"],
+                "verbose_inventory_report": True,
+                "auto_apply": True,
+                "activation_monitor": "2s",
+                "activation_timeout": "1m",
+            }
+        }
+    ).update_agent
+    assert (agent.enable, agent.domain, agent.system_containers) == (
+        True,
+        "edge-containers",
+        ("a", "b"),
+    )
+    assert agent.verbose_inventory_report and agent.auto_apply
+    assert (agent.activation_monitor, agent.activation_timeout) == (2.0, 60.0)
+    with pytest.raises(InvalidArgument, match=r"update_agent\.colour"):
+        parse_daemon_config({"update_agent": {"colour": 1}})
+    with pytest.raises(InvalidArgument, match=r"update_agent\.domain"):
+        parse_daemon_config({"update_agent": {"domain": "a/b"}})
 
 
 @pytest.mark.parametrize(

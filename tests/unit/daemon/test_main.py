@@ -29,7 +29,7 @@ from ocirt.daemon.main import (
     serve,
     setup_logging,
 )
-from ocirt.errors import ImageError, InvalidArgument
+from ocirt.errors import ImageError, InvalidArgument, NotFound
 from ocirt.image.content.store import GcReport
 from ocirt.image.registry.auth import Credentials, Transport
 from tests.support.fake_manager import FakeManager
@@ -79,6 +79,9 @@ class _Manager:
 class _Images:
     answer: Any = None
     calls: list[tuple[set[str], float | None]] = field(default_factory=list)
+
+    def get(self, ref: str) -> Any:
+        raise NotFound(f"image {ref} is not on this device")
 
     def gc(self, in_use: set[str], expiry: float | None) -> Any:
         self.calls.append((in_use, expiry))
@@ -334,7 +337,7 @@ def test_run_daemon_serves_sweeps_images_and_stops_on_sigterm(
                             "exec_root_dir": config.manager.exec_root_dir},
                 "things": {"enable": False},
                 "deployment": {"enable": False},
-                "update_agent": {},
+                "grpc_server": {},
             }
         )
     )  # fmt: skip
@@ -365,7 +368,7 @@ def test_run_daemon_serves_sweeps_images_and_stops_on_sigterm(
             signal.signal(signum, handler)
     assert built[0][1] == "test-parent"
     assert built[0][0].warnings == (
-        "update_agent is not supported by ocirt; the section is ignored",
+        "grpc_server is not supported by ocirt; the section is ignored",
     )
     assert len(images.calls) == 1
     assert manager.closed == [True]

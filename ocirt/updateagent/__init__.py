@@ -1,0 +1,7 @@
+"""Kanto's containers update agent (kanto-features §2.3) and what ocirt adds to it.
+
+Pure parts: `topics`, `desired` (desired state -> container configs), `identify`
+(actions and their messages), `inventory` (current state), `operation` (the per-activity
+command-order state machine). Effects: `executor` (the manager's public API), `agent`
+(message handling, autonomous mode), `mqtt` (the agent's own MQTT client), `journal`.
+"""
