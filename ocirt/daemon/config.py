@@ -350,9 +350,9 @@ def _things(s: _Section) -> ThingsSettings:
         features=s.strings("features", ("ContainerFactory", "SoftwareUpdatable", "Metrics")),
     )
     for feature in result.features if "features" in s.raw else ():
-        if feature in ("SoftwareUpdatable", "Metrics"):
+        if feature == "SoftwareUpdatable":
             s.warnings.append(f"things.features: {feature} is not implemented by ocirt")
-        elif feature != "ContainerFactory":
+        elif feature not in ("ContainerFactory", "Metrics"):
             raise InvalidArgument(f"things.features: unknown feature {feature!r}")
     s.finish()
     return result

@@ -76,9 +76,16 @@ def _error(exc: OcirtError) -> dict[str, object]:
 class ApiHandlers:
     """The operations, over anything with the Manager's methods (plus `logs`)."""
 
-    def __init__(self, manager: Any, sysinfo: Callable[[], dict[str, object]]) -> None:
+    def __init__(
+        self,
+        manager: Any,
+        sysinfo: Callable[[], dict[str, object]],
+        stats: Callable[[list[str] | None, object], object] | None = None,
+    ) -> None:
         self.manager = manager
         self.sysinfo = sysinfo
+        # (container ids or None for all running, interval in seconds) -> rows.
+        self.stats = stats
 
     def resolve(self, ref: object) -> ContainerId:
         if not isinstance(ref, str) or not ref:
@@ -99,6 +106,8 @@ class ApiHandlers:
             return [view_json(v) for v in self.manager.list()]
         if op == "sysinfo":
             return self.sysinfo()
+        if op == "stats":
+            return self._stats(args)
         cid = self.resolve(args.get("id"))
         if op == "get":
             return view_json(self.manager.get(cid))
@@ -123,6 +132,16 @@ class ApiHandlers:
         else:
             raise InvalidArgument(f"unknown operation {op!r}")
         return view_json(self.manager.get(cid))
+
+    def _stats(self, args: dict[str, Any]) -> object:
+        """`{"ids": [id or name, ...] (absent: every running container), "interval": s}`."""
+        if self.stats is None:
+            raise Unavailable("this daemon does not collect metrics")
+        refs = args.get("ids")
+        if refs is not None and not isinstance(refs, list):
+            raise InvalidArgument("ids must be a list of container ids or names")
+        ids = [str(self.resolve(ref)) for ref in refs] if refs else None
+        return self.stats(ids, args.get("interval", 1.0))
 
     def _create(self, args: dict[str, Any]) -> object:
         descriptor = args.get("descriptor")

@@ -125,9 +125,10 @@ class Daemon:
     bridge: Any = None
     api: Any = None
     things: Any = None
+    metrics: Any = None
 
     def close(self, stop_containers: bool) -> None:
-        for part in (self.things, self.api):
+        for part in (self.things, self.metrics, self.api):
             if part is not None:
                 try:
                     part.close()
@@ -233,13 +234,15 @@ def serve(daemon: Daemon) -> None:
     """Deployment, local API and things client: the parts that face users."""
     from ocirt.daemon.deployment import deploy
     from ocirt.daemon.localapi import SOCKET_NAME, ApiHandlers, LocalApi
+    from ocirt.metrics.service import MetricsService
 
     config = daemon.config
     if config.deployment.enable:
         deploy(daemon.manager, config.deployment, Path(config.manager.home_dir))
+    metrics = MetricsService(daemon.manager.list)
     daemon.api = LocalApi(
         Path(config.manager.exec_root_dir) / SOCKET_NAME,
-        ApiHandlers(daemon.manager, lambda: sysinfo(daemon)),
+        ApiHandlers(daemon.manager, lambda: sysinfo(daemon), metrics.stats),
     )
     daemon.api.start()
     if config.things.enable:
@@ -248,11 +251,20 @@ def serve(daemon: Daemon) -> None:
 
         connection = config.connection
         factory = "ContainerFactory" in config.things.features
+        if "Metrics" in config.things.features:
+            from ocirt.metrics.feature import METRICS, MetricsFeature
+
+            try:
+                daemon.metrics = MetricsFeature(metrics.collector(), Path(config.things.home_dir))
+                daemon.metrics.start()
+            except OcirtError as exc:
+                log.error("the Metrics feature is off: %s", exc.message)
         features = Features(
             daemon.manager,
             FeatureSettings(
                 stop_timeout=config.manager.default_ctrs_stop_timeout, factory_enabled=factory
             ),
+            extra={METRICS: daemon.metrics.handle} if daemon.metrics else None,
         )
         daemon.things = ThingsClient(
             MqttSettings(
@@ -269,6 +281,7 @@ def serve(daemon: Daemon) -> None:
             features,
             Path(config.things.home_dir),
             factory_enabled=factory,
+            extensions=[daemon.metrics] if daemon.metrics else (),
         )
         daemon.things.start()
 

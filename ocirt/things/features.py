@@ -10,7 +10,7 @@ OcirtError answers with its own status/code/message, anything else with 500.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ocirt.config.ditto import parse_create, parse_create_with_config, parse_update
@@ -39,6 +39,10 @@ class FeatureSettings:
     factory_enabled: bool = True
 
 
+# A feature served outside this module (Metrics): its command in, its outcome out.
+FeatureHandler = Callable[[Command], Outcome]
+
+
 class _BadValue(Exception):
     """The request value does not decode into the operation's argument type (400)."""
 
@@ -50,9 +54,15 @@ def _value_error(operation: str, expected: str) -> _BadValue:
 class Features:
     """Dispatches commands to the manager port."""
 
-    def __init__(self, manager: ContainerManager, settings: FeatureSettings | None = None) -> None:
+    def __init__(
+        self,
+        manager: ContainerManager,
+        settings: FeatureSettings | None = None,
+        extra: Mapping[str, FeatureHandler] | None = None,
+    ) -> None:
         self._manager = manager
         self._settings = settings or FeatureSettings()
+        self._extra = dict(extra or {})
         self._container_ops: dict[str, Callable[[ContainerId, Command], None]] = {
             "start": self._start,
             "stop": self._stop,
@@ -77,6 +87,9 @@ class Features:
             return Outcome.failed(DittoError.of(500, Code.EXECUTION_FAILED, str(exc)))
 
     def _dispatch(self, command: Command) -> Outcome | Rejection:
+        handler = self._extra.get(command.feature)
+        if handler is not None:
+            return handler(command)
         if command.feature == CONTAINER_FACTORY and self._settings.factory_enabled:
             return self._factory(command)
         if command.feature.startswith(CONTAINER_PREFIX) and self._settings.factory_enabled:

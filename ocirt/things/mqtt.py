@@ -34,11 +34,11 @@ import socket
 import sys
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from ocirt import deferred
@@ -96,6 +96,13 @@ class MqttSettings:
     client_cert: str = ""
     client_key: str = ""
     workers: int = 4
+
+
+class TwinExtension(Protocol):
+    """A feature published outside the container features (Metrics). At each bootstrap
+    it gets the twin and a `send` that drops messages while the broker is away."""
+
+    def on_bootstrap(self, twin: Twin, send: Callable[[Outbound], None], /) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +209,10 @@ class ThingsClient:
         home_dir: Path,
         *,
         factory_enabled: bool = True,
+        extensions: Sequence[TwinExtension] = (),
     ) -> None:
         self._settings = settings
+        self._extensions = tuple(extensions)
         self._manager = manager
         self._features = features
         self._home_dir = Path(home_dir)
@@ -400,6 +409,11 @@ class ThingsClient:
         if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
             log.warning("publish to %s failed: %s", message.topic, paho.error_string(info.rc))
 
+    def _send_connected(self, message: Outbound) -> None:
+        # Periodic data while the broker is away is dropped, not queued by paho unbounded.
+        if self._client.is_connected():
+            self._send(message)
+
     # ---- the twin (publisher thread) ----------------------------------------------------
 
     def _publish_loop(self) -> None:
@@ -429,6 +443,8 @@ class ThingsClient:
         if self._factory_enabled:
             for message in tracker.republish(views):
                 self._send(message)
+        for extension in self._extensions:
+            extension.on_bootstrap(tracker.twin, self._send_connected)
         current = {str(view.id) for view in views}
         for stale in sorted(self._known(thing) - current):
             self._send(tracker.twin.delete_container(stale))
