@@ -218,6 +218,13 @@ _BLKIO_FILES = (
 _CACHE_LIMIT = 512
 
 
+_EMPTY = Sample()
+
+
+def _missing_ok() -> contextlib.suppress:
+    return contextlib.suppress(FileNotFoundError)
+
+
 def _read(path: str) -> str:
     with open(path, "rb", buffering=0) as f:
         return f.read().decode("ascii", "replace")
@@ -286,75 +293,74 @@ class CgroupReader:
 
     def sample(self, pid: int, groups: Collection[Group]) -> Sample | None:
         """The figures of the container whose init process is `pid`; None when that
-        process or its cgroup is gone."""
+        process or its cgroup is gone. A file that is missing (a controller the cgroup
+        does not have) leaves its figure unset."""
+        cached = pid in self._dirs
         try:
-            return self._sample(pid, groups, self._dirs_of(pid))
-        except FileNotFoundError:
-            pass  # a stale cache entry (the pid was reused), or the container is gone
-        except (OSError, ValueError):
-            return None
-        self._dirs.pop(pid, None)
-        try:
-            return self._sample(pid, groups, self._dirs_of(pid))
-        except (OSError, ValueError):
+            sample = self._sample(pid, groups, self._dirs_of(pid))
+            if sample == _EMPTY and cached:
+                # Nothing read through a remembered directory: the pid may be reused.
+                self._dirs.pop(pid, None)
+                sample = self._sample(pid, groups, self._dirs_of(pid))
+        except (OSError, ValueError, KeyError):
             self._dirs.pop(pid, None)
             return None
+        return None if sample == _EMPTY else sample
 
     def _sample(self, pid: int, groups: Collection[Group], dirs: dict[str, str]) -> Sample:
-        if self.version == 2:
-            return self._sample_v2(pid, groups, dirs[""])
-        cpu = memory = io = pids = None
-        if Group.CPU in groups and "cpuacct" in dirs:
-            cpu = int(_read(f"{dirs['cpuacct']}/cpuacct.usage"))
-        if Group.MEMORY in groups and "memory" in dirs:
-            base = dirs["memory"]
-            stat = _keyed(_read(f"{base}/memory.stat"))
-            memory = Memory(
-                int(_read(f"{base}/memory.usage_in_bytes")),
-                stat.get("total_inactive_file", 0),
-                _limit(_read(f"{base}/memory.limit_in_bytes")),
-            )
-        if Group.IO in groups and "blkio" in dirs:
-            io = self._blkio(dirs["blkio"])
-        if Group.PIDS in groups and "pids" in dirs:
-            pids = int(_read(f"{dirs['pids']}/pids.current"))
-        return Sample(cpu, memory, io, self._net(pid, groups), pids)
+        cpu = memory = io = pids = net = None
+        v2 = dirs.get("") if self.version == 2 else None
+        cpu_dir = v2 or dirs.get("cpuacct")
+        if Group.CPU in groups and cpu_dir:
+            with _missing_ok():
+                if v2:
+                    cpu = _keyed(_read(f"{v2}/cpu.stat"))["usage_usec"] * 1000
+                else:
+                    cpu = int(_read(f"{cpu_dir}/cpuacct.usage"))
+        memory_dir = v2 or dirs.get("memory")
+        if Group.MEMORY in groups and memory_dir:
+            with _missing_ok():
+                memory = _memory(memory_dir, v2 is not None)
+        io_dir = v2 or dirs.get("blkio")
+        if Group.IO in groups and io_dir:
+            with _missing_ok():
+                io = parse_io_stat(_read(f"{v2}/io.stat")) if v2 else _blkio(io_dir)
+        pids_dir = v2 or dirs.get("pids")
+        if Group.PIDS in groups and pids_dir:
+            with _missing_ok():
+                pids = int(_read(f"{pids_dir}/pids.current"))
+        if Group.NET in groups:
+            with _missing_ok():
+                net = self._net(pid)
+        return Sample(cpu, memory, io, net, pids)
 
-    def _sample_v2(self, pid: int, groups: Collection[Group], base: str) -> Sample:
-        cpu = memory = io = pids = None
-        if Group.CPU in groups:
-            cpu = _keyed(_read(f"{base}/cpu.stat"))["usage_usec"] * 1000
-        if Group.MEMORY in groups:
-            stat = _keyed(_read(f"{base}/memory.stat"))
-            memory = Memory(
-                int(_read(f"{base}/memory.current")),
-                stat.get("inactive_file", 0),
-                _limit(_read(f"{base}/memory.max")),
-            )
-        if Group.IO in groups:
-            with contextlib.suppress(FileNotFoundError):
-                io = parse_io_stat(_read(f"{base}/io.stat"))
-        if Group.PIDS in groups:
-            with contextlib.suppress(FileNotFoundError):
-                pids = int(_read(f"{base}/pids.current"))
-        return Sample(cpu, memory, io, self._net(pid, groups), pids)
-
-    def _blkio(self, base: str) -> Counters | None:
-        # Kernels keep only one of these up to date, depending on the I/O scheduler and on
-        # whether the cgroup has a throttle rule: the first that lists a device counts.
-        for name in _BLKIO_FILES:
-            try:
-                counters = parse_blkio(_read(f"{base}/{name}"))
-            except FileNotFoundError:
-                continue
-            if counters is not None:
-                return counters
-        return Counters(0, 0)
-
-    def _net(self, pid: int, groups: Collection[Group]) -> Counters | None:
-        if Group.NET not in groups:
-            return None
+    def _net(self, pid: int) -> Counters | None:
         ns = os.stat(f"{self._proc}/{pid}/ns/net")
         if (ns.st_dev, ns.st_ino) == self._own_netns:
             return None  # host network mode: the host's figures are not the container's
         return parse_net_dev(_read(f"{self._proc}/{pid}/net/dev"))
+
+
+def _memory(base: str, v2: bool) -> Memory:
+    stat = _keyed(_read(f"{base}/memory.stat"))
+    if v2:
+        usage = int(_read(f"{base}/memory.current"))
+        return Memory(usage, stat.get("inactive_file", 0), _limit(_read(f"{base}/memory.max")))
+    return Memory(
+        int(_read(f"{base}/memory.usage_in_bytes")),
+        stat.get("total_inactive_file", 0),
+        _limit(_read(f"{base}/memory.limit_in_bytes")),
+    )
+
+
+def _blkio(base: str) -> Counters:
+    # Kernels keep only some of these up to date, depending on the I/O scheduler and on
+    # whether the cgroup has a throttle rule: the first that lists a device counts.
+    for name in _BLKIO_FILES:
+        try:
+            counters = parse_blkio(_read(f"{base}/{name}"))
+        except FileNotFoundError:
+            continue
+        if counters is not None:
+            return counters
+    return Counters(0, 0)
