@@ -197,7 +197,7 @@ def test_paused_reported_stopped_not(service: Service, cloud: Cloud) -> None:
     paused = create(cloud, SERVE)
     stopped = create(cloud, SERVE)
     running = create(cloud, SERVE)
-    assert cloud.call("pause", f"Container:{paused}", ...).body["status"] == 204
+    assert cloud.call("pause", f"Container:{paused}", {}).body["status"] == 204
     assert cloud.call("stop", f"Container:{stopped}", {}).body["status"] == 204
     cloud.wait_twin(
         f"/features/Container:{stopped}", lambda t: "STOPPED" in state_updates(t, stopped)
@@ -294,7 +294,9 @@ def test_io_write_is_counted(service: Service, cloud: Cloud) -> None:
 
 def test_network_traffic_between_two_containers(service: Service, cloud: Cloud) -> None:
     ready(service, cloud)
-    server = create(cloud, ["sh", "-c", "nc -l -p 5000 > /dev/null; exec sleep 3600"])
+    # nc ends its connection when its stdin ends: keep that open.
+    listen = "sleep 3600 | nc -l -p 5000 > /dev/null; exec sleep 3600"
+    server = create(cloud, ["sh", "-c", listen])
     client = create(cloud, SERVE)
     host = create(cloud, SERVE, networkMode="host")
     address = re.search(
