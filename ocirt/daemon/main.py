@@ -239,7 +239,7 @@ def serve(daemon: Daemon) -> None:
     config = daemon.config
     if config.deployment.enable:
         deploy(daemon.manager, config.deployment, Path(config.manager.home_dir))
-    metrics = MetricsService(daemon.manager.list)
+    metrics = MetricsService(daemon.manager)
     daemon.api = LocalApi(
         Path(config.manager.exec_root_dir) / SOCKET_NAME,
         ApiHandlers(daemon.manager, lambda: sysinfo(daemon), metrics.stats),

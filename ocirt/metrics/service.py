@@ -8,21 +8,67 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Collection
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable, Collection, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from ocirt.errors import InvalidArgument, Unavailable
+from ocirt.manager.types import ContainerView, Event, EventKind
 
 if TYPE_CHECKING:
-    from ocirt.metrics.collector import Collector, Containers
+    from ocirt.metrics.collector import Collector
 
 # `ocirt stats` waits this long between its two samples at most.
 MAX_INTERVAL = 10.0
+# LiveViews asks the manager for the whole list again after this many seconds.
+RESYNC = 30.0
+
+
+class Containers(Protocol):
+    """What metrics need of the manager (`ocirt.manager.Manager` has it)."""
+
+    def list(self) -> Sequence[ContainerView]: ...
+
+    def subscribe(self, callback: Callable[[Event], None], /) -> Callable[[], None]: ...
+
+
+class LiveViews:
+    """The manager's containers, kept current from its events.
+
+    `Manager.list()` looks at every running container's monitor and exit record; a
+    1 s tick over 20 containers should not. Events carry every state change; a full
+    list every RESYNC seconds bounds what a lost one could leave stale.
+    """
+
+    def __init__(self, manager: Containers, clock: Callable[[], float] = time.monotonic) -> None:
+        self._manager = manager
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._views: dict[str, ContainerView] = {}
+        self._synced = -RESYNC
+        manager.subscribe(self._on_event)
+
+    def _on_event(self, event: Event) -> None:
+        with self._lock:
+            if event.kind is EventKind.REMOVED:
+                self._views.pop(event.container.id, None)
+            else:
+                self._views[event.container.id] = event.container
+
+    def __call__(self) -> Sequence[ContainerView]:
+        now = self._clock()
+        if now - self._synced >= RESYNC:
+            views = self._manager.list()
+            with self._lock:
+                self._views = {v.id: v for v in views}
+                self._synced = now
+        with self._lock:
+            return sorted(self._views.values(), key=lambda v: v.created_at)
 
 
 class MetricsService:
-    def __init__(self, containers: Containers) -> None:
-        self._containers = containers
+    def __init__(self, manager: Containers) -> None:
+        self._manager = manager
         self._lock = threading.Lock()
         self._collector: Collector | None = None
 
@@ -37,7 +83,7 @@ class MetricsService:
                     reader = CgroupReader()
                 except (OSError, ValueError) as exc:
                     raise Unavailable(f"cannot read container metrics: {exc}") from exc
-                self._collector = Collector(reader, self._containers)
+                self._collector = Collector(reader, LiveViews(self._manager))
             return self._collector
 
     def stats(self, ids: Collection[str] | None, interval: object = 1.0) -> list[dict[str, object]]:

@@ -19,6 +19,7 @@ from ocirt.metrics.cgroups import (
     parse_net_dev,
     parse_proc_cgroup,
     parse_proc_stat,
+    stat_value,
 )
 from ocirt.metrics.formulas import Counters, Memory, Sample
 
@@ -229,3 +230,12 @@ def test_parse_counters() -> None:
     assert parse_io_stat("") == Counters(0, 0)
     assert parse_net_dev(NET_DEV) == Counters(1010, 2020)
     assert parse_proc_stat(STAT) == (1000, 2)
+
+
+def test_stat_value_finds_whole_keys_only() -> None:
+    text = "inactive_anon 1\ntotal_inactive_file 20\ninactive_file 3\nlast 4"
+    assert stat_value(text, "inactive_file") == 3
+    assert stat_value(text, "total_inactive_file") == 20
+    assert stat_value(text, "inactive_anon") == 1
+    assert stat_value(text, "last") == 4
+    assert stat_value(text, "file") is None
