@@ -229,7 +229,8 @@ def test_cpu_and_memory_under_load(service: Service, cloud: Cloud) -> None:
     # shared machine it gets less than a whole one, but clearly more than an idle shell.
     hot = wait_values(cloud, since, busy, lambda v: "cpu.utilization" in v, "busy cpu")
     assert hot["cpu.utilization"] > 5.0
-    assert hot["cpu.utilization"] <= 100.0 / (os.cpu_count() or 1) + 1.0
+    # One thread can use one CPU at most: a share of the whole machine, not of one core.
+    assert hot["cpu.utilization"] <= 100.0 / (os.cpu_count() or 1) + 10.0
     cold = wait_values(cloud, since, idle, lambda v: "cpu.utilization" in v, "idle cpu")
     assert cold["cpu.utilization"] < 2.0
 
