@@ -37,32 +37,55 @@ class Collector:
     def __init__(self, source: SampleSource, containers: Containers) -> None:
         self._source = source
         self._containers = containers
+        # Never held while calling `containers` (which may ask the manager, whose events
+        # call `prime` with the manager's locks held).
         self._lock = threading.Lock()
         self._baselines: dict[str, _Baseline] = {}
+        self._request: MetricsRequest | None = None
 
     def reset(self, request: MetricsRequest) -> None:
         """Forget every CPU baseline and take new ones for what `request` covers."""
+        active = request.period is not None
+        views = self._containers() if active else ()
         with self._lock:
+            self._request = request if active else None
             self._baselines.clear()
-            if request.period is None:
+            if not active:
                 return
             system = self._source.system_cpu_ns()
-            for view in self._containers():
-                if not _active(view) or "cpu.utilization" not in request.selected(view.id):
-                    continue
-                sample = self._source.sample(view.state.pid, (Group.CPU,))
-                if sample is not None and sample.cpu_ns is not None:
-                    point = CpuPoint(sample.cpu_ns, system)
-                    self._baselines[view.id] = _Baseline(view.state.pid, point)
+            for view in views:
+                self._take_baseline(view, request, system)
+
+    def prime(self, view: ContainerView) -> None:
+        """A container reports RUNNING: take its CPU baseline now when the running request
+        covers its cpu.utilization (as Kanto does), so its first report carries it."""
+        with self._lock:
+            if self._request is not None:
+                self._take_baseline(view, self._request, None)
+
+    def _take_baseline(
+        self, view: ContainerView, request: MetricsRequest, system: int | None
+    ) -> None:
+        if not _active(view) or "cpu.utilization" not in request.selected(view.id):
+            return
+        sample = self._source.sample(view.state.pid, (Group.CPU,))
+        if sample is not None and sample.cpu_ns is not None:
+            if system is None:
+                system = self._source.system_cpu_ns()
+            point = CpuPoint(sample.cpu_ns, system)
+            self._baselines[view.id] = _Baseline(view.state.pid, point)
 
     def snapshot(self, request: MetricsRequest) -> list[dict[str, object]]:
         """Kanto's `snapshot`: one entry per measured container that has measurements."""
+        views = self._containers()
         with self._lock:
-            return self._snapshot(request)
+            return self._snapshot(request, views)
 
-    def _snapshot(self, request: MetricsRequest) -> list[dict[str, object]]:
+    def _snapshot(
+        self, request: MetricsRequest, all_views: Sequence[ContainerView]
+    ) -> list[dict[str, object]]:
         snapshot: list[dict[str, object]] = []
-        views = [v for v in self._containers() if _active(v) and request.covers(v.id)]
+        views = [v for v in all_views if _active(v) and request.covers(v.id)]
         seen = {v.id for v in views}
         for gone in [cid for cid in self._baselines if cid not in seen]:
             del self._baselines[gone]

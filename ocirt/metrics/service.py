@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from ocirt.errors import InvalidArgument, Unavailable
-from ocirt.manager.types import ContainerView, Event, EventKind
+from ocirt.manager.types import ContainerView, Event, EventKind, Status
 
 if TYPE_CHECKING:
     from ocirt.metrics.collector import Collector
@@ -46,9 +46,15 @@ class LiveViews:
         self._lock = threading.Lock()
         self._views: dict[str, ContainerView] = {}
         self._synced = -RESYNC
+        # Called with each container that reports RUNNING, before the views show it.
+        self.on_running: Callable[[ContainerView], None] | None = None
         manager.subscribe(self._on_event)
 
     def _on_event(self, event: Event) -> None:
+        view = event.container
+        running = event.kind is EventKind.STATE and view.state.status is Status.RUNNING
+        if running and self.on_running is not None:
+            self.on_running(view)
         with self._lock:
             if event.kind is EventKind.REMOVED:
                 self._views.pop(event.container.id, None)
@@ -83,7 +89,9 @@ class MetricsService:
                     reader = CgroupReader()
                 except (OSError, ValueError) as exc:
                     raise Unavailable(f"cannot read container metrics: {exc}") from exc
-                self._collector = Collector(reader, LiveViews(self._manager))
+                views = LiveViews(self._manager)
+                self._collector = Collector(reader, views)
+                views.on_running = self._collector.prime
             return self._collector
 
     def stats(self, ids: Collection[str] | None, interval: object = 1.0) -> list[dict[str, object]]:

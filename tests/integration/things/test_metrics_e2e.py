@@ -213,6 +213,19 @@ def test_paused_reported_stopped_not(service: Service, cloud: Cloud) -> None:
     assert got["cpu.utilization"] == 0.0
 
 
+def test_a_container_started_during_a_request_reports_cpu_at_once(
+    service: Service, cloud: Cloud
+) -> None:
+    ready(service, cloud)
+    since = mark(cloud)
+    assert request(cloud, {"frequency": 1, "filter": [{"id": ["cpu", "pids"]}]})["status"] == 204
+    cid = create(cloud, SERVE)
+    # Its baseline was taken when it reported RUNNING (Kanto's priming): the first data
+    # message that has it at all has its CPU too.
+    first = wait_values(cloud, since, cid, lambda v: True, "the new container's figures")
+    assert list(first) == ["cpu.utilization", "pids"]
+
+
 # ---- the figures --------------------------------------------------------------------------
 
 

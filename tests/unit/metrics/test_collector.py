@@ -120,3 +120,25 @@ def test_stats_samples_twice_interval_apart() -> None:
     rows = c.stats(["b", "a"], 0.5, slept.append)
     assert [r.id for r in rows] == ["b", "a"]
     assert rows[0].to_json()["cpuPercent"] is None and rows[0].to_json()["pids"] is None
+
+
+def test_a_container_reporting_running_is_primed_while_a_request_covers_its_cpu() -> None:
+    source = FakeSource(cpu={100: 0, 200: 0}, step={100: 300_000_000, 200: 300_000_000})
+    views: list[ContainerView] = []
+    c = collector(source, views)
+    cpu_of_a = MetricsRequest(1.0, (Filter(("cpu",), "Container:a"),))
+    c.reset(cpu_of_a)
+    views.extend([view("a", pid=100), view("b", pid=200)])
+    source.reads.clear()
+    c.prime(views[0])
+    c.prime(views[1])  # not covered: not read
+    assert source.reads == [(100, frozenset({Group.CPU}))]
+    # The first tick after the start already has cpu.utilization.
+    assert c.snapshot(cpu_of_a) == [
+        {"originator": "Container:a", "measurements": [{"id": "cpu.utilization", "value": 30.0}]}
+    ]
+    # Without a running request nothing is primed.
+    c.reset(MetricsRequest(None))
+    source.reads.clear()
+    c.prime(views[0])
+    assert source.reads == []

@@ -47,6 +47,13 @@ def test_live_views_follow_events_and_resync() -> None:
     manager.emit(EventKind.REMOVED, b)
     assert live() == [stopped]
     assert manager.lists == 1  # events only, no manager walk per tick
+    # A container that reports RUNNING is handed on before the views show it.
+    primed: list[tuple[str, list[ContainerView]]] = []
+    live.on_running = lambda v: primed.append((v.id, list(live._views.values())))
+    running = replace(stopped, state=replace(stopped.state, status=Status.RUNNING, pid=7))
+    manager.emit(EventKind.STATE, running)
+    manager.emit(EventKind.STATE, stopped)
+    assert primed == [("a", [stopped])]
     # A change the events missed is picked up by the next full list.
     manager.views = [a]
     now[0] = RESYNC
