@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "logs": "logs_cmd",
     "sysinfo": "sysinfo_cmd",
     "apply": "apply_cmd",
+    "stats": "stats_cmd",
 }
 
 

@@ -322,9 +322,7 @@ def _things(s: _Section) -> ThingsSettings:
         features=s.strings("features", ("ContainerFactory", "SoftwareUpdatable", "Metrics")),
     )
     for feature in result.features if "features" in s.raw else ():
-        if feature == "Metrics":
-            s.warnings.append(f"things.features: {feature} is not implemented by ocirt")
-        elif feature not in ("ContainerFactory", "SoftwareUpdatable"):
+        if feature not in ("ContainerFactory", "SoftwareUpdatable", "Metrics"):
             raise InvalidArgument(f"things.features: unknown feature {feature!r}")
     s.finish()
     return result

@@ -27,7 +27,7 @@ from typing import Any
 
 from ocirt.config.ditto import parse_create_with_config, parse_update, to_ditto_config
 from ocirt.config.model import ContainerId
-from ocirt.errors import InvalidArgument, NotFound, OcirtError
+from ocirt.errors import InvalidArgument, NotFound, OcirtError, Unavailable
 from ocirt.manager import frontend
 from ocirt.manager.types import ContainerView, StopOptions
 from ocirt.things.twin import state_value
@@ -83,6 +83,7 @@ class ApiHandlers:
         sysinfo: Callable[[], dict[str, object]],
         extra: dict[str, Callable[[dict[str, Any]], object]] | None = None,
         health: Callable[[str], dict[str, object] | None] | None = None,
+        stats: Callable[[list[str] | None, object], object] | None = None,
     ) -> None:
         self.manager = manager
         self.sysinfo = sysinfo
@@ -90,6 +91,8 @@ class ApiHandlers:
         self.extra = extra or {}
         # A container's health (`ocirt.health`), shown by get and list when it has one.
         self.health = health
+        # (container ids or None for all running, interval in seconds) -> rows.
+        self.stats = stats
 
     def _view(self, view: ContainerView) -> dict[str, object]:
         out = view_json(view)
@@ -119,6 +122,8 @@ class ApiHandlers:
             return self.sysinfo()
         if op in self.extra:
             return self.extra[op](args)
+        if op == "stats":
+            return self._stats(args)
         cid = self.resolve(args.get("id"))
         if op == "get":
             return self._view(self.manager.get(cid))
@@ -143,6 +148,16 @@ class ApiHandlers:
         else:
             raise InvalidArgument(f"unknown operation {op!r}")
         return view_json(self.manager.get(cid))
+
+    def _stats(self, args: dict[str, Any]) -> object:
+        """`{"ids": [id or name, ...] (absent: every running container), "interval": s}`."""
+        if self.stats is None:
+            raise Unavailable("this daemon does not collect metrics")
+        refs = args.get("ids")
+        if refs is not None and not isinstance(refs, list):
+            raise InvalidArgument("ids must be a list of container ids or names")
+        ids = [str(self.resolve(ref)) for ref in refs] if refs else None
+        return self.stats(ids, args.get("interval", 1.0))
 
     def _create(self, args: dict[str, Any]) -> object:
         descriptor = args.get("descriptor")

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from ocirt.image.service import ImageService
     from ocirt.manager.manager import Manager
     from ocirt.manager.ports import NetworkProvider
+    from ocirt.metrics.feature import MetricsFeature
     from ocirt.network.bridge import BridgeNetwork
     from ocirt.swupdate.feature import SoftwareUpdatable
     from ocirt.things.mqtt import MqttSettings, ThingsClient
@@ -137,16 +138,15 @@ class Daemon:
     bridge: BridgeNetwork | None = None
     api: LocalApi | None = None
     things: ThingsClient | None = None
+    metrics: MetricsFeature | None = None
     update_agent: UpdateAgentService | None = None
     health: HealthMonitor | None = None
 
     def close(self, stop_containers: bool) -> None:
-        parts: tuple[ThingsClient | UpdateAgentService | LocalApi | HealthMonitor | None, ...] = (
-            self.things,
-            self.update_agent,
-            self.api,
-            self.health,
-        )
+        parts: tuple[
+            ThingsClient | MetricsFeature | UpdateAgentService | LocalApi | HealthMonitor | None,
+            ...,
+        ] = (self.things, self.metrics, self.update_agent, self.api, self.health)
         for part in parts:
             if part is not None:
                 try:
@@ -264,6 +264,7 @@ def serve(daemon: Daemon) -> None:
     """Deployment, local API and things client: the parts that face users."""
     from ocirt.daemon.deployment import deploy
     from ocirt.daemon.localapi import SOCKET_NAME, ApiHandlers, LocalApi
+    from ocirt.metrics.service import MetricsService
 
     config = daemon.config
     if config.deployment.enable:
@@ -271,6 +272,7 @@ def serve(daemon: Daemon) -> None:
     # health checks and update agent hook (issue 16): health checks of images that have
     # one; `ocirt apply` always, MQTT when update_agent.enable.
     from ocirt.health.monitor import HealthMonitor
+    from ocirt.metrics.feature import MetricsFeature
     from ocirt.updateagent.service import UpdateAgentService
 
     images = daemon.images
@@ -294,6 +296,7 @@ def serve(daemon: Daemon) -> None:
         state_dir=Path(config.manager.home_dir) / "updateagent",
     )
     daemon.update_agent.start()
+    metrics = MetricsService(daemon.manager)
     daemon.api = LocalApi(
         Path(config.manager.exec_root_dir) / SOCKET_NAME,
         ApiHandlers(
@@ -301,21 +304,34 @@ def serve(daemon: Daemon) -> None:
             lambda: sysinfo(daemon),
             {"apply": daemon.update_agent.apply},
             health=daemon.health.health_json,
+            stats=metrics.stats,
         ),
     )
     daemon.api.start()
     if config.things.enable:
-        from ocirt.things.features import Features, FeatureSettings
+        from ocirt.things.features import FeatureHandler, Features, FeatureSettings
         from ocirt.things.mqtt import ThingsClient
 
         factory = "ContainerFactory" in config.things.features
         extensions = (
             software_updatable(daemon) if "SoftwareUpdatable" in config.things.features else ()
         )
+        extra: dict[str, FeatureHandler] = {}
+        if extensions:
+            extra["SoftwareUpdatable"] = extensions[0].handle
+        if "Metrics" in config.things.features:
+            from ocirt.metrics.feature import METRICS, MetricsFeature
+
+            try:
+                daemon.metrics = MetricsFeature(metrics.collector(), Path(config.things.home_dir))
+                daemon.metrics.start()
+                extra[METRICS] = daemon.metrics.handle
+            except OcirtError as exc:
+                log.error("the Metrics feature is off: %s", exc.message)
         features = Features(
             daemon.manager,
             FeatureSettings(factory_enabled=factory),
-            {"SoftwareUpdatable": extensions[0].handle} if extensions else None,
+            extra,
         )
         daemon.things = ThingsClient(
             _mqtt_settings(config),
@@ -324,6 +340,7 @@ def serve(daemon: Daemon) -> None:
             Path(config.things.home_dir),
             factory_enabled=factory,
             extensions=extensions,
+            live=[daemon.metrics] if daemon.metrics else (),
         )
         daemon.things.start()
 

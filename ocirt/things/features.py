@@ -38,6 +38,10 @@ class FeatureSettings:
     factory_enabled: bool = True
 
 
+# A feature served outside this module (Metrics): its command in, its outcome out.
+FeatureHandler = Callable[[Command], Outcome | Rejection]
+
+
 class _BadValue(Exception):
     """The request value does not decode into the operation's argument type (400)."""
 
@@ -53,11 +57,11 @@ class Features:
         self,
         manager: ContainerManager,
         settings: FeatureSettings | None = None,
-        extra: Mapping[str, Callable[[Command], Outcome | Rejection]] | None = None,
+        extra: Mapping[str, FeatureHandler] | None = None,
     ) -> None:
         self._manager = manager
         self._settings = settings or FeatureSettings()
-        # Features beside the container ones (SoftwareUpdatable), by feature id.
+        # Features beside the container ones (Metrics, SoftwareUpdatable), by feature id.
         self._extra = dict(extra or {})
         self._container_ops: dict[str, Callable[[ContainerId, Command], None]] = {
             "start": self._start,

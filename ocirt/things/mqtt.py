@@ -39,11 +39,11 @@ import socket
 import sys
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as paho
@@ -99,6 +99,13 @@ class MqttSettings:
     client_cert: str = ""
     client_key: str = ""
     workers: int = 4
+
+
+class LiveFeature(Protocol):
+    """A feature that reports live data on its own schedule (Metrics). At each bootstrap
+    it gets the twin and a `send` that drops messages while the broker is away."""
+
+    def on_bootstrap(self, twin: Twin, send: Callable[[Outbound], None], /) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,9 +218,11 @@ class ThingsClient:
         *,
         factory_enabled: bool = True,
         extensions: tuple[TwinFeature, ...] = (),
+        live: Sequence[LiveFeature] = (),
     ) -> None:
         self._settings = settings
         self._extensions = extensions
+        self._live = tuple(live)
         self._manager = manager
         self._features = features
         self._home_dir = Path(home_dir)
@@ -414,6 +423,11 @@ class ThingsClient:
         if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
             log.warning("publish to %s failed: %s", message.topic, paho.error_string(info.rc))
 
+    def _send_connected(self, message: Outbound) -> None:
+        # Periodic data while the broker is away is dropped, not queued by paho unbounded.
+        if self._client.is_connected():
+            self._send(message)
+
     # ---- the twin (publisher thread) ----------------------------------------------------
 
     def _publish_loop(self) -> None:
@@ -453,6 +467,8 @@ class ThingsClient:
         if self._factory_enabled:
             for message in tracker.republish(views):
                 self._send(message)
+        for feature in self._live:
+            feature.on_bootstrap(tracker.twin, self._send_connected)
         current = {str(view.id) for view in views}
         for stale in sorted(known_features.load(self._home_dir, thing) - current):
             self._send(tracker.twin.delete_container(stale))

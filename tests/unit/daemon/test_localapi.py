@@ -105,3 +105,34 @@ def test_a_failed_start_answers_the_created_container(api: tuple[Path, FakeManag
     assert created["name"] == "web"
     assert created["state"]["status"] == "CREATED"
     assert [c["name"] for c in request(path, "list", {})] == ["web"]
+
+
+def test_stats_resolves_names_and_passes_the_interval(tmp_path: Path) -> None:
+    manager = FakeManager()
+    asked: list[tuple[list[str] | None, object]] = []
+
+    def stats(ids: list[str] | None, interval: object) -> object:
+        asked.append((ids, interval))
+        return [{"id": i} for i in ids or []]
+
+    path = tmp_path / "ocirt.sock"
+    server = LocalApi(path, ApiHandlers(manager, lambda: {}, stats=stats))
+    server.start()
+    try:
+        created = request(path, "create", {"value": {"imageRef": "i", "name": "web"}})
+        assert request(path, "stats", {"ids": ["web"], "interval": 0.5}) == [{"id": created["id"]}]
+        assert request(path, "stats", {}) == []
+        assert asked == [([created["id"]], 0.5), (None, 1.0)]
+        with pytest.raises(OcirtError) as caught:
+            request(path, "stats", {"ids": ["nope"]})
+        assert caught.value.status == 404
+        with pytest.raises(OcirtError, match="ids must be a list"):
+            request(path, "stats", {"ids": "web"})
+    finally:
+        server.close()
+
+
+def test_stats_without_a_collector_is_unavailable(api: tuple[Path, FakeManager]) -> None:
+    path, _ = api
+    with pytest.raises(OcirtError, match="does not collect metrics"):
+        request(path, "stats", {})
