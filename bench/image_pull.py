@@ -189,9 +189,9 @@ def main() -> int:
         if results["ctr"]:
             ctr_s, ctr_mb = med("ctr")
             print(
-                f"{'ctr images pull (containerd ' + benchlib.containerd_version() + ')':34} "
-                f"{ctr_s:8.2f} {ctr_mb:12.1f} (ctr; containerd itself "
-                f"{statistics.median(ctd_rss) / 1024:.1f} MB RSS after the pull)"
+                f"{'ctr images pull --plain-http':34} {ctr_s:8.2f} {ctr_mb:12.1f} "
+                f"(containerd {benchlib.containerd_version()}: ctr's RSS; containerd "
+                f"{statistics.median(ctd_rss) / 1024:.1f} MB after the pull)"
             )
             ratios = [o[0] / c[0] for o, c in zip(results["ocirt"], results["ctr"], strict=True)]
             print(f"ocirt / ctr pull: median of per-round ratios {statistics.median(ratios):.2f}x")
