@@ -62,6 +62,12 @@ def describe() -> str:
     return f"measured: {sys.executable} (Python {sys.version.split()[0]}), ocirt {kind} at {where}"
 
 
+def ocirt_cli() -> list[str]:
+    """The `ocirt` script installed beside this interpreter (as a device runs it)."""
+    script = Path(sys.executable).parent / "ocirt"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "ocirt.cli.main"]
+
+
 def mkrootfs(dest: Path) -> Path:
     subprocess.run(
         [str(REPO / "hack" / "mkrootfs.sh"), str(dest)], check=True, stdout=subprocess.DEVNULL
@@ -233,16 +239,24 @@ class Containerd:
             f'    path = "{base / "opt"}"\n'
         )
 
-    def start(self) -> float:
-        """Start containerd; seconds until its API answers (`ctr version`)."""
+    def launch(self, env: dict[str, str] | None = None) -> None:
+        """Start the containerd process, without waiting."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.address)
         log = self.log.open("ab")
-        t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            ["containerd", "--config", str(self.config)], stdout=log, stderr=subprocess.STDOUT
+            ["containerd", "--config", str(self.config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         log.close()
+
+    def start(self, env: dict[str, str] | None = None) -> float:
+        """Start containerd; seconds until its API answers (`ctr version`)."""
+        t0 = time.perf_counter()
+        self.launch(env)
+        assert self.proc is not None
         deadline = time.monotonic() + 60
         while True:
             if os.path.exists(self.address):

@@ -37,11 +37,6 @@ sys.path.insert(0, str(benchlib.REPO / "tests" / "integration" / "things"))
 from service_harness import IMAGE, Service
 
 
-def ocirt_cli() -> list[str]:
-    script = Path(sys.executable).parent / "ocirt"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "ocirt.cli.main"]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=20)
@@ -49,7 +44,7 @@ def main() -> int:
     args = parser.parse_args()
     counts = sorted(int(c) for c in args.counts.split(","))
     print(benchlib.describe())
-    cli = ocirt_cli()
+    cli = benchlib.ocirt_cli()
     print(f"CLI: {' '.join(cli)}")
     work = Path(tempfile.mkdtemp(prefix="ocirt-bench-"))
     base = Path(tempfile.mkdtemp(prefix="ocirt-bench-", dir="/run"))
