@@ -209,9 +209,9 @@ class Containerd:
 
     The config keeps containerd's defaults except the CRI plugin, which is disabled as in
     the config.toml of Docker's containerd.io package (Kanto uses containerd's own API,
-    not CRI), and the paths, which all point under `base`. Its shims keep their sockets
-    in /run/containerd/s/<hash of our socket path> (fixed in containerd 1.6), so they
-    never meet the host's.
+    not CRI), and the paths, which all point under `base`, as do runc's state and ctr's
+    FIFOs (`run_detached`). Its shims keep their sockets in /run/containerd/s/<hash of our
+    socket path> (fixed in containerd 1.6), so they never meet the host's.
     """
 
     def __init__(self, base: Path) -> None:
@@ -312,7 +312,10 @@ class Containerd:
     def run_detached(self, image: str, cid: str, *, rootfs: Path | None = None) -> float:
         """`ctr run -d --net-host`; seconds it took."""
         source = ["--rootfs", str(rootfs)] if rootfs is not None else [image]
-        argv = self.ctr_argv("run", "-d", "--net-host", *source, cid, *BUSYBOX_SERVE)
+        # runc's state and ctr's stdio FIFOs under `base` too (their defaults are in
+        # /run/containerd).
+        private = ["--runc-root", str(self.base / "runc"), "--fifo-dir", str(self.base / "fifo")]
+        argv = self.ctr_argv("run", "-d", "--net-host", *private, *source, cid, *BUSYBOX_SERVE)
         return timed(argv, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
 
     def remove(self, cid: str) -> None:
