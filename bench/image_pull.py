@@ -1,10 +1,19 @@
 #!/usr/bin/env python3
-"""Pull + unpack of a ~100 MB, 5-layer image from a local docker-registry: ocirt vs
-`skopeo copy` + `umoci unpack`, in the same run; ocirt's peak RSS during the pull; and the
-time to prepare a second container rootfs of an image already present.
+"""Pull + unpack of a ~100 MB, 5-layer image from a local docker-registry on 127.0.0.1:
+ocirt vs `skopeo copy` + `umoci unpack` and vs containerd's `ctr images pull --plain-http`
+(which unpacks into containerd's overlayfs snapshotter), interleaved rounds of the same run,
+medians; peak RSS of each (GNU time, a separate process); and the time to prepare a
+second container rootfs of an image already present.
 
-Run as root from the repo: python3 bench/image_pull.py [--mb 100] [--layers 5]
-Everything it starts (registry, temp dirs, mounts) is removed at the end.
+Needs root. It measures the ocirt its interpreter imports (never the source tree: the
+pull runs in `python3 -P`); a device's install is `pip install .`:
+
+    python3 -m venv /tmp/v && /tmp/v/bin/pip install /path/to/repo
+    cd /tmp && /tmp/v/bin/python /path/to/repo/bench/image_pull.py [--rounds 3]
+
+containerd comes from Debian's package (hack/bench-setup.sh): a private instance is
+started with its own root, state and socket (bench/benchlib.py) and stopped by PID.
+Everything the bench starts (registry, containerd, temp dirs, mounts) is removed at the end.
 """
 
 from __future__ import annotations
@@ -13,7 +22,6 @@ import argparse
 import importlib.util
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,7 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+import benchlib
+
+REPO = benchlib.REPO
 
 PULL = """
 import sys
@@ -42,12 +52,6 @@ def load_mkimage():  # type: ignore[no-untyped-def]
     return module
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def run_child(cmd: list[str], tmp: Path) -> tuple[float, int]:
     """Wall seconds and peak RSS (KiB) of one command. GNU time reports the RSS: a child
     forked straight from this (large) process would count our pages as its own."""
@@ -62,87 +66,94 @@ def run_child(cmd: list[str], tmp: Path) -> tuple[float, int]:
     return elapsed, int(rss_file.read_text().split()[-1])
 
 
+def build_image(tmp: Path, mb: int, layer_count: int) -> tuple[Path, int]:
+    """An OCI layout (tag `bench`) of busybox plus `layer_count` layers of random data."""
+    mkimage = load_mkimage()
+    rootfs = benchlib.mkrootfs(tmp / "rootfs")
+    layers = mkimage.split_rootfs(rootfs, 1)
+    per_layer = mb * (1 << 20) // layer_count
+    for i in range(layer_count):
+
+        def build(t, i=i):  # type: ignore[no-untyped-def]
+            for j in range(per_layer // (512 << 10)):
+                mkimage.add_file(t, f"data/l{i}/f{j}", os.urandom(512 << 10))
+
+        layers.append(mkimage.Layer(mkimage.tar_bytes(build)))
+    layout = tmp / "layout"
+    mkimage.write_index(layout, "bench", [mkimage.write_image(layout, layers)], nested=False)
+    return layout, len(layers)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mb", type=int, default=100)
     parser.add_argument("--layers", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    mkimage = load_mkimage()
+    print(benchlib.describe())
     tmp = Path(tempfile.mkdtemp(prefix="ocirt-bench-"))
-    proc = None
+    registry = None
     service = None
+    # Every side writes its blobs and unpacked layers under `base` (one file system);
+    # /run keeps the store's paths short (the monitors' sockets live there).
+    base = Path(tempfile.mkdtemp(prefix="ocirt-bench-", dir="/run"))
     try:
-        rootfs = tmp / "rootfs"
-        subprocess.run([str(REPO / "hack" / "mkrootfs.sh"), str(rootfs)], check=True)
-        layers = mkimage.split_rootfs(rootfs, 1)
-        per_layer = args.mb * (1 << 20) // args.layers
-        for i in range(args.layers):
-
-            def build(t, i=i):  # type: ignore[no-untyped-def]
-                for j in range(per_layer // (512 << 10)):
-                    mkimage.add_file(t, f"data/l{i}/f{j}", os.urandom(512 << 10))
-
-            layers.append(mkimage.Layer(mkimage.tar_bytes(build)))
-        layout = tmp / "layout"
-        mkimage.write_index(layout, "bench", [mkimage.write_image(layout, layers)], nested=False)
-
-        port = free_port()
-        host = f"127.0.0.1:{port}"
-        (tmp / "reg.yml").write_text(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
-            f"storage:\n  filesystem:\n    rootdirectory: {tmp / 'regdata'}\n"
-            f"http:\n  addr: {host}\n"
-        )
-        proc = subprocess.Popen(
-            ["docker-registry", "serve", str(tmp / "reg.yml")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(600):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        ref = f"{host}/bench/big:v1"
-        subprocess.run(
-            [
-                "skopeo",
-                "copy",
-                "--quiet",
-                "--dest-tls-verify=false",
-                f"oci:{layout}:bench",
-                f"docker://{ref}",
-            ],
-            check=True,
-        )
+        layout, layer_count = build_image(tmp, args.mb, args.layers)
+        registry = benchlib.Registry(tmp / "registry")
+        ref = registry.push_layout(layout, "bench", "bench/big:v1")
+        host = registry.host
         size = sum(p.stat().st_size for p in (layout / "blobs" / "sha256").iterdir())
         subprocess.run(["sync"], check=True)
 
-        home = tmp / "home"
-        ocirt_s, ocirt_rss = run_child([sys.executable, "-c", PULL, str(home), host, ref], tmp)
+        with benchlib.containerd(base / "containerd") as ctd:
+            results: dict[str, list[tuple[float, int]]] = {
+                "ocirt": [],
+                "skopeo": [],
+                "umoci": [],
+                "ctr": [],
+            }
+            ctd_rss: list[int] = []
+            for index in range(args.rounds):
+                home = base / f"home-{index}"
+                results["ocirt"].append(
+                    run_child([sys.executable, "-P", "-c", PULL, str(home), host, ref], tmp)
+                )
+                if index < args.rounds - 1:  # the last store serves the rootfs figure
+                    shutil.rmtree(home)
+                sk_layout = base / f"skopeo-{index}"
+                results["skopeo"].append(
+                    run_child(
+                        [
+                            "skopeo",
+                            "copy",
+                            "--quiet",
+                            "--src-tls-verify=false",
+                            f"docker://{ref}",
+                            f"oci:{sk_layout}:v1",
+                        ],
+                        tmp,
+                    )
+                )
+                bundle = base / f"bundle-{index}"
+                results["umoci"].append(
+                    run_child(["umoci", "unpack", "--image", f"{sk_layout}:v1", str(bundle)], tmp)
+                )
+                shutil.rmtree(sk_layout)
+                shutil.rmtree(bundle)
+                if ctd is not None:
+                    results["ctr"].append(
+                        run_child(ctd.ctr_argv("images", "pull", "--plain-http", ref), tmp)
+                    )
+                    assert ctd.proc is not None
+                    ctd_rss.append(benchlib.vmrss_kb(ctd.proc.pid))
+                    ctd.ctr("images", "rm", "--sync", ref)
+                    ctd.ctr("content", "prune", "references")
 
-        sk_layout = tmp / "skopeo-layout"
-        sk_s, sk_rss = run_child(
-            [
-                "skopeo",
-                "copy",
-                "--quiet",
-                "--src-tls-verify=false",
-                f"docker://{ref}",
-                f"oci:{sk_layout}:v1",
-            ],
-            tmp,
-        )
-        um_s, um_rss = run_child(
-            ["umoci", "unpack", "--image", f"{sk_layout}:v1", str(tmp / "bundle")], tmp
-        )
-
-        sys.path.insert(0, str(REPO))
         from ocirt.image.registry.auth import RegistryAccess
         from ocirt.image.service import ImageService
 
-        service = ImageService(home, RegistryAccess(insecure=frozenset({host})))
+        service = ImageService(base / f"home-{args.rounds - 1}",
+                               RegistryAccess(insecure=frozenset({host})))  # fmt: skip
         image = service.get(ref)
         service.prepare_rootfs(image, "bench-first")
         times = []
@@ -153,25 +164,49 @@ def main() -> int:
             service.release_rootfs(f"bench-{i}")
         service.release_rootfs("bench-first")
 
-        print(f"image: {len(layers)} layers, {size / 1e6:.1f} MB stored (blobs), local registry")
-        print(f"{'':32} {'wall s':>8} {'peak RSS MB':>12}")
-        print(f"{'ocirt pull+unpack':32} {ocirt_s:8.2f} {ocirt_rss / 1024:12.1f}")
-        print(f"{'skopeo copy':32} {sk_s:8.2f} {sk_rss / 1024:12.1f}")
-        print(f"{'umoci unpack':32} {um_s:8.2f} {um_rss / 1024:12.1f}")
-        print(f"{'skopeo + umoci':32} {sk_s + um_s:8.2f}")
-        print("containerd/ctr: not installed on this machine, not measured")
+        def med(name: str) -> tuple[float, float]:
+            rows = results[name]
+            return (
+                statistics.median(r[0] for r in rows),
+                statistics.median(r[1] for r in rows) / 1024,
+            )
+
+        print(f"{benchlib.loadavg()}; {args.rounds} interleaved rounds, medians")
+        print(f"image: {layer_count} layers, {size / 1e6:.1f} MB stored (blobs), local registry")
+        print(f"{'':34} {'wall s':>8} {'peak RSS MB':>12}")
+        ocirt_s, ocirt_mb = med("ocirt")
+        sk_s, sk_mb = med("skopeo")
+        um_s, um_mb = med("umoci")
+        print(f"{'ocirt pull+unpack':34} {ocirt_s:8.2f} {ocirt_mb:12.1f}")
+        print(f"{'skopeo copy':34} {sk_s:8.2f} {sk_mb:12.1f}")
+        print(f"{'umoci unpack':34} {um_s:8.2f} {um_mb:12.1f}")
+        pairs = [s[0] + u[0] for s, u in zip(results["skopeo"], results["umoci"], strict=True)]
+        print(f"{'skopeo + umoci':34} {statistics.median(pairs):8.2f}")
+        ratios = [o[0] / p for o, p in zip(results["ocirt"], pairs, strict=True)]
+        print(
+            f"ocirt / (skopeo + umoci): median of per-round ratios {statistics.median(ratios):.2f}x"
+        )
+        if results["ctr"]:
+            ctr_s, ctr_mb = med("ctr")
+            print(
+                f"{'ctr images pull --plain-http':34} {ctr_s:8.2f} {ctr_mb:12.1f} "
+                f"(containerd {benchlib.containerd_version()}: ctr's RSS; containerd "
+                f"{statistics.median(ctd_rss) / 1024:.1f} MB after the pull)"
+            )
+            ratios = [o[0] / c[0] for o, c in zip(results["ocirt"], results["ctr"], strict=True)]
+            print(f"ocirt / ctr pull: median of per-round ratios {statistics.median(ratios):.2f}x")
         print(
             f"second container rootfs (overlay mount): median {statistics.median(times):.2f} ms, "
             f"max {max(times):.2f} ms over {len(times)}"
         )
     finally:
-        if proc is not None:
-            proc.kill()
-            proc.wait()
+        if registry is not None:
+            registry.stop()
         if service is not None:
             for cid in service.snapshots.containers():
                 service.release_rootfs(cid)
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
     return 0
 
 

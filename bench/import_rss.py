@@ -5,12 +5,18 @@ Baseline: the same interpreter importing nothing, in the same run. Shows where t
 daemon's resident memory comes from (docs/performance.md, "Service").
 
 Usage: python3 bench/import_rss.py
+It measures the ocirt its interpreter imports (each probe runs in `python3 -P`, never
+from the source tree); a device's install is `pip install .`:
+    python3 -m venv /tmp/v && /tmp/v/bin/pip install /path/to/repo
+    cd /tmp && /tmp/v/bin/python /path/to/repo/bench/import_rss.py
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+
+import benchlib
 
 MODULES = [
     "",  # baseline: python3 alone
@@ -29,8 +35,10 @@ MODULES = [
     "cryptography.hazmat.primitives.ciphers",
 ]
 
+# VmHWM, the peak of this process's own memory: getrusage's ru_maxrss would also keep the
+# peak of the process it was forked from (Linux carries it over exec), i.e. this bench's.
 PROBE = """
-import importlib, resource, sys
+import importlib, sys
 name = sys.argv[1]
 if name.startswith("deferred:"):
     # What the daemon's composition root does before it imports the MQTT adapter.
@@ -39,13 +47,15 @@ if name.startswith("deferred:"):
     name = name.removeprefix("deferred:")
 if name:
     importlib.import_module(name)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
 """
 
 
 def peak_kib(module: str) -> int | None:
     """Peak RSS in KiB, or None when the module is not installed."""
-    out = subprocess.run([sys.executable, "-c", PROBE, module], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-P", "-c", PROBE, module], capture_output=True, text=True
+    )
     if out.returncode != 0:
         if "ModuleNotFoundError" in out.stderr:
             return None
@@ -56,7 +66,7 @@ def peak_kib(module: str) -> int | None:
 def main() -> None:
     base = peak_kib("")
     assert base is not None
-    print(f"{sys.executable} ({sys.version.split()[0]})")
+    print(benchlib.describe())
     print(f"{'module':45} {'peak RSS':>10} {'over python3':>13}")
     for module in MODULES:
         kib = peak_kib(module)

@@ -2,11 +2,19 @@
 
 Usage: python3 bench/lifecycle_rss.py [CONTAINERS]
 
+It measures the ocirt its interpreter imports (the manager runs in `python3 -P`, never
+from the source tree); a device's install is `pip install .`:
+    python3 -m venv /tmp/v && /tmp/v/bin/pip install /path/to/repo
+    cd /tmp && /tmp/v/bin/python /path/to/repo/bench/lifecycle_rss.py
+
 The manager runs in its own process (as the daemon would), with the busybox rootfs
 shared through DirectoryRootfs and host networking. Baselines in the same run: a bare
 `python3` and the manager process with no container. VmRSS is read from /proc; the
 monitors (one small C process per container) are reported apart, as they are not the
-manager's memory.
+manager's memory. Baseline for the whole: containerd (Debian's 1.6, a private instance,
+bench/benchlib.py) with as many running containers (`ctr run -d --net-host --rootfs` of
+the same rootfs dir): containerd plus one containerd-shim-runc-v2 per container, the
+processes that stay resident for Kanto.
 """
 
 from __future__ import annotations
@@ -17,10 +25,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+import benchlib
+
+REPO = benchlib.REPO
 
 CHILD = r"""
 import json, sys, time
@@ -74,15 +85,27 @@ mgr.close()
 """
 
 
-def vmrss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+vmrss_kb = benchlib.vmrss_kb
+
+
+def containerd_rss(base: Path, rootfs: Path, count: int) -> tuple[int, list[int]] | None:
+    """(containerd KiB, shims KiB) with `count` running containers, or None."""
+    with benchlib.containerd(base) as ctd:
+        if ctd is None:
+            return None
+        for i in range(count):
+            ctd.run_detached("", f"rss{i}", rootfs=rootfs)
+        time.sleep(2)
+        assert ctd.proc is not None
+        pids = ctd.pids()
+        if len(pids) != count + 1:
+            raise RuntimeError(f"expected {count} shims, found {len(pids) - 1}")
+        return vmrss_kb(ctd.proc.pid), [vmrss_kb(p) for p in pids[1:]]
 
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 10
+    print(benchlib.describe())
     base = Path(f"/run/ocirt-bench-{uuid.uuid4().hex[:8]}")
     work = Path(tempfile.mkdtemp(prefix="ocirt-bench-"))
     rootfs = work / "rootfs"
@@ -90,6 +113,7 @@ def main() -> None:
     bare = subprocess.run(
         [
             sys.executable,
+            "-P",
             "-c",
             "from pathlib import Path; print(Path('/proc/self/status')"
             ".read_text().split('VmRSS:')[1].split()[0])",
@@ -99,7 +123,7 @@ def main() -> None:
         check=True,
     )
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(base), str(rootfs), str(count)],
+        [sys.executable, "-P", "-c", CHILD, str(base), str(rootfs), str(count)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -115,6 +139,7 @@ def main() -> None:
         proc.stdin.write("\n")
         proc.stdin.flush()
         proc.wait(120)
+        baseline = containerd_rss(base / "containerd", rootfs, count)
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, 9)
@@ -128,6 +153,16 @@ def main() -> None:
         f"{outside / 1024:6.1f} MB (target <= 25 MB)"
     )
     print(f"monitors: {len(monitors)} x {sum(monitors) / len(monitors) / 1024:.2f} MB average")
+    print(f"manager + monitors:                   {(outside + sum(monitors)) / 1024:6.1f} MB")
+    if baseline is not None:
+        daemon_kb, shims = baseline
+        print(
+            f"containerd {benchlib.containerd_version()}, {len(shims)} running containers: "
+            f"{daemon_kb / 1024:.1f} MB; shims: {len(shims)} x "
+            f"{sum(shims) / len(shims) / 1024:.2f} MB average; "
+            f"containerd + shims {(daemon_kb + sum(shims)) / 1024:.1f} MB"
+        )
+    print(benchlib.loadavg())
 
 
 if __name__ == "__main__":

@@ -19,6 +19,10 @@ reported per run:
 `--before PATH` runs another monitor binary (e.g. one built from an older commit) in the
 same runs, through OCIRT_MONITOR.
 
+It measures the ocirt (and its monitor) that its interpreter imports; a device's install
+is `pip install .`: python3 -m venv /tmp/v && /tmp/v/bin/pip install /path/to/repo,
+then `cd /tmp && /tmp/v/bin/python /path/to/repo/bench/monitor_bench.py`.
+
 Slow disk: the log goes to ext4 on a loop device whose writes the block layer throttles
 (cgroup v1 blkio.throttle.write_bps_device, set in the root blkio cgroup because v1
 attributes buffered writeback there), with the device's dirty-page allowance capped
@@ -46,10 +50,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import benchlib
+
 from ocirt.config.model import LogDriver, LogMode
 from ocirt.runtime.monitor import LogOptions, MonitorOptions, launch, read_exit_record
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = benchlib.REPO
 TIMES = "/tmp/bench-times"
 _STAMP = re.compile(r"time\.tv_sec:\s*(\d+)\s+time\.tv_usec:\s*(\d+)")
 
@@ -376,6 +382,7 @@ def main() -> None:
     parser.add_argument("--slow-bps", type=int, default=4 * 1024 * 1024)
     parser.add_argument("--skip", action="append", default=[], choices=["rss", "tput", "slow"])
     ns = parser.parse_args()
+    print(benchlib.describe())
     work = Path(tempfile.mkdtemp(prefix="ocirt-bench-"))
     root = Path("/run") / f"ocirt-bench-{uuid.uuid4().hex[:8]}"
     rootfs = work / "rootfs"

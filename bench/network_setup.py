@@ -4,7 +4,11 @@
 Same run, same busybox bundle: N containers are each created and started by runc (a) in host
 mode (files only) and (b) on a private bridge (netns, veth, address, route, one published
 TCP port with its DNAT rule and reservation). Prints medians; the figure is (b) - (a).
-Everything made is removed at the end. Run as root: python3 bench/network_setup.py
+Everything made is removed at the end. Run as root:
+    python3 bench/network_setup.py [-n 20] [--backend iptables|nftables]
+It measures the ocirt its interpreter imports; a device's install is `pip install .`:
+    python3 -m venv /tmp/v && /tmp/v/bin/pip install /path/to/repo
+    cd /tmp && /tmp/v/bin/python /path/to/repo/bench/network_setup.py
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import uuid
 from ipaddress import IPv4Network
 from pathlib import Path
 
+import benchlib
+
 from ocirt.config.model import PortMapping
 from ocirt.network.bridge import Attachment, BridgeNetwork
 from ocirt.network.firewall import Backend
@@ -28,7 +34,7 @@ from ocirt.network.netlink import Netlink
 from ocirt.network.settings import BridgeOptions
 from ocirt.runtime.runc import Runc
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = benchlib.REPO
 
 
 def free_subnet() -> IPv4Network:
@@ -96,6 +102,7 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=20)
     parser.add_argument("--backend", choices=[b.value for b in Backend], default=None)
     args = parser.parse_args()
+    print(benchlib.describe())
     backend = Backend(args.backend) if args.backend else None
 
     work = Path(tempfile.mkdtemp(prefix="ocirt-netbench-"))
@@ -140,7 +147,7 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     med = {k: statistics.median(v) * 1000 for k, v in timings.items()}
-    print(f"backend: {fw.backend.value if fw else 'none'}; n={args.n}")
+    print(f"backend: {fw.backend.value if fw else 'none'}; n={args.n}; {benchlib.loadavg()}")
     print(f"create+start, host mode   median {med['host']:.1f} ms")
     print(f"create+start, bridge mode median {med['bridge']:.1f} ms")
     print(

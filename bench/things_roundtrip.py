@@ -3,8 +3,13 @@
 Needs root.
 
 Usage: python3 bench/things_roundtrip.py [ROUNDS]
-(run it from outside the repository to measure an installed, non-editable ocirt: `python -m`
-puts the working directory first on the daemon's path)
+
+It measures the ocirt its interpreter imports (started inside the source tree, it moves to
+/ first: the daemon is started with `python -m`, which puts the working directory first on
+its path); a device's install is `pip install .`:
+    python3 -m venv /tmp/v && /tmp/v/bin/pip install /path/to/repo paho-mqtt pytest
+    cd /tmp && /tmp/v/bin/python /path/to/repo/bench/things_roundtrip.py
+(paho-mqtt and pytest for the cloud client and tests/integration/things/service_harness.py)
 
 A private mosquitto on 127.0.0.1 (default settings) and the real `ocirt daemon`
 (subprocess) are started; the busybox image is loaded offline into the daemon's store
@@ -38,7 +43,9 @@ import time
 import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+import benchlib
+
+REPO = benchlib.REPO
 sys.path.insert(0, str(REPO / "tests" / "integration" / "things"))
 
 from service_harness import IMAGE, Broker, Cloud, Service, build_layout  # noqa: E402
@@ -84,6 +91,7 @@ def remove(cloud: Cloud, cid: str) -> None:
 
 
 def main(rounds: int) -> None:
+    measured = benchlib.describe()
     with tempfile.TemporaryDirectory(prefix="ocirt-bench-") as tmp_name:
         tmp = Path(tmp_name)
         subprocess.run([str(REPO / "hack" / "mkrootfs.sh"), str(tmp / "rootfs")], check=True,
@@ -152,19 +160,16 @@ def main(rounds: int) -> None:
             broker.stop()
     rt, base = statistics.median(round_trip), statistics.median(raw)
     slow, bridged = statistics.median(nagle), statistics.median(bridge)
-    import ocirt
-
     # The daemon runs on this interpreter and this ocirt: a device's install is
     # `pip install .` (an editable dev install adds setuptools' import hook, ~3 MB).
-    where = "editable" if Path(ocirt.__file__).parent.parent == REPO else "installed"
-    print(f"daemon: {sys.executable} (Python {sys.version.split()[0]}), ocirt {where}")
-    print(f"rounds: {rounds}")
+    print(measured)
+    print(f"{benchlib.loadavg()}; rounds: {rounds}, interleaved")
     print(f"createWithConfig start:true round trip (median): {rt * 1000:.1f} ms")
     print(f"raw runc run -d of the same bundle (median):     {base * 1000:.1f} ms")
     print(f"ratio: {rt / base:.2f}x; target <= 1.5x + 10 ms = {(1.5 * base + 0.010) * 1000:.1f} ms")
     # Both sides of a round run within ~0.2 s: little moved by a shared machine's load.
     paired = statistics.median(t / r for t, r in zip(round_trip, raw, strict=True))
-    print(f"median of per-round ratios: {paired:.2f}x")
+    print(f"median of per-round ratios: {paired:.2f}x (target of #17: <= 1.25x)")
     print(f"same, cloud client with Nagle on (paho default):  {slow * 1000:.1f} ms")
     print(
         f"same in bridge mode: {bridged * 1000:.1f} ms "

@@ -1,0 +1,244 @@
+"""The daemon's restart-to-ready with 1 and with 50 running containers, against a bare
+`python3 -c pass` of the same interpreter and against containerd's restart-to-ready with
+as many running containers (same run, interleaved rounds, medians). Needs root.
+
+Usage: python3 bench/daemon_startup.py [--rounds 10] [--counts 1,50]
+
+It measures the ocirt its interpreter imports, started as a device starts it: the `ocirt`
+script installed beside that interpreter (a device's install is `pip install .`):
+    python3 -m venv /tmp/v && /tmp/v/bin/pip install /path/to/repo paho-mqtt pytest
+    cd /tmp && /tmp/v/bin/python /path/to/repo/bench/daemon_startup.py
+(pytest and paho-mqtt for tests/integration/things/service_harness.py: a private home,
+exec root, bridge and mosquitto on 127.0.0.1; all removed at the end).
+
+A restart is: SIGTERM (the containers keep running, decision 10), wait for the exit,
+start `ocirt daemon` again; the clock runs from the start until
+  ready   the daemon's sd_notify READY=1 on a NOTIFY_SOCKET of the bench (sent once the
+          local API listens and the things client is started), and
+  answer  the local API's first answer to a `list` request (JSON line on its socket).
+Containers are created by a daemon started without NOTIFY_SOCKET: ocirt's daemon passes
+it on to runc, whose `run -d` then waits for a READY=1 from the container (a known defect,
+reported). The containers are busybox `sh` in bridge mode (the default), with the things client
+connected to a private mosquitto. containerd (Debian's 1.6, a private instance,
+bench/benchlib.py) is restarted the same way with as many running containers
+(`ctr run -d --net-host` of the same image); its clock stops at its own READY=1
+(containerd sends it once its API serves, after reconnecting to its shims).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import benchlib
+
+sys.path.insert(0, str(benchlib.REPO / "tests" / "integration" / "things"))
+
+from service_harness import IMAGE, Broker, Service
+
+
+class Notify:
+    """A NOTIFY_SOCKET (unix datagram) that a daemon's sd_notify writes to."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.setblocking(False)
+
+    def ready(self) -> bool:
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                if b"READY=1" in self.sock.recv(4096).split(b"\n"):
+                    return True
+        return False
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def api_answers(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        try:
+            sock.connect(str(path))
+        except OSError:
+            return False
+        sock.sendall(json.dumps({"op": "list", "args": {}}).encode() + b"\n")
+        with sock.makefile("rb") as reader:
+            line = reader.readline()
+        return bool(line) and json.loads(line).get("ok") is True
+
+
+def stop_daemon(service: Service) -> None:
+    assert service.proc is not None
+    service.proc.send_signal(signal.SIGTERM)
+    service.proc.wait(120)
+    service.proc = None
+
+
+def restart_ocirt(service: Service, notify: Notify | None, cli: list[str]) -> tuple[float, float]:
+    """(seconds to READY=1, seconds to the first API answer) of one restart; without
+    `notify` (no NOTIFY_SOCKET), READY is not waited for and reported as 0."""
+    if service.proc is not None:
+        stop_daemon(service)
+    env = dict(os.environ)
+    if notify is not None:
+        notify.ready()  # drain
+        env["NOTIFY_SOCKET"] = str(notify.path)
+    log = service.log_path.open("ab")
+    t0 = time.perf_counter()
+    service.proc = subprocess.Popen(
+        [*cli, "daemon", "--config", str(service.config_path),
+         "--cgroup-parent", service.cgroup_parent],
+        stdout=log, stderr=subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    log.close()
+    ready = answer = 0.0
+    deadline = time.monotonic() + 120
+    while not ((ready or notify is None) and answer):
+        if not ready and notify is not None and notify.ready():
+            ready = time.perf_counter() - t0
+        if not answer and service.socket.exists() and api_answers(service.socket):
+            answer = time.perf_counter() - t0
+        if service.proc.poll() is not None:
+            raise RuntimeError(f"daemon exited: {service.log_path.read_text()[-2000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError("daemon not ready")
+        time.sleep(0.001)
+    return ready, answer
+
+
+def restart_containerd(ctd: benchlib.Containerd, notify: Notify) -> float:
+    ctd.stop()
+    notify.ready()
+    t0 = time.perf_counter()
+    ctd.launch({**os.environ, "NOTIFY_SOCKET": str(notify.path)})
+    assert ctd.proc is not None
+    deadline = time.monotonic() + 120
+    while not notify.ready():
+        if ctd.proc.poll() is not None:
+            raise RuntimeError("containerd exited")
+        if time.monotonic() > deadline:
+            raise RuntimeError("containerd sent no READY=1")
+        time.sleep(0.001)
+    elapsed = time.perf_counter() - t0
+    ctd.ctr("version")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--counts", default="1,50")
+    args = parser.parse_args()
+    counts = sorted(int(c) for c in args.counts.split(","))
+    print(benchlib.describe())
+    cli = benchlib.ocirt_cli()
+    work = Path(tempfile.mkdtemp(prefix="ocirt-bench-"))
+    base = Path(tempfile.mkdtemp(prefix="ocirt-bench-", dir="/run"))
+    cgroup_parent = f"ocirt-bench-{uuid.uuid4().hex[:8]}"
+    broker = Broker(work)
+    service = registry = None
+    notify = Notify(base / "notify.sock")
+    lines: list[str] = []
+    medians: dict[int, float] = {}
+    try:
+        broker.start()
+        layout = benchlib.busybox_layout(work)
+        registry = benchlib.Registry(work / "registry")
+        ref = registry.push_layout(layout, "itest", "bench/busybox:itest")
+        service = Service(work, broker.port, layout, cgroup_parent=cgroup_parent)
+        service.extra_config = {"log": {"log_level": "INFO"}}
+        service.write_config()
+        restart_ocirt(service, None, cli)
+        with benchlib.containerd(base / "containerd") as ctd:
+            if ctd is not None:
+                ctd.ctr("images", "pull", "--plain-http", ref)
+            running = 0
+            for count in counts:
+                # ocirt's daemon passes NOTIFY_SOCKET on to runc, whose `run -d` then
+                # waits for the container's own READY=1: containers are created by a
+                # daemon started without it.
+                restart_ocirt(service, None, cli)
+                while running < count:
+                    done = subprocess.run(
+                        [*cli, "create", "--socket", str(service.socket), "--start", IMAGE,
+                         *benchlib.BUSYBOX_SERVE],
+                        capture_output=True, text=True, check=False,
+                    )  # fmt: skip
+                    if done.returncode != 0:
+                        raise RuntimeError(f"ocirt create: {done.stderr}")
+                    if ctd is not None:
+                        ctd.run_detached(ref, f"st{running}")
+                    running += 1
+                ready: list[float] = []
+                answer: list[float] = []
+
+                def ocirt_round(ready: list[float] = ready, answer: list[float] = answer) -> float:
+                    assert service is not None
+                    r, a = restart_ocirt(service, notify, cli)
+                    ready.append(r)
+                    answer.append(a)
+                    return r
+
+                contenders = {
+                    "ocirt": ocirt_round,
+                    "python3 -c pass": lambda: benchlib.timed([sys.executable, "-c", "pass"]),
+                }
+                if ctd is not None:
+                    contenders["containerd"] = lambda: restart_containerd(ctd, notify)
+                got = benchlib.interleave(args.rounds, contenders)
+                ready, answer = ready[1:], answer[1:]  # the warm-up round
+                bare = got["python3 -c pass"]
+                medians[count] = benchlib.median_ms(ready)
+                lines.append(f"{count} running containers ({args.rounds} rounds, medians):")
+                lines.append(
+                    f"  ocirt restart to READY=1      {benchlib.median_ms(ready):7.1f} ms; "
+                    f"to the first API answer {benchlib.median_ms(answer):7.1f} ms"
+                )
+                lines.append(f"  python3 -c pass               {benchlib.median_ms(bare):7.1f} ms")
+                paired = statistics.median(r / b for r, b in zip(ready, bare, strict=True))
+                lines.append(f"  ocirt READY / python3 -c pass, median of per-round ratios: "
+                             f"{paired:.1f}x (target <= 12x with one container)")  # fmt: skip
+                if ctd is not None:
+                    ctd_s = got["containerd"]
+                    lines.append(
+                        f"  containerd restart to READY=1 {benchlib.median_ms(ctd_s):7.1f} ms "
+                        f"(containerd {benchlib.containerd_version()}, {count} tasks)"
+                    )
+                lines.append(f"  {benchlib.loadavg()}")
+            if len(counts) > 1:
+                low, high = counts[0], counts[-1]
+                lines.append(
+                    f"ocirt READY with {high} / with {low}: {medians[high] / medians[low]:.2f}x "
+                    f"(target <= 1.3x)"
+                )
+    finally:
+        notify.close()
+        if service is not None:
+            service.cleanup()
+        benchlib.remove_cgroup_dirs(cgroup_parent)
+        if registry is not None:
+            registry.stop()
+        broker.stop()
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
