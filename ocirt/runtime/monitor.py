@@ -284,6 +284,13 @@ def _monitor_log_tail(state_dir: Path) -> str:
         return ""
 
 
+def _runtime_environment() -> dict[str, str]:
+    """The daemon's environment minus systemd's NOTIFY_SOCKET (ours under Type=notify):
+    runc passes that socket to the container and `runc run -d` then waits for the
+    container's own READY=1, which a normal container never sends."""
+    return {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+
+
 def launch(options: MonitorOptions, *, timeout: float = 60.0) -> MonitorHandle:
     """Start a monitor that runs `runc run -d` (or `runc create`); return once runc is
     done, i.e. the container runs (or waits for `runc start`).
@@ -306,6 +313,7 @@ def launch(options: MonitorOptions, *, timeout: float = 60.0) -> MonitorHandle:
                 proc = subprocess.Popen(
                     argv,
                     pass_fds=(write_fd,),
+                    env=_runtime_environment(),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=errlog,

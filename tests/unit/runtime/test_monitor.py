@@ -216,6 +216,24 @@ def test_launch_gives_up_on_a_monitor_that_never_answers(
     assert not is_alive(pid)
 
 
+def test_launch_keeps_systemds_notify_socket_from_runc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under Type=notify the daemon has NOTIFY_SOCKET; runc given it waits for READY=1
+    # from the container (sd_notify passthrough), so every create+start would hang.
+    seen = tmp_path / "seen"
+    monkeypatch.setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+    fake_monitor(
+        tmp_path,
+        f"""echo "${{NOTIFY_SOCKET-unset}}" > {seen}
+printf '{{"monitorPid":1}}\\n{{"error":"stop here","stderr":"","runtimeExit":1}}\\n' >&$fd""",
+        monkeypatch,
+    )
+    with pytest.raises(RuncError):
+        launch(options(tmp_path))
+    assert seen.read_text().strip() == "unset"
+
+
 def test_launch_without_a_binary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OCIRT_MONITOR", str(tmp_path / "missing"))
     with pytest.raises(MonitorError, match="not found"):
