@@ -334,7 +334,7 @@ def test_run_daemon_serves_sweeps_images_and_stops_on_sigterm(
                             "exec_root_dir": config.manager.exec_root_dir},
                 "things": {"enable": False},
                 "deployment": {"enable": False},
-                "update_agent": {},
+                "update_agent": {"enable": True},
             }
         )
     )  # fmt: skip
@@ -364,9 +364,7 @@ def test_run_daemon_serves_sweeps_images_and_stops_on_sigterm(
         for signum, handler in saved.items():
             signal.signal(signum, handler)
     assert built[0][1] == "test-parent"
-    assert built[0][0].warnings == (
-        "update_agent is not supported by ocirt; the section is ignored",
-    )
+    assert built[0][0].warnings == ("update_agent.enable: ocirt has no containers update agent",)
     assert len(images.calls) == 1
     assert manager.closed == [True]
     assert not (tmp_path / "run" / "ocirt.sock").exists()
