@@ -260,14 +260,22 @@ def sysinfo(daemon: Daemon) -> dict[str, object]:
 def serve(daemon: Daemon) -> None:
     """Deployment, local API and things client: the parts that face users."""
     from ocirt.daemon.deployment import deploy
-    from ocirt.daemon.localapi import SOCKET_NAME, ApiHandlers, LocalApi
+    from ocirt.daemon.localapi import SOCKET_NAME, ApiHandlers, ImageHandlers, LocalApi
 
     config = daemon.config
     if config.deployment.enable:
         deploy(daemon.manager, config.deployment, Path(config.deployment.home_dir))
     daemon.api = LocalApi(
         Path(config.manager.exec_root_dir) / SOCKET_NAME,
-        ApiHandlers(daemon.manager, lambda: sysinfo(daemon)),
+        ApiHandlers(
+            daemon.manager,
+            lambda: sysinfo(daemon),
+            ImageHandlers(
+                daemon.images,
+                daemon.manager.list,
+                (config.containers.image_dec_keys, config.containers.image_dec_recipients),
+            ),
+        ),
     )
     daemon.api.start()
     if config.things.enable:

@@ -15,21 +15,72 @@ from ocirt.daemon.main import load_config_file
 
 # Every flag of Kanto's daemon (containerm/daemon/daemon_command.go setupCommandFlags),
 # except cfg-file, which is --config's other name.
-KANTO_DAEMON_FLAGS = """
-log-level log-file log-file-size log-file-count log-file-max-age log-syslog
-deployment-enable deployment-mode deployment-home-dir deployment-ctr-dir
-cm-home-dir cm-exec-root-dir cm-cc-sid cm-net-sid cm-deflt-ctrs-stop-timeout
-ccl-default-ns ccl-ap ccl-insecure-registries ccl-exec-root-dir ccl-home-dir
-ccl-image-dec-keys ccl-image-dec-recipients ccl-runc-runtime ccl-image-expiry
-ccl-image-expiry-disable ccl-lease-id ccl-image-verifier-type ccl-image-verifier-config
-net-type net-home-dir net-exec-root-dir net-tbr-disable net-br-name net-br-ip4
-net-br-fcidr4 net-br-gwip4 net-br-enable-ip6 net-br-mtu net-br-icc net-br-ipt net-br-ipfw
-net-br-ipmasq net-br-ulp grpc-serv-netp grpc-serv-ap things-enable things-home-dir
-things-features ua-enable ua-domain ua-system-containers ua-verbose-inventory-report
-conn-broker-url conn-keep-alive conn-disconnect-timeout conn-client-username
-conn-client-password conn-connect-timeout conn-ack-timeout conn-sub-timeout
-conn-unsub-timeout conn-root-ca conn-client-cert conn-client-key
-""".split()
+KANTO_DAEMON_FLAGS = [
+    "log-level",
+    "log-file",
+    "log-file-size",
+    "log-file-count",
+    "log-file-max-age",
+    "log-syslog",
+    "deployment-enable",
+    "deployment-mode",
+    "deployment-home-dir",
+    "deployment-ctr-dir",
+    "cm-home-dir",
+    "cm-exec-root-dir",
+    "cm-cc-sid",
+    "cm-net-sid",
+    "cm-deflt-ctrs-stop-timeout",
+    "ccl-default-ns",
+    "ccl-ap",
+    "ccl-insecure-registries",
+    "ccl-exec-root-dir",
+    "ccl-home-dir",
+    "ccl-image-dec-keys",
+    "ccl-image-dec-recipients",
+    "ccl-runc-runtime",
+    "ccl-image-expiry",
+    "ccl-image-expiry-disable",
+    "ccl-lease-id",
+    "ccl-image-verifier-type",
+    "ccl-image-verifier-config",
+    "net-type",
+    "net-home-dir",
+    "net-exec-root-dir",
+    "net-tbr-disable",
+    "net-br-name",
+    "net-br-ip4",
+    "net-br-fcidr4",
+    "net-br-gwip4",
+    "net-br-enable-ip6",
+    "net-br-mtu",
+    "net-br-icc",
+    "net-br-ipt",
+    "net-br-ipfw",
+    "net-br-ipmasq",
+    "net-br-ulp",
+    "grpc-serv-netp",
+    "grpc-serv-ap",
+    "things-enable",
+    "things-home-dir",
+    "things-features",
+    "ua-enable",
+    "ua-domain",
+    "ua-system-containers",
+    "ua-verbose-inventory-report",
+    "conn-broker-url",
+    "conn-keep-alive",
+    "conn-disconnect-timeout",
+    "conn-client-username",
+    "conn-client-password",
+    "conn-connect-timeout",
+    "conn-ack-timeout",
+    "conn-sub-timeout",
+    "conn-unsub-timeout",
+    "conn-root-ca",
+    "conn-client-cert",
+    "conn-client-key",
+]
 
 
 def parse(*argv: str) -> Any:
