@@ -10,7 +10,8 @@ managed over MQTT as a cloud would manage it.
 4. The seed `createWithConfig` message of container-factory-api.md (sample values filled
    in) goes over MQTT. The response, the twin updates and the container's logs are shown.
 5. The daemon keeps serving until Ctrl-C (or at once with --once); then the demo container
-   is removed and the daemon and broker are stopped. The bridge stays, as a service's does.
+   is removed and the daemon and broker are stopped. The bridge stays, as a service's does
+   (`ocirt network prune --config /var/lib/ocirt-demo/config.json` removes it).
 
 Run as root from the checkout: ./hack/run.sh [--once]
 """

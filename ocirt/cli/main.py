@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "list": "list_cmd",
     "logs": "logs_cmd",
     "sysinfo": "sysinfo_cmd",
+    "network": "network_cmd",
 }
 
 
