@@ -19,6 +19,14 @@ from ocirt.cli.common import add_connection_args
 HELP = "manage images (the daemon's store): pull, list, remove, load, save, encrypt"
 
 
+def _connection_args_again(parser: argparse.ArgumentParser) -> None:
+    """--socket, --timeout and --json after the subcommand too (`ocirt image list --json`).
+    SUPPRESS keeps the values given before it: a subparser's defaults would replace them."""
+    parser.add_argument("--socket", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.add_argument("--timeout", type=float, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_connection_args(parser)
     sub = parser.add_subparsers(dest="image_command", required=True)
@@ -28,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dec-key", action="append", default=[], help="decryption key file[:password]"
     )
     pull.add_argument("--dec-recipient", action="append", default=[], help="pkcs7:<cert file>")
-    sub.add_parser("list", help="list images")
+    listing = sub.add_parser("list", help="list images")
     remove = sub.add_parser("remove", help="remove images")
     remove.add_argument("references", nargs="+")
     remove.add_argument(
@@ -40,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     save = sub.add_parser("save", help="export images as an OCI layout dir or .tar")
     save.add_argument("output", type=Path)
     save.add_argument("references", nargs="+")
+    for command in (pull, listing, remove, load, save):
+        _connection_args_again(command)
     encrypt = sub.add_parser(
         "encrypt", help="encrypt the layers of an OCI layout (dir or tar) into an OCI layout dir"
     )

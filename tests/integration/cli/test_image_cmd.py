@@ -54,6 +54,12 @@ def test_one_store_through_the_daemon(
         f"--ccl-insecure-registries={registry.host})"
     )
     assert store_files(service.home) == before
+    # A create that has to pull fails the same way, and leaves no container.
+    create = service.cli("create", "-n", "never", ref)
+    assert create.returncode == 1
+    assert f"--ccl-insecure-registries={registry.host}" in create.stderr
+    assert json.loads(service.cli("list", "--json").stdout) == []
+    assert store_files(service.home) == before
 
     service.stop()
     service.start(f"--ccl-insecure-registries=localhost,{registry.host}")
@@ -61,7 +67,7 @@ def test_one_store_through_the_daemon(
     assert pulled.returncode == 0, pulled.stderr
     reference, digest = pulled.stdout.split()
     assert reference == ref and digest.startswith("sha256:")
-    listed = json.loads(service.cli("image", "--json", "list").stdout)
+    listed = json.loads(service.cli("image", "list", "--json").stdout)
     assert sorted(i["reference"] for i in listed) == sorted([ref, "localhost/busybox:itest"])
     # The daemon's own store holds it (the CLI has no store of its own).
     from ocirt.image.service import ImageService

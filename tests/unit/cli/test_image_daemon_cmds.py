@@ -47,3 +47,18 @@ def test_daemon_with_a_missing_config_file_exits_1(
     assert main(["daemon", "--config", str(missing)]) == 1
     assert capsys.readouterr().err == f"Error: config file {missing} does not exist\n"
     assert deferred == [True]  # before anything else, as on a device
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["image", "--socket", "/s", "--json", "list"],
+        ["image", "list", "--socket", "/s", "--json"],
+        ["image", "--json", "list", "--socket", "/s"],
+    ],
+)
+def test_connection_options_go_before_or_after_the_image_command(argv: list[str]) -> None:
+    from ocirt.cli.main import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert (args.socket, args.json, args.image_command) == ("/s", True, "list")
