@@ -2,14 +2,16 @@
 """ocirt's main job on one machine, with no internet: the daemon as a device runs it,
 managed over MQTT as a cloud would manage it.
 
-1. A busybox OCI image is built from Debian's busybox-static and loaded offline.
+1. A busybox OCI image is built from Debian's busybox-static (loaded offline into the
+   daemon's store with `ocirt image load` once the daemon is up).
 2. mosquitto is started on 127.0.0.1 (a private port), with a small responder that plays
    the edge connector's part: it answers the thing bootstrap (`edge/thing/request`).
 3. `ocirt daemon` starts with a Kanto config file (bridge kanto-cm0, json-file logs).
 4. The seed `createWithConfig` message of container-factory-api.md (sample values filled
    in) goes over MQTT. The response, the twin updates and the container's logs are shown.
 5. The daemon keeps serving until Ctrl-C (or at once with --once); then the demo container
-   is removed and the daemon and broker are stopped. The bridge stays, as a service's does.
+   is removed and the daemon and broker are stopped. The bridge stays, as a service's does
+   (`ocirt network prune --config /var/lib/ocirt-demo/config.json` removes it).
 
 Run as root from the checkout: ./hack/run.sh [--once]
 """
@@ -67,8 +69,8 @@ def ocirt(*argv: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def build_image() -> None:
-    say(f"Loading a busybox image offline as {IMAGE}")
+def build_image() -> Path:
+    say(f"Building a busybox image layout for {IMAGE}")
     rootfs, layout = BASE / "image-rootfs", BASE / "image-layout"
     for path in (rootfs, layout):
         shutil.rmtree(path, ignore_errors=True)
@@ -78,8 +80,13 @@ def build_image() -> None:
         check=True,
         stdout=subprocess.DEVNULL,
     )
+    return layout
+
+
+def load_image(layout: Path, sock: Path) -> None:
+    say(f"ocirt image load {layout} --name localhost/busybox (into the daemon's store)")
     loaded = ocirt(
-        "image", "--home", str(BASE / "home"), "load", str(layout), "--name", "localhost/busybox"
+        "image", "--socket", str(sock), "load", str(layout), "--name", "localhost/busybox"
     )
     print(loaded.stdout.strip() or loaded.stderr.strip())
     if loaded.returncode != 0:
@@ -211,7 +218,7 @@ def main() -> int:
     if os.geteuid() != 0:
         raise SystemExit("demo: run as root")
     BASE.mkdir(parents=True, exist_ok=True)
-    build_image()
+    layout = build_image()
 
     port = free_port()
     conf = BASE / "mosquitto.conf"
@@ -251,6 +258,7 @@ def main() -> int:
         wait_until(lambda: sock.exists() or daemon.poll() is not None, "the daemon")
         if daemon.poll() is not None:
             raise SystemExit("demo: the daemon exited; see its log")
+        load_image(layout, sock)
         wait_until(lambda: any(t.startswith("e/") for t, _ in cloud.messages), "the bootstrap")
 
         say("Sending the seed createWithConfig message over MQTT")

@@ -1,6 +1,9 @@
 """`ocirt image pull|list|remove|load|save|encrypt`: argument parsing and output only.
 
-Settings come from flags until the daemon config is wired in. Errors print their
+Every command but `encrypt` goes to the daemon over its local API: one image store, the
+daemon's, with its registry settings (insecure registries, credentials, TLS) and its
+decryption keys. Paths are made absolute here, since the daemon reads and writes them.
+`encrypt` works on OCI layouts (files) only and stays in this process. Errors print their
 message and exit 1.
 """
 
@@ -8,36 +11,45 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 from pathlib import Path
+from typing import Any
 
-HELP = "manage images: pull, list, remove, load, save, encrypt"
-DEFAULT_HOME = "/var/lib/container-management"
+from ocirt.cli.common import add_connection_args
+
+HELP = "manage images (the daemon's store): pull, list, remove, load, save, encrypt"
+
+
+def _connection_args_again(parser: argparse.ArgumentParser) -> None:
+    """--socket, --timeout and --json after the subcommand too (`ocirt image list --json`).
+    SUPPRESS keeps the values given before it: a subparser's defaults would replace them."""
+    parser.add_argument("--socket", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.add_argument("--timeout", type=float, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--home", default=DEFAULT_HOME, help="ocirt home dir (manager.home_dir)")
-    parser.add_argument(
-        "--insecure-registry",
-        action="append",
-        default=None,
-        metavar="HOST[:PORT]",
-        help="plain HTTP / unverified TLS registry (repeatable; default: localhost)",
-    )
+    add_connection_args(parser)
     sub = parser.add_subparsers(dest="image_command", required=True)
-    pull = sub.add_parser("pull", help="pull an image from its registry")
+    pull = sub.add_parser("pull", help="pull an image from its registry into the daemon's store")
     pull.add_argument("reference")
-    pull.add_argument("--dec-key", action="append", default=[], help="decryption key file[:pw]")
-    pull.add_argument("--dec-recipient", action="append", default=[], help="pkcs7:<cert>")
-    sub.add_parser("list", help="list images")
+    pull.add_argument(
+        "--dec-key", action="append", default=[], help="decryption key file[:password]"
+    )
+    pull.add_argument("--dec-recipient", action="append", default=[], help="pkcs7:<cert file>")
+    listing = sub.add_parser("list", help="list images")
     remove = sub.add_parser("remove", help="remove images")
     remove.add_argument("references", nargs="+")
+    remove.add_argument(
+        "-f", "--force", action="store_true", help="remove even if a container uses it"
+    )
     load = sub.add_parser("load", help="import an OCI layout dir or tar")
     load.add_argument("path", type=Path)
     load.add_argument("--name", help="image name for entries that only carry a tag")
     save = sub.add_parser("save", help="export images as an OCI layout dir or .tar")
     save.add_argument("output", type=Path)
     save.add_argument("references", nargs="+")
+    for command in (pull, listing, remove, load, save):
+        _connection_args_again(command)
     encrypt = sub.add_parser(
         "encrypt", help="encrypt the layers of an OCI layout (dir or tar) into an OCI layout dir"
     )
@@ -97,50 +109,96 @@ def _encrypt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _key_paths(keys: list[str]) -> list[str]:
+    """`file[:password]` with the file made absolute (the daemon opens it)."""
+    out = []
+    for key in keys:
+        path, sep, password = key.partition(":")
+        out.append(f"{Path(path).absolute()}{sep}{password}" if path else key)
+    return out
+
+
+def _recipient_paths(recipients: list[str]) -> list[str]:
+    out = []
+    for recipient in recipients:
+        scheme, sep, path = recipient.partition(":")
+        out.append(f"{scheme}:{Path(path).absolute()}" if sep and path else recipient)
+    return out
+
+
+def _pull(args: argparse.Namespace) -> Any:
+    from ocirt.cli.client import stream
+    from ocirt.errors import Unavailable
+
+    params = {
+        "reference": args.reference,
+        "keys": _key_paths(args.dec_key),
+        "recipients": _recipient_paths(args.dec_recipient),
+    }
+    tty = sys.stderr.isatty()
+    try:
+        for message in stream(
+            Path(args.socket), "image.pull", params, timeout=None, connect_timeout=args.timeout
+        ):
+            if "ok" in message:
+                return message.get("result")
+            progress = message.get("progress")
+            if tty and isinstance(progress, dict):
+                layer = str(progress.get("layer", "")).partition(":")[2][:12]
+                done, total = int(progress.get("done", 0)), int(progress.get("total", 0))
+                sys.stderr.write(f"\r{layer}: {_human(done)}/{_human(total)}\x1b[K")
+                sys.stderr.flush()
+    finally:
+        if tty:
+            sys.stderr.write("\r\x1b[K")
+    raise Unavailable("the daemon closed the connection without an answer")
+
+
+def _remote(args: argparse.Namespace) -> int:
+    from ocirt.cli.common import call, print_json
+    from ocirt.errors import OcirtError
+
+    status = 0
+    command = args.image_command
+    if command == "pull":
+        image = _pull(args)
+        if args.json:
+            print_json(image)
+        else:
+            print(f"{image['reference']} {image['digest']}")
+    elif command == "list":
+        images = call(args, "image.list", {})
+        if args.json:
+            print_json(images)
+            return 0
+        print(f"{'REFERENCE':<60} {'DIGEST':<19} {'SIZE':>9}")
+        for image in images:
+            digest = str(image["digest"]).partition(":")[2][:12]
+            print(f"{image['reference']:<60} {digest:<19} {_human(int(image['size'])):>9}")
+    elif command == "remove":
+        for reference in args.references:
+            try:
+                removed = call(args, "image.remove", {"reference": reference, "force": args.force})
+            except OcirtError as exc:
+                print(f"Error: {exc.message}", file=sys.stderr)
+                status = 1
+                continue
+            print(removed["reference"])
+    elif command == "load":
+        loaded = call(args, "image.load", {"path": str(args.path.absolute()), "name": args.name})
+        if args.json:
+            print_json(loaded)
+        for image in loaded if not args.json else ():
+            print(f"{image['reference']} {image['digest']}")
+    elif command == "save":
+        output = str(args.output.absolute())
+        call(args, "image.save", {"output": output, "references": args.references})
+    return status
+
+
 def run(args: argparse.Namespace) -> int:
     if args.image_command == "encrypt":
         return _encrypt(args)  # works on layouts only: no image store to open
-    from ocirt.errors import OcirtError
-    from ocirt.image.registry.auth import RegistryAccess
-    from ocirt.image.service import ImageService, Progress
+    from ocirt.cli.common import guarded
 
-    insecure = args.insecure_registry if args.insecure_registry is not None else ["localhost"]
-    service = ImageService(Path(args.home), RegistryAccess(insecure=frozenset(insecure)))
-    try:
-        if args.image_command == "pull":
-            keys = None
-            if args.dec_key or args.dec_recipient:
-                from ocirt.image.service import load_decrypt_keys
-
-                keys = load_decrypt_keys(args.dec_key, args.dec_recipient)
-            lock = threading.Lock()
-            tty = sys.stderr.isatty()
-
-            def show(p: Progress) -> None:
-                if tty:
-                    with lock:
-                        sys.stderr.write(
-                            f"\r{p.layer.hex[:12]}: {_human(p.done)}/{_human(p.total)}\x1b[K"
-                        )
-
-            image = service.pull(args.reference, keys, show)
-            if tty:
-                sys.stderr.write("\r\x1b[K")
-            print(f"{image.reference} {image.digest}")
-        elif args.image_command == "list":
-            print(f"{'REFERENCE':<60} {'DIGEST':<19} {'SIZE':>9}")
-            for image in service.images():
-                print(f"{image.reference:<60} {image.digest.hex[:12]:<19} {_human(image.size):>9}")
-        elif args.image_command == "remove":
-            for reference in args.references:
-                service.remove(reference)
-                print(reference)
-        elif args.image_command == "load":
-            for image in service.load(args.path, args.name):
-                print(f"{image.reference} {image.digest}")
-        elif args.image_command == "save":
-            service.save(args.references, args.output)
-    except OcirtError as exc:
-        print(f"Error: {exc.message}", file=sys.stderr)
-        return 1
-    return 0
+    return guarded(lambda: _remote(args))

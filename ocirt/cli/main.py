@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "sysinfo": "sysinfo_cmd",
     "apply": "apply_cmd",
     "stats": "stats_cmd",
+    "network": "network_cmd",
 }
 
 

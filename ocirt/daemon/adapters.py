@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ocirt.atomic import Durability, remove_tree, write_atomic
 from ocirt.config.model import ContainerConfig, Decryption, NetworkMode
-from ocirt.errors import ImageError, Unavailable
+from ocirt.errors import ImageError, InvalidArgument, Unavailable
 from ocirt.manager.ports import Attached, PreparedRootfs
 from ocirt.spec.facts import ImageConfig, NetworkAttachment
 
@@ -123,6 +123,12 @@ class DirectoryRootfs:
             remove_tree(bundle_dir / "rootfs")
 
 
+BRIDGE_DISABLED = (
+    "network mode bridge is not available: the default bridge is disabled "
+    "(network.default_bridge.disable); create the container with network mode host"
+)
+
+
 class HostNetwork:
     """Host network mode only: the container shares the host's network namespace.
 
@@ -130,8 +136,11 @@ class HostNetwork:
     its hostname is the host's, set by the spec builder (Kanto, kanto-reference §4).
     """
 
-    def __init__(self, etc: Path = Path("/etc")) -> None:
+    def __init__(self, etc: Path = Path("/etc"), bridge_disabled: bool = False) -> None:
         self.etc = Path(etc)
+        # Kanto's `network.default_bridge.disable`: bridge mode is refused as bad input
+        # (400), not as a bridge that failed to come up (503).
+        self.bridge_disabled = bridge_disabled
 
     def _read(self, name: str) -> str:
         try:
@@ -141,6 +150,8 @@ class HostNetwork:
 
     def planned(self, container_id: str, config: ContainerConfig) -> NetworkAttachment:
         if config.network_mode is not NetworkMode.HOST:
+            if self.bridge_disabled:
+                raise InvalidArgument(BRIDGE_DISABLED)
             raise Unavailable(
                 f"network mode {config.network_mode.value} is not available: "
                 "no bridge network is configured"

@@ -1,11 +1,15 @@
 """The daemon configuration: Kanto's `config.json` format (kanto-reference §10). Pure.
 
-`parse_daemon_config(dict)` returns typed settings plus warnings. Every key that has a meaning
-without containerd is honoured; containerd-only keys (and sections ocirt does not
-implement) draw a warning; any other key is an error that names it, so a typo never
-silently leaves a default in place. Defaults are Kanto's (daemon_config_default.go).
-Durations are Go duration strings (`20s`, `250ms`, `1h2m3s`) or a number of seconds.
-Reading the file is the caller's job (`load_config_file` in `ocirt.daemon.main`).
+`parse_daemon_config(dict)` returns typed settings plus warnings. Every key Kanto reads
+(daemon_config.go) or ships in its documented template and test fixtures is accepted, so a
+device's own config.json starts ocirt unchanged. Keys that have a meaning without containerd
+are honoured; the containerd-only ones draw one warning that lists them all; Kanto's
+directory aliases (`containers.*_dir`, `network.*_dir`) are silent when they agree with
+`manager` and warned about when they do not. Any other key is an error that names it, so a
+typo never silently leaves a default in place. Defaults are Kanto's
+(daemon_config_default.go). Durations are Go duration strings (`20s`, `250ms`, `1h2m3s`)
+or a number of seconds. Reading the file, and laying the daemon's flags over it
+(`with_overrides`), is the caller's job (`load_config_file` in `ocirt.daemon.main`).
 """
 
 from __future__ import annotations
@@ -94,6 +98,8 @@ class ContainersSettings:
 class NetworkSettings:
     type: str = "bridge"
     default_bridge: BridgeOptions = field(default_factory=BridgeOptions)
+    # Kanto's `default_bridge.disable`: no bridge at all, containers run in host mode only.
+    bridge_disabled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +114,9 @@ class DeploymentSettings:
     enable: bool = True
     mode: DeploymentMode = DeploymentMode.UPDATE
     ctr_dir: str = DEFAULT_CTR_DIR
+    # Where the `init` mode's marker lives; when the file leaves it out, manager.home_dir
+    # (where ocirt kept the marker before it read this key).
+    home_dir: str = DEFAULT_HOME
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,18 +148,28 @@ class DaemonConfig:
 
 # ---- the parser -------------------------------------------------------------------------
 
+# Settings of containerd and libnetwork, which ocirt does not use (daemon_config.go).
 _CONTAINERD_ONLY = {
-    "manager": frozenset({"container_client_sid", "network_manager_sid"}),
-    "containers": frozenset({"default_ns", "address_path", "runc_runtime", "lease_id"}),
+    "manager": ("container_client_sid", "network_manager_sid"),
+    "containers": ("default_ns", "address_path", "runc_runtime", "lease_id"),
 }
-_NOT_IMPLEMENTED_SECTIONS = frozenset({"grpc_server", "local_connection"})
+# Sections Kanto reads that have no counterpart in ocirt.
+_NOT_IMPLEMENTED_SECTIONS = frozenset({"local_connection"})
 _T = TypeVar("_T")
+
+
+@dataclass
+class _Notes:
+    """What one parse has to say besides the settings."""
+
+    warnings: list[str] = field(default_factory=list)
+    containerd: list[str] = field(default_factory=list)
 
 
 class _Section:
     """Typed reads from one section, remembering which keys were consumed."""
 
-    def __init__(self, name: str, raw: object, warnings: list[str]) -> None:
+    def __init__(self, name: str, raw: object, notes: _Notes) -> None:
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
@@ -158,12 +177,13 @@ class _Section:
             raise InvalidArgument(f"{where} must be a JSON object")
         self.name = name
         self.raw: dict[str, object] = raw
-        self.warnings = warnings
+        self.notes = notes
+        self.warnings = notes.warnings
         self.used: set[str] = set()
         for key in _CONTAINERD_ONLY.get(name, ()):
             if key in raw:
-                self.used.add(key)
-                warnings.append(f"{name}.{key} is a containerd setting; ocirt ignores it")
+                self.text(key, "")
+                notes.containerd.append(f"{name}.{key}")
 
     def _get(self, key: str, default: _T, check: Callable[[object], _T | None], kind: str) -> _T:
         self.used.add(key)
@@ -218,7 +238,7 @@ class _Section:
     def section(self, key: str) -> _Section:
         self.used.add(key)
         name = f"{self.name}.{key}" if self.name else key
-        return _Section(name, self.raw.get(key), self.warnings)
+        return _Section(name, self.raw.get(key), self.notes)
 
     def finish(self) -> None:
         unknown = sorted(set(self.raw) - self.used)
@@ -270,26 +290,61 @@ def _manager(s: _Section) -> ManagerConfig:
     return result
 
 
-def _containers(s: _Section) -> ContainersSettings:
+def _alias_dir(s: _Section, key: str, manager: ManagerConfig, manager_key: str) -> None:
+    """Kanto's per-component copies of the manager's directories (containerd's and
+    libnetwork's own state). ocirt keeps all its state under `manager`: say so only when
+    the copy names another place."""
+    value = s.text(key, "")
+    ours = str(getattr(manager, manager_key))
+    if value and value.rstrip("/") != ours.rstrip("/"):
+        s.warnings.append(
+            f"{s.name}.{key} ({value}) is not used: ocirt keeps this state under "
+            f"manager.{manager_key} ({ours})"
+        )
+
+
+def _verifier_config(s: _Section) -> None:
+    # Kanto's code reads an object ({"configDir": ...}); its documented template and its
+    # flag write `key=value,key=value`. Both are accepted; neither is used (see the type).
+    s.used.add("image_verifier_config")
+    value = s.raw.get("image_verifier_config")
+    if value is None or isinstance(value, str):
+        return
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return
+    raise InvalidArgument(
+        "containers.image_verifier_config must be an object of strings or key=value pairs"
+    )
+
+
+def _containers(s: _Section, manager: ManagerConfig) -> ContainersSettings:
     registries: dict[str, RegistryEntry] = {}
     configs = s.section("registry_configurations")
     for host in list(configs.raw):
         entry = configs.section(host)
         creds = entry.section("credentials")
-        registries[host] = RegistryEntry(
+        parsed = RegistryEntry(
             user_id=creds.text("user_id", ""),
             password=creds.text("password", ""),
             transport=_transport(entry.section("transport")),
         )
         creds.finish()
         entry.finish()
+        if host:
+            registries[host] = parsed
+        elif parsed != RegistryEntry():
+            # Kanto's template ships this entry with the host left for the user to fill in.
+            s.warnings.append(
+                "containers.registry_configurations: the entry without a host name is ignored"
+            )
     configs.finish()
     verifier = s.text("image_verifier_type", "none")
     if verifier.lower() not in ("", "none"):
         # Refused rather than ignored: silently skipping a signature check is unsafe.
         raise InvalidArgument(f"containers.image_verifier_type {verifier!r} is not supported")
-    if "image_verifier_config" in s.raw:
-        s.used.add("image_verifier_config")
+    _verifier_config(s)
+    _alias_dir(s, "home_dir", manager, "home_dir")
+    _alias_dir(s, "exec_root_dir", manager, "exec_root_dir")
     insecure = s.strings("insecure_registries", ("localhost",))
     if "" in insecure:
         raise InvalidArgument("containers.insecure_registries must be a list of host names")
@@ -305,17 +360,54 @@ def _containers(s: _Section) -> ContainersSettings:
     return result
 
 
-def _network(s: _Section) -> NetworkSettings:
+def _network(s: _Section, manager: ManagerConfig) -> NetworkSettings:
     kind = s.text("type", "bridge")
     if kind != "bridge":
         raise InvalidArgument(f"network.type {kind!r} is not supported (only bridge)")
+    _alias_dir(s, "home_dir", manager, "home_dir")
+    _alias_dir(s, "exec_root_dir", manager, "exec_root_dir")
     bridge = s.section("default_bridge")
-    options = options_from_kanto(bridge.raw)
+    disabled = bridge.flag("disable", False)
+    options = options_from_kanto({k: v for k, v in bridge.raw.items() if k != "disable"})
     s.finish()
-    return NetworkSettings(type=kind, default_bridge=options)
+    return NetworkSettings(type=kind, default_bridge=options, bridge_disabled=disabled)
+
+
+# The keys of Kanto's connection block; `things.connection` is where Kanto kept it before
+# the top-level `connection` (its documented template and test fixture still carry it).
+_CONNECTION_KEYS = frozenset(
+    {
+        "broker_url",
+        "keep_alive",
+        "disconnect_timeout",
+        "client_username",
+        "client_password",
+        "connect_timeout",
+        "acknowledge_timeout",
+        "subscribe_timeout",
+        "unsubscribe_timeout",
+        "transport",
+    }
+)
+
+
+def _old_connection(s: _Section) -> None:
+    if s.raw.get("connection") is None:
+        s.used.add("connection")
+        return
+    old = s.section("connection")
+    old.used.update(_CONNECTION_KEYS & set(old.raw))
+    if "transport" in old.raw:
+        _transport(old.section("transport"))
+    old.finish()
+    # Kanto itself no longer reads it (its things client takes the top-level block).
+    s.warnings.append(
+        "things.connection is not used (Kanto reads the top-level connection section)"
+    )
 
 
 def _things(s: _Section) -> ThingsSettings:
+    _old_connection(s)
     result = ThingsSettings(
         enable=s.flag("enable", True),
         home_dir=s.text("home_dir", DEFAULT_HOME),
@@ -328,7 +420,7 @@ def _things(s: _Section) -> ThingsSettings:
     return result
 
 
-def _deployment(s: _Section) -> DeploymentSettings:
+def _deployment(s: _Section, manager: ManagerConfig) -> DeploymentSettings:
     mode_text = s.text("mode", "update")
     try:
         mode = DeploymentMode(mode_text.lower())
@@ -337,10 +429,26 @@ def _deployment(s: _Section) -> DeploymentSettings:
             f"deployment.mode must be init or update, not {mode_text!r}"
         ) from None
     result = DeploymentSettings(
-        enable=s.flag("enable", True), mode=mode, ctr_dir=s.text("ctr_dir", DEFAULT_CTR_DIR)
+        enable=s.flag("enable", True),
+        mode=mode,
+        ctr_dir=s.text("ctr_dir", DEFAULT_CTR_DIR),
+        home_dir=s.text("home_dir", "") or manager.home_dir,
     )
+    if not result.home_dir.startswith("/"):
+        raise InvalidArgument("deployment.home_dir must be an absolute path")
     s.finish()
     return result
+
+
+def _grpc_server(s: _Section) -> None:
+    s.text("protocol", "unix")
+    s.text("address_path", "")
+    s.finish()
+    if s.raw:
+        s.warnings.append(
+            "grpc_server is not used: ocirt has no gRPC API (its CLI talks to the local API "
+            "socket ocirt.sock in manager.exec_root_dir)"
+        )
 
 
 _PLAIN_SCHEMES = ("tcp", "mqtt")
@@ -387,13 +495,15 @@ def _connection(s: _Section) -> ConnectionSettings:
 def _update_agent(s: _Section) -> UpdateAgentSettings:
     """Kanto's update_agent keys, plus ocirt's auto_apply and activation checks."""
     defaults = UpdateAgentSettings()
+    # `system_containers` is the code's name, `containers` the documentation's;
+    # `verbose_inventory` is a spelling Kanto's own test fixture carries.
+    system = s.strings("containers", defaults.system_containers)
+    verbose = s.flag("verbose_inventory", defaults.verbose_inventory_report)
     result = UpdateAgentSettings(
         enable=s.flag("enable", defaults.enable),
         domain=s.text("domain", defaults.domain),
-        system_containers=s.strings("system_containers", defaults.system_containers),
-        verbose_inventory_report=s.flag(
-            "verbose_inventory_report", defaults.verbose_inventory_report
-        ),
+        system_containers=s.strings("system_containers", system),
+        verbose_inventory_report=s.flag("verbose_inventory_report", verbose),
         auto_apply=s.flag("auto_apply", defaults.auto_apply),
         activation_monitor=s.duration("activation_monitor", defaults.activation_monitor),
         activation_timeout=s.duration("activation_timeout", defaults.activation_timeout),
@@ -406,20 +516,58 @@ def _update_agent(s: _Section) -> UpdateAgentSettings:
 
 def parse_daemon_config(raw: object) -> DaemonConfig:
     """Kanto's config.json (already JSON-decoded) -> DaemonConfig. Raises InvalidArgument."""
-    warnings: list[str] = []
-    top = _Section("", raw, warnings)
+    notes = _Notes()
+    top = _Section("", raw, notes)
     for name in sorted(_NOT_IMPLEMENTED_SECTIONS & set(top.raw)):
         top.used.add(name)
-        warnings.append(f"{name} is not supported by ocirt; the section is ignored")
+        notes.warnings.append(f"{name} is not supported by ocirt; the section is ignored")
+    log = _log(top.section("log"))
+    manager = _manager(top.section("manager"))
     config = DaemonConfig(
-        log=_log(top.section("log")),
-        manager=_manager(top.section("manager")),
-        containers=_containers(top.section("containers")),
-        network=_network(top.section("network")),
+        log=log,
+        manager=manager,
+        containers=_containers(top.section("containers"), manager),
+        network=_network(top.section("network"), manager),
         things=_things(top.section("things")),
-        deployment=_deployment(top.section("deployment")),
+        deployment=_deployment(top.section("deployment"), manager),
         connection=_connection(top.section("connection")),
         update_agent=_update_agent(top.section("update_agent")),
     )
+    _grpc_server(top.section("grpc_server"))
     top.finish()
+    warnings = list(notes.warnings)
+    if notes.containerd:
+        # One line for them all: Kanto's own template carries every one of them.
+        warnings.insert(
+            0,
+            "not used, they configure containerd, which ocirt does not need: "
+            + ", ".join(notes.containerd),
+        )
     return replace(config, warnings=tuple(warnings))
+
+
+def with_overrides(raw: object, overrides: Mapping[tuple[str, ...], object]) -> object:
+    """`raw` (a decoded config file) with each `(section, ..., key) -> value` set, for the
+    daemon's flags, which win over the file. Sections are created as needed; `raw` is not
+    changed. A non-object where a section belongs is left for the parser to report."""
+    if not overrides:
+        return raw
+    if not isinstance(raw, dict):
+        return raw
+    top: dict[str, object] = _copy_tree(raw)
+    for path, value in overrides.items():
+        node = top
+        for name in path[:-1]:
+            child = node.get(name)
+            if child is None:
+                child = node[name] = {}
+            if not isinstance(child, dict):
+                break  # the parser names the section that is not an object
+            node = child
+        else:
+            node[path[-1]] = value
+    return top
+
+
+def _copy_tree(raw: dict[str, object]) -> dict[str, object]:
+    return {k: _copy_tree(v) if isinstance(v, dict) else v for k, v in raw.items()}

@@ -8,6 +8,12 @@ One request per connection: the client writes one JSON object line
 The socket is mode 0600 in a 0700 directory: only root may talk to it.
 
 Containers are named by id or by their (unique, decision 8) name.
+
+Images (`image.pull|list|remove|load|save`) are the daemon's own store, with its registry
+settings, insecure registries, credentials and decryption keys: the CLI never opens a
+store of its own. `image.pull` streams ``{"progress": {...}}`` lines (at most a few a
+second per layer) before its answer. Paths (`load`, `save`, key files) are the daemon's:
+the CLI sends them absolute.
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import re
 import socketserver
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, is_dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +35,7 @@ from typing import Any
 
 from ocirt.config.ditto import parse_create_with_config, parse_update, to_ditto_config
 from ocirt.config.model import ContainerId
-from ocirt.errors import InvalidArgument, NotFound, OcirtError, Unavailable
+from ocirt.errors import FailedPrecondition, InvalidArgument, NotFound, OcirtError, Unavailable
 from ocirt.manager import frontend
 from ocirt.manager.types import ContainerView, StopOptions
 from ocirt.things.twin import state_value
@@ -74,6 +82,149 @@ def _error(exc: OcirtError) -> dict[str, object]:
     return {"ok": False, "error": {"status": exc.status, "code": exc.code, "message": exc.message}}
 
 
+# How often one layer's pull progress is passed on (the CLI redraws one line).
+PROGRESS_INTERVAL = 0.25
+
+
+def image_json(image: Any) -> dict[str, object]:
+    """An image as `image list` and `image pull` give it."""
+    return {
+        "reference": str(image.reference),
+        "digest": str(image.digest),
+        "size": int(image.size),
+        "pulledAt": float(image.pulled_at),
+    }
+
+
+def _text_arg(args: dict[str, Any], key: str) -> str:
+    value = args.get(key)
+    if not isinstance(value, str) or not value:
+        raise InvalidArgument(f"{key} is required")
+    return value
+
+
+def _texts_arg(args: dict[str, Any], key: str) -> list[str]:
+    value = args.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise InvalidArgument(f"{key} must be a list of strings")
+    return list(value)
+
+
+def _absolute_arg(args: dict[str, Any], key: str) -> Path:
+    path = Path(_text_arg(args, key))
+    if not path.is_absolute():
+        raise InvalidArgument(f"{key} must be an absolute path (the daemon reads it)")
+    return path
+
+
+class ImageHandlers:
+    """`image.*` over the daemon's ImageService (anything with its methods).
+
+    `containers` lists the containers, so that an image in use is not removed unless
+    forced; `default_keys` are the daemon's `image_dec_keys` and `image_dec_recipients`,
+    used by a pull that names none (as a container create does).
+    """
+
+    def __init__(
+        self,
+        images: Any,
+        containers: Callable[[], Sequence[ContainerView]],
+        default_keys: tuple[Sequence[str], Sequence[str]] = ((), ()),
+    ) -> None:
+        self.images = images
+        self.containers = containers
+        self.default_keys = default_keys
+
+    def call(self, op: str, args: dict[str, Any]) -> object:
+        if op == "image.list":
+            return [image_json(i) for i in self.images.images()]
+        if op == "image.remove":
+            return self._remove(_text_arg(args, "reference"), bool(args.get("force", False)))
+        if op == "image.load":
+            name = args.get("name")
+            if name is not None and not isinstance(name, str):
+                raise InvalidArgument("name must be a string")
+            loaded = self.images.load(_absolute_arg(args, "path"), name or None)
+            return [image_json(i) for i in loaded]
+        if op == "image.save":
+            references = _texts_arg(args, "references")
+            if not references:
+                raise InvalidArgument("references are required")
+            self.images.save(references, _absolute_arg(args, "output"))
+            return {"output": str(args["output"])}
+        raise InvalidArgument(f"unknown operation {op!r}")
+
+    def _remove(self, reference: str, force: bool) -> object:
+        from ocirt.image.reference import parse_reference
+
+        name = str(parse_reference(reference))
+        users = []
+        for view in self.containers():
+            try:
+                if str(parse_reference(view.image_ref)) == name:
+                    users.append(view)
+            except OcirtError:
+                continue
+        if users and not force:
+            which = ", ".join(f"{v.name} ({v.id})" for v in users)
+            raise FailedPrecondition(
+                f"image {name} is used by container {which}: remove the container first, "
+                "or force the removal"
+            )
+        self.images.remove(name)
+        return {"reference": name}
+
+    def pull(self, args: dict[str, Any]) -> Iterator[dict[str, object]]:
+        """Progress messages, then ``{"result": image}``. The pull runs on its own thread
+        so that its layer workers' reports can be written from this one."""
+        reference = _text_arg(args, "reference")
+        keys = _texts_arg(args, "keys")
+        recipients = _texts_arg(args, "recipients")
+        if not (keys or recipients):
+            keys, recipients = list(self.default_keys[0]), list(self.default_keys[1])
+        decrypt = None
+        if keys or recipients:
+            from ocirt.image.service import load_decrypt_keys
+
+            decrypt = load_decrypt_keys(keys, recipients)
+        events: queue.Queue[Any] = queue.Queue()
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                outcome["image"] = self.images.pull(reference, decrypt, events.put)
+            except BaseException as exc:
+                outcome["error"] = exc
+            finally:
+                events.put(None)
+
+        worker = threading.Thread(target=work, name="ocirt-image-pull", daemon=True)
+        worker.start()
+        sent: dict[str, float] = {}
+        while (event := events.get()) is not None:
+            layer = str(event.layer)
+            now = time.monotonic()
+            last = sent.get(layer)
+            if event.done < event.total and last is not None and now - last < PROGRESS_INTERVAL:
+                continue
+            sent[layer] = now
+            yield {"progress": {"layer": layer, "done": event.done, "total": event.total}}
+        worker.join()
+        if "error" in outcome:
+            self._discard_leftovers()
+            raise outcome["error"]
+        yield {"result": image_json(outcome["image"])}
+
+    def _discard_leftovers(self) -> None:
+        # A failed pull leaves nothing behind: the blobs and snapshots it stored before
+        # failing belong to no image. (None: another pull is under way; the hourly sweep
+        # takes them then.)
+        try:
+            self.images.gc(set(), None)
+        except (OcirtError, OSError) as exc:
+            log.warning("cleaning up after a failed pull: %s", exc)
+
+
 class ApiHandlers:
     """The operations, over anything with the Manager's methods (plus `logs`)."""
 
@@ -84,6 +235,7 @@ class ApiHandlers:
         extra: dict[str, Callable[[dict[str, Any]], object]] | None = None,
         health: Callable[[str], dict[str, object] | None] | None = None,
         stats: Callable[[list[str] | None, object], object] | None = None,
+        images: ImageHandlers | None = None,
     ) -> None:
         self.manager = manager
         self.sysinfo = sysinfo
@@ -93,6 +245,7 @@ class ApiHandlers:
         self.health = health
         # (container ids or None for all running, interval in seconds) -> rows.
         self.stats = stats
+        self.images = images
 
     def _view(self, view: ContainerView) -> dict[str, object]:
         out = view_json(view)
@@ -100,6 +253,11 @@ class ApiHandlers:
         if health is not None:
             out["health"] = health
         return out
+
+    def image_handlers(self) -> ImageHandlers:
+        if self.images is None:
+            raise InvalidArgument("this daemon has no image store")
+        return self.images
 
     def resolve(self, ref: object) -> ContainerId:
         if not isinstance(ref, str) or not ref:
@@ -124,6 +282,8 @@ class ApiHandlers:
             return self.extra[op](args)
         if op == "stats":
             return self._stats(args)
+        if op.startswith("image."):
+            return self.image_handlers().call(op, args)
         cid = self.resolve(args.get("id"))
         if op == "get":
             return self._view(self.manager.get(cid))
@@ -238,6 +398,13 @@ class _Handler(socketserver.StreamRequestHandler):
                 for entry in handlers.logs(args):
                     self._send({"log": log_json(entry)})
                 self._send({"ok": True})
+                return
+            if request["op"] == "image.pull":
+                for message in handlers.image_handlers().pull(args):
+                    if "result" in message:
+                        self._send({"ok": True, "result": message["result"]})
+                    else:
+                        self._send(message)
                 return
             result = handlers.call(request["op"], args)
             self._send({"ok": True, "result": _jsonable(result)})

@@ -21,6 +21,7 @@ import os
 import signal
 import socket
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -33,6 +34,7 @@ from ocirt.daemon.config import (
     LogLevel,
     LogSettings,
     parse_daemon_config,
+    with_overrides,
 )
 from ocirt.errors import InvalidArgument, OcirtError
 
@@ -60,26 +62,33 @@ _LEVELS = {
 }
 
 
-def load_config_file(path: str | None) -> DaemonConfig:
-    """The config from `path`, or from Kanto's default file when it exists, else defaults."""
+def load_config_file(
+    path: str | None, overrides: Mapping[tuple[str, ...], object] | None = None
+) -> DaemonConfig:
+    """The config from `path`, or from Kanto's default file when it exists, else defaults;
+    `overrides` (the daemon's flags, `(section, ..., key) -> value`) win over the file."""
     explicit = path is not None
     target = Path(path or DEFAULT_CONFIG_FILE)
+    raw: object = {}
+    where = f"{target}: "
     try:
         text = target.read_bytes()
     except FileNotFoundError:
         if explicit:
             raise InvalidArgument(f"config file {target} does not exist") from None
-        return parse_daemon_config({})
+        text = None
+        where = ""
     except OSError as exc:
         raise InvalidArgument(f"cannot read config file {target}: {exc}") from exc
+    if text is not None:
+        try:
+            raw = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidArgument(f"config file {target} is not valid JSON: {exc}") from exc
     try:
-        raw = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidArgument(f"config file {target} is not valid JSON: {exc}") from exc
-    try:
-        return parse_daemon_config(raw)
+        return parse_daemon_config(with_overrides(raw, overrides or {}))
     except InvalidArgument as exc:
-        raise InvalidArgument(f"{target}: {exc.message}") from exc
+        raise InvalidArgument(f"{where}{exc.message}") from exc
 
 
 def setup_logging(settings: LogSettings) -> None:
@@ -192,16 +201,20 @@ def build(config: DaemonConfig, cgroup_parent: str = "ocirt") -> Daemon:
     )
     network: NetworkProvider
     bridge: BridgeNetwork | None = None
-    try:
-        from ocirt.network.bridge import BridgeNetwork
+    if config.network.bridge_disabled:
+        log.info("default bridge disabled: containers run in host network mode only")
+        network = HostNetwork(bridge_disabled=True)
+    else:
+        try:
+            from ocirt.network.bridge import BridgeNetwork
 
-        bridge = BridgeNetwork(config.network.default_bridge, home / "network")
-        bridge.setup()
-        network = BridgeAdapter(bridge)
-    except OcirtError as exc:
-        log.error("bridge network unavailable, only host mode works: %s", exc.message)
-        bridge = None
-        network = HostNetwork()
+            bridge = BridgeNetwork(config.network.default_bridge, home / "network")
+            bridge.setup()
+            network = BridgeAdapter(bridge)
+        except OcirtError as exc:
+            log.error("bridge network unavailable, only host mode works: %s", exc.message)
+            bridge = None
+            network = HostNetwork()
     settings = ManagerSettings(
         home_dir=home,
         exec_root=exec_root,
@@ -263,12 +276,12 @@ def sysinfo(daemon: Daemon) -> dict[str, object]:
 def serve(daemon: Daemon) -> None:
     """Deployment, local API and things client: the parts that face users."""
     from ocirt.daemon.deployment import deploy
-    from ocirt.daemon.localapi import SOCKET_NAME, ApiHandlers, LocalApi
+    from ocirt.daemon.localapi import SOCKET_NAME, ApiHandlers, ImageHandlers, LocalApi
     from ocirt.metrics.service import MetricsService
 
     config = daemon.config
     if config.deployment.enable:
-        deploy(daemon.manager, config.deployment, Path(config.manager.home_dir))
+        deploy(daemon.manager, config.deployment, Path(config.deployment.home_dir))
     # health checks and update agent hook (issue 16): health checks of images that have
     # one; `ocirt apply` always, MQTT when update_agent.enable.
     from ocirt.health.monitor import HealthMonitor
@@ -305,6 +318,11 @@ def serve(daemon: Daemon) -> None:
             {"apply": daemon.update_agent.apply},
             health=daemon.health.health_json,
             stats=metrics.stats,
+            images=ImageHandlers(
+                daemon.images,
+                daemon.manager.list,
+                (config.containers.image_dec_keys, config.containers.image_dec_recipients),
+            ),
         ),
     )
     daemon.api.start()
@@ -385,10 +403,13 @@ def _mqtt_settings(config: DaemonConfig) -> MqttSettings:
 
 
 def run_daemon(
-    config_path: str | None, stop_containers_on_exit: bool, cgroup_parent: str = "ocirt"
+    config_path: str | None,
+    stop_containers_on_exit: bool,
+    cgroup_parent: str = "ocirt",
+    overrides: Mapping[tuple[str, ...], object] | None = None,
 ) -> int:
     defer_unused_modules()
-    config = load_config_file(config_path)
+    config = load_config_file(config_path, overrides)
     setup_logging(config.log)
     for warning in config.warnings:
         log.warning("config: %s", warning)

@@ -190,6 +190,8 @@ class Manager:
         definition = slot.stored.definition
         paths = self.registry.paths(definition)
         try:
+            # A network mode this daemon cannot give is refused before any pull.
+            self.network.planned(definition.id, definition.config)
             self.store.prepare_dirs(paths)
             crash_point("create:after-dir")
             prepared = self.rootfs.prepare(

@@ -50,6 +50,22 @@ RESUME_ATTEMPTS = 3
 USER_AGENT = "ocirt/0.1"
 
 
+def tls_hint(host: str, exc: ssl.SSLError) -> str:
+    """What to change when TLS with a registry fails: the two usual causes are a registry
+    that speaks plain HTTP and one whose certificate comes from the user's own CA."""
+    insecure = (
+        f"list it in containers.insecure_registries of the daemon config "
+        f"(or start the daemon with --ccl-insecure-registries={host})"
+    )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"; if {host} uses a certificate of your own CA, set "
+            f'containers.registry_configurations."{host}".transport.root_ca; '
+            f"to skip the check, {insecure}"
+        )
+    return f"; if {host} is a plain-HTTP registry, {insecure}"
+
+
 class RangeNotHonoured(RegistryUnavailable):
     """The server ignored a Range request: the blob must be read from its start."""
 
@@ -283,7 +299,9 @@ class RegistryClient:
         except OcirtError:
             raise
         except ssl.SSLError as exc:
-            raise RegistryUnavailable(f"{ref}: TLS with {host} failed: {exc}") from exc
+            raise RegistryUnavailable(
+                f"{ref}: TLS with {host} failed: {exc}{tls_hint(host, exc)}"
+            ) from exc
         except (OSError, http.client.HTTPException) as exc:
             raise RegistryUnavailable(f"{ref}: cannot reach registry {host}: {exc}") from exc
         if resp.status in (200, 206):

@@ -1,5 +1,6 @@
-"""`ocirt image` on an empty store in a temp dir, and `ocirt daemon`'s start-up errors
-(the parts that need neither a registry nor root)."""
+"""`ocirt image encrypt`'s argument checks and `ocirt daemon`'s start-up errors (the parts
+that need neither a daemon nor root; the daemon-backed image commands are in
+test_image_cmd.py)."""
 
 from __future__ import annotations
 
@@ -9,25 +10,6 @@ import pytest
 
 from ocirt.cli import image_cmd
 from ocirt.cli.main import main
-
-
-def test_image_list_of_an_empty_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["image", "--home", str(tmp_path), "list"]) == 0
-    assert capsys.readouterr().out.split() == ["REFERENCE", "DIGEST", "SIZE"]
-
-
-def test_image_remove_of_an_unknown_image(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert main(["image", "--home", str(tmp_path), "remove", "nothing:1"]) == 1
-    out, err = capsys.readouterr()
-    assert out == ""
-    assert err.startswith("Error: ") and "nothing:1" in err
-
-
-def test_image_load_of_a_missing_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["image", "--home", str(tmp_path), "load", str(tmp_path / "absent")]) == 1
-    assert capsys.readouterr().err.startswith("Error: ")
 
 
 @pytest.mark.parametrize("layout", ["", ":tag", "dir:"])
@@ -65,3 +47,18 @@ def test_daemon_with_a_missing_config_file_exits_1(
     assert main(["daemon", "--config", str(missing)]) == 1
     assert capsys.readouterr().err == f"Error: config file {missing} does not exist\n"
     assert deferred == [True]  # before anything else, as on a device
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["image", "--socket", "/s", "--json", "list"],
+        ["image", "list", "--socket", "/s", "--json"],
+        ["image", "--json", "list", "--socket", "/s"],
+    ],
+)
+def test_connection_options_go_before_or_after_the_image_command(argv: list[str]) -> None:
+    from ocirt.cli.main import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert (args.socket, args.json, args.image_command) == ("/s", True, "list")

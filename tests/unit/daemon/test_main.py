@@ -337,7 +337,7 @@ def test_run_daemon_serves_sweeps_images_and_stops_on_sigterm(
                             "exec_root_dir": config.manager.exec_root_dir},
                 "things": {"enable": False},
                 "deployment": {"enable": False},
-                "grpc_server": {},
+                "grpc_server": {"protocol": "unix"},
             }
         )
     )  # fmt: skip
@@ -368,7 +368,8 @@ def test_run_daemon_serves_sweeps_images_and_stops_on_sigterm(
             signal.signal(signum, handler)
     assert built[0][1] == "test-parent"
     assert built[0][0].warnings == (
-        "grpc_server is not supported by ocirt; the section is ignored",
+        "grpc_server is not used: ocirt has no gRPC API (its CLI talks to the local API "
+        "socket ocirt.sock in manager.exec_root_dir)",
     )
     assert len(images.calls) == 1
     assert manager.closed == [True]

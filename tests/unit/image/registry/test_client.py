@@ -486,3 +486,22 @@ def test_a_challenge_ocirt_cannot_answer_is_an_authentication_error(registry: Re
     )
     with pytest.raises(AuthenticationError, match="no usable auth challenge"):
         client_for(registry).get_manifest(ref_on(registry))
+
+
+def test_a_tls_failure_says_what_to_change() -> None:
+    import ssl
+
+    from ocirt.image.registry.client import tls_hint
+
+    plain = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")
+    assert tls_hint("reg:5000", plain) == (
+        "; if reg:5000 is a plain-HTTP registry, list it in containers.insecure_registries "
+        "of the daemon config (or start the daemon with --ccl-insecure-registries=reg:5000)"
+    )
+    unknown_ca = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    assert tls_hint("reg:5000", unknown_ca) == (
+        "; if reg:5000 uses a certificate of your own CA, set containers."
+        'registry_configurations."reg:5000".transport.root_ca; to skip the check, list it in '
+        "containers.insecure_registries of the daemon config (or start the daemon with "
+        "--ccl-insecure-registries=reg:5000)"
+    )
