@@ -417,7 +417,11 @@ class ImageService:
                     cipher=cipher,
                     progress=report,
                 )
-                apply_layer(cast(IO[bytes], stream), str(tmp), WhiteoutMode.OVERLAY)
+                try:
+                    apply_layer(cast(IO[bytes], stream), str(tmp), WhiteoutMode.OVERLAY)
+                except ImageError as exc:
+                    stream.blame_digest(exc)  # a tampered blob is named as such
+                    raise
                 stream.finish()
                 if ingest is not None:
                     ingest.commit()

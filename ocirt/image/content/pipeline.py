@@ -8,7 +8,9 @@ iterator the caller provides (network, file) and is read by the unpacker.
 Memory stays bounded: every stage is pulled with a size, so a compression bomb never
 inflates more than one read's worth. ``finish()`` drains what the tar reader left (the
 end-of-archive padding) and checks size, digest, HMAC and DiffID, in that order
-(oci-image.md §3: digest over the encrypted blob, then decrypt, then DiffID).
+(oci-image.md §3: digest over the encrypted blob, then decrypt, then DiffID). When the
+content fails earlier (bad compressed data, a bad tar), the rest of the blob is still
+hashed (`blame_digest`), so a tampered blob is reported as the digest mismatch it is.
 """
 
 from __future__ import annotations
@@ -91,10 +93,15 @@ class _RawReader(io.RawIOBase):
             self._progress(self._count)
         self._buffer = self._cipher.update(chunk) if self._cipher is not None else chunk
 
-    def verify(self) -> None:
+    def drain(self) -> None:
+        """Read (and hash) the rest of the stored bytes; what was buffered is dropped."""
         while not self._done:
             self._pull()
             self._buffer = b""
+
+    def check_digest(self) -> None:
+        """Drain, then raise DigestMismatch unless the bytes are the blob the digest names."""
+        self.drain()
         if self._count != self._size:
             raise DigestMismatch(
                 f"{self._what}: blob {self._digest} has {self._count} bytes, expected {self._size}"
@@ -102,9 +109,12 @@ class _RawReader(io.RawIOBase):
         actual = self._hash.hexdigest()
         if actual != self._digest.hex:
             raise DigestMismatch(
-                f"{self._what}: content digest {self._digest.algorithm}:{actual} "
-                f"does not match {self._digest}"
+                f"{self._what}: digest mismatch for {self._digest}: "
+                f"got {self._digest.algorithm}:{actual}"
             )
+
+    def verify(self) -> None:
+        self.check_digest()
         if self._cipher is not None:
             self._cipher.finalize()
 
@@ -145,17 +155,36 @@ class LayerStream(io.RawIOBase):
         try:
             data = self._inner.read(len(b))
         except (zlib.error, EOFError, gzip.BadGzipFile) as exc:
+            self.blame_digest(exc)
             raise CorruptLayer(f"{self._what}: bad compressed data: {exc}") from exc
         except ImageError:
             raise
         except Exception as exc:
             if type(exc).__name__ == "ZstdError":
+                self.blame_digest(exc)
                 raise CorruptLayer(f"{self._what}: bad zstd data: {exc}") from exc
             raise
         self._diff_hash.update(data)
         n = len(data)
         b[:n] = data
         return n
+
+    def blame_digest(self, failure: BaseException) -> None:
+        """After ``failure`` downstream (bad compressed data, a bad or unsafe tar): raise
+        DigestMismatch instead if the stored bytes are not the blob their digest names.
+
+        A tampered blob is a security event, not a broken layer: the rest of the blob is
+        read and hashed so that the error names the mismatch. An error while reading the
+        rest (the network) leaves ``failure`` to be reported.
+        """
+        if isinstance(failure, DigestMismatch):
+            return
+        try:
+            self._raw.check_digest()
+        except DigestMismatch as exc:
+            raise exc from failure
+        except (ImageError, OSError):
+            return
 
     def finish(self) -> None:
         """Drain the rest and check size, digest, HMAC and DiffID; raise on any mismatch."""
@@ -184,7 +213,7 @@ def verify_bytes(data: bytes, digest: Digest, what: str) -> None:
     actual = hashlib.new(digest.algorithm, data).hexdigest()
     if actual != digest.hex:
         raise DigestMismatch(
-            f"{what}: content digest {digest.algorithm}:{actual} does not match {digest}"
+            f"{what}: digest mismatch for {digest}: got {digest.algorithm}:{actual}"
         )
 
 
