@@ -27,7 +27,7 @@ from ocirt.errors import (
     RegistryUnavailable,
 )
 from ocirt.image.content.layout import LayoutSource, LayoutWriter, name_for
-from ocirt.image.content.pipeline import Cipher, LayerStream, verify_bytes
+from ocirt.image.content.pipeline import Cipher, LayerStream, UnpackLimits, verify_bytes
 from ocirt.image.content.store import ContentStore, GcReport, ImageRecord, Ingest, LayerRecord
 from ocirt.image.manifest import (
     INDEX_TYPES,
@@ -181,6 +181,7 @@ class ImageService:
         parallel: int = 3,
         use_overlay: bool | None = None,
         client: RegistryClient | None = None,
+        unpack_limits: UnpackLimits | None = None,
     ) -> None:
         self.store = ContentStore(Path(home_dir) / "images")
         self.snapshots = Snapshotter(self.store, use_overlay=use_overlay)
@@ -188,6 +189,7 @@ class ImageService:
         self._client = client
         self.platform = platform or platform_from_machine(os.uname().machine)
         self._parallel = max(1, parallel)
+        self._unpack_limits = unpack_limits or UnpackLimits()
         # Guards the sweep against imports: an import stores blobs and snapshots before
         # the record that keeps them, so no sweep may run while one is under way.
         self._lock = threading.Lock()
@@ -416,6 +418,7 @@ class ImageService:
                     what=what,
                     cipher=cipher,
                     progress=report,
+                    max_unpacked=self._unpack_limits.for_blob(size),
                 )
                 try:
                     apply_layer(cast(IO[bytes], stream), str(tmp), WhiteoutMode.OVERLAY)

@@ -6,11 +6,13 @@ iterator the caller provides (network, file) and is read by the unpacker.
                -> DiffID hash -> tar reader
 
 Memory stays bounded: every stage is pulled with a size, so a compression bomb never
-inflates more than one read's worth. ``finish()`` drains what the tar reader left (the
-end-of-archive padding) and checks size, digest, HMAC and DiffID, in that order
-(oci-image.md §3: digest over the encrypted blob, then decrypt, then DiffID). When the
-content fails earlier (bad compressed data, a bad tar), the rest of the blob is still
-hashed (`blame_digest`), so a tampered blob is reported as the digest mismatch it is.
+inflates more than one read's worth; the disk too: the unpacked bytes are counted against
+`UnpackLimits`, and a layer that inflates beyond them is refused. ``finish()`` drains
+what the tar reader left (the end-of-archive padding) and checks size, digest, HMAC and
+DiffID, in that order (oci-image.md §3: digest over the encrypted blob, then decrypt,
+then DiffID). When the content fails earlier (bad compressed data, a bad tar), the rest
+of the blob is still hashed (`blame_digest`), so a tampered blob is reported as the
+digest mismatch it is.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import importlib
 import io
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
 from ocirt.errors import CorruptLayer, DigestMismatch, ImageError
@@ -28,6 +31,27 @@ from ocirt.image.manifest import Compression
 from ocirt.image.reference import Digest
 
 _READ = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class UnpackLimits:
+    """How far a layer may inflate: a gzip bomb (1 MB that unpacks to 1 GiB) is refused
+    before it fills the disk. A layer may unpack to ``ratio`` times its stored size, or to
+    ``floor`` bytes if that is more (tiny layers inflate a lot: an empty tar is 10 KiB of
+    zeros), and never beyond ``cap``. The defaults are generous: real layers inflate 2-10
+    times; only files of zeros come near gzip's limit of about 1030 times."""
+
+    ratio: int = 100
+    floor: int = 64 << 20
+    cap: int = 16 << 30
+
+    def __post_init__(self) -> None:
+        if self.ratio < 1 or self.floor < 0 or self.cap < 1:
+            raise ValueError(f"unpack limits must be positive: {self}")
+
+    def for_blob(self, size: int) -> int:
+        """The most bytes the unpacked tar of a ``size``-byte blob may have."""
+        return min(self.cap, max(self.ratio * size, self.floor))
 
 
 class _Readable(Protocol):
@@ -133,9 +157,13 @@ class LayerStream(io.RawIOBase):
         what: str,
         cipher: Cipher | None = None,
         progress: Callable[[int], None] | None = None,
+        max_unpacked: int | None = None,
     ) -> None:
         super().__init__()
         self._what = what
+        self._size = size
+        self._max_unpacked = max_unpacked
+        self._unpacked = 0
         self._diff_id = diff_id
         self._diff_hash = hashlib.new(diff_id.algorithm)
         self._raw = _RawReader(source, digest, size, what, cipher, progress)
@@ -164,8 +192,14 @@ class LayerStream(io.RawIOBase):
                 self.blame_digest(exc)
                 raise CorruptLayer(f"{self._what}: bad zstd data: {exc}") from exc
             raise
-        self._diff_hash.update(data)
         n = len(data)
+        self._unpacked += n
+        if self._max_unpacked is not None and self._unpacked > self._max_unpacked:
+            raise CorruptLayer(
+                f"{self._what}: unpacks to more than {self._max_unpacked} bytes from a "
+                f"{self._size}-byte blob; refused as a decompression bomb"
+            )
+        self._diff_hash.update(data)
         b[:n] = data
         return n
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from ocirt.errors import CorruptLayer, DigestMismatch
-from ocirt.image.content.pipeline import LayerStream
+from ocirt.image.content.pipeline import LayerStream, UnpackLimits
 from ocirt.image.manifest import Compression
 from ocirt.image.reference import Digest
 
@@ -150,3 +150,26 @@ def test_blame_digest_leaves_an_intact_blob_s_own_error() -> None:
     s.read(100)
     s.blame_digest(CorruptLayer("test layer: bad tar header"))  # the blob is intact
     s.finish()
+
+
+def test_unpack_limits_ratio_floor_and_cap() -> None:
+    limits = UnpackLimits(ratio=10, floor=1000, cap=50_000)
+    assert limits.for_blob(10) == 1000  # a tiny layer may inflate up to the floor
+    assert limits.for_blob(2000) == 20_000
+    assert limits.for_blob(1_000_000) == 50_000
+    with pytest.raises(ValueError):
+        UnpackLimits(ratio=0)
+
+
+def test_a_layer_that_inflates_beyond_its_limit_is_refused() -> None:
+    bomb_tar = b"\0" * (4 << 20)
+    blob = gzip.compress(bomb_tar)
+    limit = UnpackLimits(ratio=100, floor=0).for_blob(len(blob))
+    assert limit < len(bomb_tar)
+    s = stream(blob, bomb_tar, Compression.GZIP, max_unpacked=limit)
+    with pytest.raises(CorruptLayer, match="refused as a decompression bomb"):
+        while s.read(1 << 16):
+            pass
+    fits = stream(blob, bomb_tar, Compression.GZIP, max_unpacked=len(bomb_tar))
+    assert len(fits.read(1 << 30) + fits.read()) == len(bomb_tar)
+    fits.finish()
