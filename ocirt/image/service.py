@@ -9,6 +9,7 @@ progress callbacks are called from those threads. Everything else runs in the ca
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import threading
 import time
@@ -28,7 +29,14 @@ from ocirt.errors import (
 )
 from ocirt.image.content.layout import LayoutSource, LayoutWriter, name_for
 from ocirt.image.content.pipeline import Cipher, LayerStream, UnpackLimits, verify_bytes
-from ocirt.image.content.store import ContentStore, GcReport, ImageRecord, Ingest, LayerRecord
+from ocirt.image.content.store import (
+    ContentStore,
+    DamagedRecord,
+    GcReport,
+    ImageRecord,
+    Ingest,
+    LayerRecord,
+)
 from ocirt.image.manifest import (
     INDEX_TYPES,
     MAX_CONFIG_BYTES,
@@ -82,6 +90,8 @@ def load_decrypt_keys(keys: Sequence[str], recipients: Sequence[str]) -> Decrypt
     return ocicrypt().load_decrypt_keys(keys, recipients)
 
 
+log = logging.getLogger(__name__)
+
 MAX_INDEX_DEPTH = 4
 
 
@@ -107,6 +117,16 @@ class Image:
     size: int
     platform: Platform
     pulled_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ImageListing:
+    """What `ImageService.listing` found: the usable images, and the records that are
+    damaged (DamagedRecord: ``name`` of the record file, ``reference`` when it could
+    still be read, ``reason``). `ImageService.remove_damaged(name)` removes one."""
+
+    images: list[Image]
+    damaged: list[DamagedRecord]
 
 
 class _Source(Protocol):
@@ -211,7 +231,37 @@ class ImageService:
         return self._image(record)
 
     def images(self) -> list[Image]:
-        return [self._image(r) for r in self.store.records()]
+        """The usable images; damaged records are logged and left out (see `listing`)."""
+        return self.listing().images
+
+    def listing(self) -> ImageListing:
+        """Every image record: usable ones as Images, damaged ones with the reason (a
+        garbled record, or its config blob missing or unreadable). Each damaged one is
+        logged at WARNING."""
+        records, damaged = self.store.scan_records()
+        images = []
+        for record in records:
+            try:
+                images.append(self._image(record))
+            except (ImageError, OSError) as exc:
+                reason = exc.message if isinstance(exc, ImageError) else str(exc)
+                name = self.store.record_name(record.reference)
+                damaged.append(DamagedRecord(name, record.reference, f"config: {reason}"))
+        for item in damaged:
+            log.warning(
+                "image record %s (%s) is damaged: %s",
+                item.name,
+                item.reference or "reference unreadable",
+                item.reason,
+            )
+        return ImageListing(images, damaged)
+
+    def remove_damaged(self, name: str) -> None:
+        """Remove the damaged record file ``name`` (`ImageListing.damaged`); what only it
+        kept goes with the next sweep."""
+        with self._lock:
+            if not self.store.delete_damaged(name):
+                raise ImageNotFound(f"image record {name} is not present")
 
     def _image(self, record: ImageRecord) -> Image:
         config = parse_config_file(self.store.read_blob(record.config, MAX_CONFIG_BYTES))
@@ -232,7 +282,11 @@ class ImageService:
     ) -> Image:
         """The image, pulled only if it (or one of its snapshots) is absent."""
         name = str(parse_reference(reference))
-        record = self.store.get_record(name)
+        try:
+            record = self.store.get_record(name)
+        except ImageError as exc:
+            log.warning("%s; pulling %s again", exc.message, name)
+            record = None
         if record is not None and all(self.store.has_snapshot(c) for c in record.chain_ids):
             image = self._image(record)
             # Kanto checks the keys before unpack even when the image is on the device.
