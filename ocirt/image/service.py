@@ -309,9 +309,15 @@ class ImageService:
     # ---- pull ----
 
     def ensure(
-        self, reference: str, keys: DecryptKeys | None = None, progress: ProgressFn | None = None
+        self,
+        reference: str,
+        keys: DecryptKeys | None = None,
+        progress: ProgressFn | None = None,
+        *,
+        deadline: float | None = None,
     ) -> Image:
-        """The image, pulled only if it (or one of its snapshots) is absent."""
+        """The image, pulled only if it (or one of its snapshots) is absent; ``deadline``
+        as in `pull`."""
         name = str(parse_reference(reference))
         try:
             record = self.store.get_record(name)
@@ -328,7 +334,7 @@ class ImageService:
             if now - record.last_used >= LAST_USE_RESOLUTION:
                 self.store.put_record(replace(record, last_used=now))
             return image
-        return self.pull(reference, keys, progress)
+        return self.pull(reference, keys, progress, deadline=deadline)
 
     def pull(
         self,

@@ -120,6 +120,8 @@ def test_ensure_pulls_again_over_a_garbled_record(
     garbled = _put_image(service, "example.org/app:1")
     garbled.write_bytes(b"\0" * 16)
     pulled: list[str] = []
-    monkeypatch.setattr(service, "pull", lambda ref, keys=None, progress=None: pulled.append(ref))
+    monkeypatch.setattr(
+        service, "pull", lambda ref, keys=None, progress=None, deadline=None: pulled.append(ref)
+    )
     service.ensure("example.org/app:1")
     assert pulled == ["example.org/app:1"]
