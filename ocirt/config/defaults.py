@@ -32,6 +32,27 @@ DEFAULT_MAX_BUFFER_SIZE = "1M"
 DEFAULT_HOST_IP = "0.0.0.0"
 DEFAULT_CGROUP_PERMISSIONS = "rwm"
 
+# The kernel keeps at most 64 bytes of a UTS host or domain name (sethostname(2) and the
+# kernel.domainname sysctl answer EINVAL beyond); 63 keeps a derived name one DNS label.
+UTS_NAME_MAX = 64
+DEFAULT_UTS_NAME_LEN = 63
+HOST_SUFFIX = "-host"
+DOMAIN_SUFFIX = "-domain"
+
+
+def default_uts_name(name: str, suffix: str) -> str:
+    """``<name><suffix>``, with the name cut so that the whole stays within 63 characters.
+
+    Kanto's ``<name>-host`` is 65 characters for a valid 60-character name, which runc can
+    never set: the container would be accepted and fail at every start. Docker cuts
+    instead (the id's first 12 characters); ocirt keeps the name's start, the readable part.
+    A cut that ends in "." or "-" loses those too, so no label ends empty or with a hyphen.
+    """
+    room = DEFAULT_UTS_NAME_LEN - len(suffix)
+    if len(name) <= room:
+        return name + suffix
+    return name[:room].rstrip(".-") + suffix
+
 
 def fill_log(log: LogConfig) -> LogConfig:
     if log.driver is LogDriver.JSON_FILE:
@@ -91,13 +112,22 @@ def fill_config(config: ContainerConfig, name: str | None = None) -> ContainerCo
     if name:
         filled = replace(
             filled,
-            domain_name=config.domain_name or f"{name}-domain",
-            host_name=config.host_name or f"{name}-host",
+            domain_name=_uts_name(config.domain_name, name, DOMAIN_SUFFIX),
+            host_name=_uts_name(config.host_name, name, HOST_SUFFIX),
         )
     return filled
 
 
+def _uts_name(given: str, name: str, suffix: str) -> str:
+    # An over-long `<name><suffix>` is Kanto's default, stored by Kanto or an earlier
+    # ocirt; it could never be set, so the refill cuts it like a new default.
+    if not given or (given == name + suffix and len(given) > UTS_NAME_MAX):
+        return default_uts_name(name, suffix)
+    return given
+
+
 def fill_defaults(definition: ContainerDefinition) -> ContainerDefinition:
-    """Kanto's FillDefaults and FillMemorySwap: name = id, `<name>-domain`, `<name>-host`..."""
+    """Kanto's FillDefaults and FillMemorySwap: name = id, `<name>-domain`, `<name>-host`
+    (cut to 63 characters, `default_uts_name`)..."""
     name = definition.name or str(definition.id)
     return replace(definition, name=name, config=fill_config(definition.config, name))

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from ocirt.config.defaults import UTS_NAME_MAX
 from ocirt.config.model import (
     ContainerConfig,
     ContainerDefinition,
@@ -106,6 +107,21 @@ def _network(config: ContainerConfig) -> Iterator[Finding]:
                 "cannot use the host_ip reserved key or any of its modifications when in"
                 " host network mode",
             )
+
+
+def _uts_names(config: ContainerConfig) -> Iterator[Finding]:
+    """Not Kanto's: a name the kernel cannot set would be accepted and fail at each start.
+    The host name is the host's own in host mode; the domain name is set in every mode."""
+    if config.network_mode is not NetworkMode.HOST and len(config.host_name) > UTS_NAME_MAX:
+        yield Finding(
+            (NETWORK, 3),
+            f"host name {config.host_name} is longer than {UTS_NAME_MAX} characters",
+        )
+    if len(config.domain_name) > UTS_NAME_MAX:
+        yield Finding(
+            (NETWORK, 4),
+            f"domain name {config.domain_name} is longer than {UTS_NAME_MAX} characters",
+        )
 
 
 def _devices(config: ContainerConfig) -> Iterator[Finding]:
@@ -209,6 +225,7 @@ def definition_findings(definition: ContainerDefinition) -> Iterator[Finding]:
     yield from _mounts(config)
     yield from _privileged(config)
     yield from _network(config)
+    yield from _uts_names(config)
     yield from _devices(config)
     yield from _log(config.log)
     yield from restart_policy_findings(config.restart_policy)

@@ -34,7 +34,7 @@ CONFIG_TYPES = frozenset({OCI_CONFIG, DOCKER_CONFIG})
 # Without the OCI types, distribution 2.8.2 answers 404 for OCI content (oci-image.md §1).
 ACCEPT = ", ".join([OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST])
 # containerd's cap on manifest bodies (resolver.go).
-MAX_MANIFEST_BYTES = 4 * 1048 * 1048
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # 4 MiB, as containerd
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
 ENCRYPTED_SUFFIX = "+encrypted"
 

@@ -8,7 +8,9 @@ progress callbacks are called from those threads. Everything else runs in the ca
 
 from __future__ import annotations
 
+import copy
 import itertools
+import logging
 import os
 import threading
 import time
@@ -27,8 +29,15 @@ from ocirt.errors import (
     RegistryUnavailable,
 )
 from ocirt.image.content.layout import LayoutSource, LayoutWriter, name_for
-from ocirt.image.content.pipeline import Cipher, LayerStream, verify_bytes
-from ocirt.image.content.store import ContentStore, GcReport, ImageRecord, Ingest, LayerRecord
+from ocirt.image.content.pipeline import Cipher, LayerStream, UnpackLimits, verify_bytes
+from ocirt.image.content.store import (
+    ContentStore,
+    DamagedRecord,
+    GcReport,
+    ImageRecord,
+    Ingest,
+    LayerRecord,
+)
 from ocirt.image.manifest import (
     INDEX_TYPES,
     MAX_CONFIG_BYTES,
@@ -47,6 +56,11 @@ from ocirt.image.manifest import (
 from ocirt.image.reference import Digest, Reference, parse_reference
 from ocirt.image.registry.auth import RegistryAccess
 from ocirt.image.registry.client import RangeNotHonoured, RegistryClient
+from ocirt.image.registry.control import (
+    DEFAULT_PULL_DEADLINE,
+    DEFAULT_STALL_TIMEOUT,
+    PullControl,
+)
 from ocirt.image.rootfs.snapshot import Snapshotter, create_snapshot
 from ocirt.image.rootfs.unpack import WhiteoutMode, apply_layer
 
@@ -82,6 +96,8 @@ def load_decrypt_keys(keys: Sequence[str], recipients: Sequence[str]) -> Decrypt
     return ocicrypt().load_decrypt_keys(keys, recipients)
 
 
+log = logging.getLogger(__name__)
+
 MAX_INDEX_DEPTH = 4
 
 
@@ -109,6 +125,16 @@ class Image:
     pulled_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class ImageListing:
+    """What `ImageService.listing` found: the usable images, and the records that are
+    damaged (DamagedRecord: ``name`` of the record file, ``reference`` when it could
+    still be read, ``reason``). `ImageService.remove_damaged(name)` removes one."""
+
+    images: list[Image]
+    damaged: list[DamagedRecord]
+
+
 class _Source(Protocol):
     """Where an image's blobs come from: a registry or an OCI layout."""
 
@@ -129,22 +155,37 @@ class ImportJob:
     digest: Digest
     keys: DecryptKeys | None = None
     progress: ProgressFn | None = None
+    control: PullControl | None = None  # a pull's; None for a local import
 
 
 class _RegistrySource:
-    def __init__(self, client: RegistryClient, ref: Reference) -> None:
+    def __init__(self, client: RegistryClient, ref: Reference, control: PullControl) -> None:
         self._client = client
         self._ref = ref
+        self._control = control
 
     def document(self, digest: Digest) -> tuple[bytes, str | None]:
-        body, content_type, _ = self._client.get_manifest(self._ref, str(digest))
+        body, content_type, _ = self._client.get_manifest(
+            self._ref, str(digest), control=self._control
+        )
         return body, content_type
 
     def blob(self, digest: Digest, limit: int) -> bytes:
-        return self._client.get_blob(self._ref, digest, limit)
+        return self._client.get_blob(self._ref, digest, limit, control=self._control)
 
     def open_blob(self, digest: Digest, size: int, offset: int) -> Iterator[bytes]:
-        return self._client.iter_blob(self._ref, digest, size, offset)
+        return self._client.iter_blob(self._ref, digest, size, offset, control=self._control)
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """A pull under way, which later pulls of the same reference wait for."""
+
+    control: PullControl
+    done: threading.Event
+    callers: int = 1  # the leader and those waiting for it
+    image: Image | None = None
+    error: BaseException | None = None
 
 
 class _LayoutBlobs:
@@ -181,17 +222,29 @@ class ImageService:
         parallel: int = 3,
         use_overlay: bool | None = None,
         client: RegistryClient | None = None,
+        unpack_limits: UnpackLimits | None = None,
+        stall_timeout: float = DEFAULT_STALL_TIMEOUT,
+        pull_deadline: float | None = DEFAULT_PULL_DEADLINE,
     ) -> None:
+        """``unpack_limits``: how far a layer may inflate (`UnpackLimits`); a pull ends
+        when the registry sends nothing for ``stall_timeout`` s or after ``pull_deadline``
+        s in all (None: no deadline)."""
+        if stall_timeout <= 0 or (pull_deadline is not None and pull_deadline <= 0):
+            raise ValueError("pull timeouts must be positive")
         self.store = ContentStore(Path(home_dir) / "images")
         self.snapshots = Snapshotter(self.store, use_overlay=use_overlay)
         self._settings = settings or RegistryAccess()
         self._client = client
         self.platform = platform or platform_from_machine(os.uname().machine)
         self._parallel = max(1, parallel)
+        self._unpack_limits = unpack_limits or UnpackLimits()
         # Guards the sweep against imports: an import stores blobs and snapshots before
         # the record that keeps them, so no sweep may run while one is under way.
         self._lock = threading.Lock()
         self._importing = 0
+        self._stall_timeout = stall_timeout
+        self._pull_deadline = pull_deadline
+        self._inflight: dict[str, _InFlight] = {}  # by reference; under _lock
 
     @property
     def client(self) -> RegistryClient:
@@ -209,7 +262,37 @@ class ImageService:
         return self._image(record)
 
     def images(self) -> list[Image]:
-        return [self._image(r) for r in self.store.records()]
+        """The usable images; damaged records are logged and left out (see `listing`)."""
+        return self.listing().images
+
+    def listing(self) -> ImageListing:
+        """Every image record: usable ones as Images, damaged ones with the reason (a
+        garbled record, or its config blob missing or unreadable). Each damaged one is
+        logged at WARNING."""
+        records, damaged = self.store.scan_records()
+        images = []
+        for record in records:
+            try:
+                images.append(self._image(record))
+            except (ImageError, OSError) as exc:
+                reason = exc.message if isinstance(exc, ImageError) else str(exc)
+                name = self.store.record_name(record.reference)
+                damaged.append(DamagedRecord(name, record.reference, f"config: {reason}"))
+        for item in damaged:
+            log.warning(
+                "image record %s (%s) is damaged: %s",
+                item.name,
+                item.reference or "reference unreadable",
+                item.reason,
+            )
+        return ImageListing(images, damaged)
+
+    def remove_damaged(self, name: str) -> None:
+        """Remove the damaged record file ``name`` (`ImageListing.damaged`); what only it
+        kept goes with the next sweep."""
+        with self._lock:
+            if not self.store.delete_damaged(name):
+                raise ImageNotFound(f"image record {name} is not present")
 
     def _image(self, record: ImageRecord) -> Image:
         config = parse_config_file(self.store.read_blob(record.config, MAX_CONFIG_BYTES))
@@ -226,11 +309,21 @@ class ImageService:
     # ---- pull ----
 
     def ensure(
-        self, reference: str, keys: DecryptKeys | None = None, progress: ProgressFn | None = None
+        self,
+        reference: str,
+        keys: DecryptKeys | None = None,
+        progress: ProgressFn | None = None,
+        *,
+        deadline: float | None = None,
     ) -> Image:
-        """The image, pulled only if it (or one of its snapshots) is absent."""
+        """The image, pulled only if it (or one of its snapshots) is absent; ``deadline``
+        as in `pull`."""
         name = str(parse_reference(reference))
-        record = self.store.get_record(name)
+        try:
+            record = self.store.get_record(name)
+        except ImageError as exc:
+            log.warning("%s; pulling %s again", exc.message, name)
+            record = None
         if record is not None and all(self.store.has_snapshot(c) for c in record.chain_ids):
             image = self._image(record)
             # Kanto checks the keys before unpack even when the image is on the device.
@@ -241,15 +334,83 @@ class ImageService:
             if now - record.last_used >= LAST_USE_RESOLUTION:
                 self.store.put_record(replace(record, last_used=now))
             return image
-        return self.pull(reference, keys, progress)
+        return self.pull(reference, keys, progress, deadline=deadline)
 
     def pull(
-        self, reference: str, keys: DecryptKeys | None = None, progress: ProgressFn | None = None
+        self,
+        reference: str,
+        keys: DecryptKeys | None = None,
+        progress: ProgressFn | None = None,
+        *,
+        deadline: float | None = None,
     ) -> Image:
+        """Pull ``reference`` from its registry. ``deadline`` (seconds) replaces the
+        service's ``pull_deadline`` for this pull. A pull of the same reference already
+        under way is waited for instead of starting a second download."""
         ref = parse_reference(reference)
-        source = _RegistrySource(self.client, ref)
-        body, content_type, digest = self.client.get_manifest(ref)
-        return self._import(ImportJob(str(ref), source, body, content_type, digest, keys, progress))
+        name = str(ref)
+        while True:
+            with self._lock:
+                flight = self._inflight.get(name)
+                leading = flight is None
+                if flight is not None:
+                    flight.callers += 1
+                else:
+                    control = PullControl(
+                        name,
+                        stall_timeout=self._stall_timeout,
+                        deadline=deadline if deadline is not None else self._pull_deadline,
+                    )
+                    flight = _InFlight(control, threading.Event())
+                    self._inflight[name] = flight
+            if leading:
+                return self._lead(ref, flight, keys, progress)
+            flight.done.wait()
+            if flight.image is not None:
+                self.authorise(flight.image, keys)  # our keys, not the leader's
+                return flight.image
+            if isinstance(flight.error, DecryptError):
+                continue  # refused the leader's keys, maybe not ours: pull with ours
+            raise _copy_of(flight.error, name)
+
+    def _lead(
+        self,
+        ref: Reference,
+        flight: _InFlight,
+        keys: DecryptKeys | None,
+        progress: ProgressFn | None,
+    ) -> Image:
+        try:
+            source = _RegistrySource(self.client, ref, flight.control)
+            body, content_type, digest = self.client.get_manifest(ref, control=flight.control)
+            job = ImportJob(
+                str(ref), source, body, content_type, digest, keys, progress, flight.control
+            )
+            flight.image = self._import(job)
+            return flight.image
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        finally:
+            with self._lock:
+                del self._inflight[str(ref)]
+            flight.done.set()
+
+    def pulls_in_flight(self) -> dict[str, int]:
+        """The references being pulled, each with the number of callers waiting for it
+        (the one pulling included)."""
+        with self._lock:
+            return {name: flight.callers for name, flight in self._inflight.items()}
+
+    def cancel_all(self, reason: str = "cancelled") -> int:
+        """End every pull in flight at once with PullCancelled (``pull <ref>: <reason>``),
+        leaving their partial blobs for the next pull; returns how many there were.
+        Pulls started afterwards are not affected."""
+        with self._lock:
+            flights = list(self._inflight.values())
+        for flight in flights:
+            flight.control.cancel(reason)
+        return len(flights)
 
     def _import(self, job: ImportJob) -> Image:
         with self._lock:
@@ -291,7 +452,7 @@ class ImageService:
         # Before any layer is fetched: layers already unpacked (shared with another image)
         # would otherwise be used without their keys ever being checked.
         _authorise(name, _encrypted_annotations(manifest), keys)
-        self._fetch_layers(name, source, manifest, config, chains, keys, job.progress)
+        self._fetch_layers(name, source, manifest, config, chains, keys, job.progress, job.control)
         self.store.put_blob(config_bytes, manifest.config.digest)
         self.store.put_blob(body, digest)
         now = time.time()
@@ -320,6 +481,7 @@ class ImageService:
         chains: tuple[Digest, ...],
         keys: DecryptKeys | None,
         progress: ProgressFn | None,
+        control: PullControl | None,
     ) -> None:
         todo = [
             i
@@ -348,17 +510,19 @@ class ImageService:
                 for i in todo
             ]
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            for future in done:
-                if future.exception() is not None:
-                    for other in futures:
-                        other.cancel()
-                    break
-        for future in futures:
-            if not future.cancelled():
-                future.result()
+            first = next((f.exception() for f in done if f.exception() is not None), None)
+            if first is not None:
+                for other in futures:
+                    other.cancel()
+                if control is not None:
+                    # Layers still downloading stop too; their partials stay.
+                    control.cancel(f"stopped: another layer failed: {first}")
+        if first is not None:
+            raise first
         for future in futures:
             if future.cancelled():
                 raise ImageError(f"{name}: pull cancelled")
+            future.result()
 
     def _fetch_layer(
         self,
@@ -416,8 +580,13 @@ class ImageService:
                     what=what,
                     cipher=cipher,
                     progress=report,
+                    max_unpacked=self._unpack_limits.for_blob(size),
                 )
-                apply_layer(cast(IO[bytes], stream), str(tmp), WhiteoutMode.OVERLAY)
+                try:
+                    apply_layer(cast(IO[bytes], stream), str(tmp), WhiteoutMode.OVERLAY)
+                except ImageError as exc:
+                    stream.blame_digest(exc)  # a tampered blob is named as such
+                    raise
                 stream.finish()
                 if ingest is not None:
                     ingest.commit()
@@ -574,6 +743,19 @@ def _authorise(
         ocicrypt().check_authorised(encrypted, keys)
     except DecryptError as exc:
         raise DecryptError(f"{name}: {exc.message}") from exc
+
+
+def _copy_of(error: BaseException | None, name: str) -> BaseException:
+    """The leader's error for a waiter to raise: a copy, so that two threads never raise
+    (and chain tracebacks onto) one exception object."""
+    if error is None:
+        return ImageError(f"{name}: pull ended without a result")
+    try:
+        twin = copy.copy(error)
+    except Exception:
+        return ImageError(f"{name}: pull failed: {error}")
+    twin.__cause__ = error
+    return twin
 
 
 def _tee(chunks: Iterator[bytes], sink: Callable[[bytes], None]) -> Iterator[bytes]:

@@ -217,17 +217,85 @@ class BridgeNetwork:
                 settings.subnet,
                 reserved={settings.bridge_ip, settings.gateway},
             )
-            self._endpoints = self._load_endpoints()
+            self._endpoints, damage = self._load_endpoints()
+            self._rebuild(settings, damage)
             return settings
 
-    def _load_endpoints(self) -> dict[str, _Endpoint]:
-        raw = read_json(self._state_dir / ENDPOINTS_FILE)
-        if raw is None:
-            return {}
+    def _load_endpoints(self) -> tuple[dict[str, _Endpoint], str | None]:
+        """The endpoint records that can be read, and what was wrong with the rest."""
+        path = self._state_dir / ENDPOINTS_FILE
         try:
-            return {str(cid): _Endpoint.from_json(item) for cid, item in raw.items()}
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise NetworkError(f"malformed endpoint state: {exc}") from exc
+            raw = read_json(path)
+        except NetworkError as exc:
+            return {}, exc.message
+        if raw is None:
+            return {}, None
+        if not isinstance(raw, dict):
+            return {}, f"malformed endpoint state {path}: not an object"
+        endpoints: dict[str, _Endpoint] = {}
+        bad: list[str] = []
+        for cid, item in raw.items():
+            try:
+                endpoints[str(cid)] = _Endpoint.from_json(item)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                bad.append(f"{cid}: {type(exc).__name__}: {exc}")
+        if bad:
+            return endpoints, f"malformed endpoint records in {path}: {'; '.join(bad)}"
+        return endpoints, None
+
+    def _rebuild(self, settings: BridgeSettings, endpoint_damage: str | None) -> None:
+        """Rebuild the leases when a state file is damaged (or the lease file is gone while
+        containers are attached), from what is really in use: the readable leases, the
+        readable endpoint records, the address inside each container's netns (which wins)
+        and the bridge's neighbours. A damaged file must not stop bridge networking, nor
+        let an address in use be handed out again."""
+        ipam = self._leases()
+        prefix = netns_prefix(settings.name)
+        names = netlink.list_netns(prefix)
+        if ipam.damage is None and endpoint_damage is None and (ipam.existed or not names):
+            return
+        reasons = [d for d in (ipam.damage, endpoint_damage) if d] or [
+            f"{ipam.path} is missing while containers are attached"
+        ]
+        merged: dict[str, IPv4Address] = {}
+
+        def claim(cid: str, ip: IPv4Address) -> None:
+            for other in [c for c, taken in merged.items() if taken == ip and c != cid]:
+                del merged[other]
+            merged[cid] = ip
+
+        for cid, ip in ipam.leases().items():
+            claim(cid, ip)
+        for cid, ep in self._endpoints.items():
+            if ep.mode is NetworkMode.BRIDGE and ep.ip is not None:
+                claim(cid, ep.ip)
+        from_netns = 0
+        for name in names:
+            try:
+                found = [ip for ip in netlink.netns_addresses(name) if ip in settings.subnet]
+            except NetworkError as exc:
+                log.warning("network state: %s", exc.message)
+                continue
+            if found:
+                claim(name[len(prefix) :], found[0])
+                from_netns += 1
+        neighbours = _neighbours(settings.name)
+        kept = ipam.restore(merged, neighbours)
+        if endpoint_damage is not None:
+            self._save_endpoints()
+        lost = sorted(set(kept) - set(self._endpoints))
+        log.warning(
+            "network state of bridge %s rebuilt (%s): %d lease(s) kept, %d read from "
+            "containers' netns, %d neighbour address(es) on the bridge kept free; "
+            "containers without an endpoint record (%s) get their ports and hosts entries "
+            "back when they are attached again",
+            settings.name,
+            "; ".join(reasons),
+            len(kept),
+            from_netns,
+            len(neighbours - set(kept.values())),
+            ", ".join(lost) or "none",
+        )
 
     def _save_endpoints(self) -> None:
         write_json(
@@ -517,6 +585,24 @@ class BridgeNetwork:
         """Drop sockets and the netlink handle; the network itself stays up."""
         self._ports.close()
         self._netlink.close()
+
+
+def _neighbours(bridge: str, arp: Path = Path("/proc/net/arp")) -> set[IPv4Address]:
+    """The IPv4 neighbours the host knows on ``bridge`` (addresses something there used)."""
+    try:
+        lines = arp.read_text().splitlines()[1:]
+    except OSError:
+        return set()
+    found = set()
+    for line in lines:
+        fields = line.split()
+        # IP address, HW type, Flags, HW address, Mask, Device; flags 0x0: incomplete.
+        if len(fields) >= 6 and fields[5] == bridge and fields[2] != "0x0":
+            try:
+                found.add(IPv4Address(fields[0]))
+            except ValueError:
+                continue
+    return found
 
 
 def _plain(container_id: str) -> bool:

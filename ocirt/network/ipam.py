@@ -9,7 +9,7 @@ just-released address is not reused at once (late packets for the old container)
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Set
+from collections.abc import Iterable, Mapping, Set
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
@@ -42,7 +42,12 @@ def next_free(
 
 
 class Ipam:
-    """Leases of one network. Thread-safe; one instance per state file."""
+    """Leases of one network. Thread-safe; one instance per state file.
+
+    A lease file that cannot be read (garbled by a power cut, a bad flash page) does not
+    stop the network: the leases start empty, `damage` says why, and the owner rebuilds
+    them from what is really in use (`restore`) before leasing anything.
+    """
 
     def __init__(
         self,
@@ -58,7 +63,19 @@ class Ipam:
         self._lock = threading.Lock()
         self._leases: dict[str, IPv4Address] = {}
         self._last: IPv4Address | None = None
-        self._load()
+        # Seen in use on the bridge by no known container (a rebuild): never leased.
+        self._in_use: frozenset[IPv4Address] = frozenset()
+        self.damage: str | None = None
+        self.existed = self._path.exists()
+        try:
+            self._load()
+        except NetworkError as exc:
+            self.damage = exc.message
+            self._leases, self._last = {}, None
+
+    @property
+    def path(self) -> Path:
+        return self._path
 
     def _load(self) -> None:
         raw = read_json(self._path)
@@ -77,6 +94,31 @@ class Ipam:
         except ValueError as exc:
             raise NetworkError(f"malformed lease file {self._path}: {exc}") from exc
 
+    def leases(self) -> dict[str, IPv4Address]:
+        with self._lock:
+            return dict(self._leases)
+
+    def restore(
+        self, leases: Mapping[str, IPv4Address], in_use: Iterable[IPv4Address] = ()
+    ) -> dict[str, IPv4Address]:
+        """Replace the leases with ``leases`` (what is known to be in use), keeping only
+        addresses of the pool, one container per address; saved at once. ``in_use`` are
+        addresses seen on the bridge without a known owner: never leased by this process.
+        The next new address comes after the highest one. Returns the leases kept."""
+        with self._lock:
+            kept: dict[str, IPv4Address] = {}
+            owners: dict[IPv4Address, str] = {}
+            for cid, ip in leases.items():
+                if ip in self._pool and ip not in self._reserved and ip not in owners:
+                    kept[cid] = ip
+                    owners[ip] = cid
+            self._leases = kept
+            self._in_use = frozenset(in_use) - set(kept.values())
+            self._last = max(kept.values(), default=None)
+            self._save()
+            self.damage = None
+            return dict(kept)
+
     def _save(self) -> None:
         write_json(
             self._path,
@@ -93,7 +135,7 @@ class Ipam:
             existing = self._leases.get(container_id)
             if existing is not None:
                 return existing
-            taken = set(self._leases.values()) | self._reserved
+            taken = set(self._leases.values()) | self._reserved | self._in_use
             address = next_free(self._pool, self._subnet, taken, self._last)
             if address is None:
                 raise NetworkError(f"no free address left in {self._pool}")

@@ -337,6 +337,35 @@ def _in_new_netns(path: Path, configure: Callable[..., None]) -> None:
         raise NetworkError(f"creating network namespace {path}: {exc}") from exc
 
 
+def netns_addresses(name: str, ifname: str = CONTAINER_IFNAME) -> list[IPv4Address]:
+    """The IPv4 addresses of ``ifname`` inside the named netns, read by a short-lived
+    thread that joins it (so that no pooled thread is left there); [] if it has none."""
+    found: list[IPv4Address] = []
+    errors: list[BaseException] = []
+    path = NETNS_DIR / name
+
+    def run() -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                native.setns(fd, CLONE_NEWNET)
+            finally:
+                os.close(fd)
+            with _Socket() as nl:
+                link = nl.link(ifname)
+                if link is not None:
+                    found.extend(a.address for a in nl.addresses() if a.index == link.index)
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run, name="ocirt-netns-read")
+    worker.start()
+    worker.join()
+    if errors:
+        raise NetworkError(f"reading the addresses in network namespace {name}: {errors[0]}")
+    return found
+
+
 def remove_netns(name: str) -> None:
     path = NETNS_DIR / name
     try:

@@ -6,9 +6,13 @@ iterator the caller provides (network, file) and is read by the unpacker.
                -> DiffID hash -> tar reader
 
 Memory stays bounded: every stage is pulled with a size, so a compression bomb never
-inflates more than one read's worth. ``finish()`` drains what the tar reader left (the
-end-of-archive padding) and checks size, digest, HMAC and DiffID, in that order
-(oci-image.md §3: digest over the encrypted blob, then decrypt, then DiffID).
+inflates more than one read's worth; the disk too: the unpacked bytes are counted against
+`UnpackLimits`, and a layer that inflates beyond them is refused. ``finish()`` drains
+what the tar reader left (the end-of-archive padding) and checks size, digest, HMAC and
+DiffID, in that order (oci-image.md §3: digest over the encrypted blob, then decrypt,
+then DiffID). When the content fails earlier (bad compressed data, a bad tar), the rest
+of the blob is still hashed (`blame_digest`), so a tampered blob is reported as the
+digest mismatch it is.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import importlib
 import io
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
 from ocirt.errors import CorruptLayer, DigestMismatch, ImageError
@@ -26,6 +31,27 @@ from ocirt.image.manifest import Compression
 from ocirt.image.reference import Digest
 
 _READ = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class UnpackLimits:
+    """How far a layer may inflate: a gzip bomb (1 MB that unpacks to 1 GiB) is refused
+    before it fills the disk. A layer may unpack to ``ratio`` times its stored size, or to
+    ``floor`` bytes if that is more (tiny layers inflate a lot: an empty tar is 10 KiB of
+    zeros), and never beyond ``cap``. The defaults are generous: real layers inflate 2-10
+    times; only files of zeros come near gzip's limit of about 1030 times."""
+
+    ratio: int = 100
+    floor: int = 64 << 20
+    cap: int = 16 << 30
+
+    def __post_init__(self) -> None:
+        if self.ratio < 1 or self.floor < 0 or self.cap < 1:
+            raise ValueError(f"unpack limits must be positive: {self}")
+
+    def for_blob(self, size: int) -> int:
+        """The most bytes the unpacked tar of a ``size``-byte blob may have."""
+        return min(self.cap, max(self.ratio * size, self.floor))
 
 
 class _Readable(Protocol):
@@ -91,10 +117,15 @@ class _RawReader(io.RawIOBase):
             self._progress(self._count)
         self._buffer = self._cipher.update(chunk) if self._cipher is not None else chunk
 
-    def verify(self) -> None:
+    def drain(self) -> None:
+        """Read (and hash) the rest of the stored bytes; what was buffered is dropped."""
         while not self._done:
             self._pull()
             self._buffer = b""
+
+    def check_digest(self) -> None:
+        """Drain, then raise DigestMismatch unless the bytes are the blob the digest names."""
+        self.drain()
         if self._count != self._size:
             raise DigestMismatch(
                 f"{self._what}: blob {self._digest} has {self._count} bytes, expected {self._size}"
@@ -102,9 +133,12 @@ class _RawReader(io.RawIOBase):
         actual = self._hash.hexdigest()
         if actual != self._digest.hex:
             raise DigestMismatch(
-                f"{self._what}: content digest {self._digest.algorithm}:{actual} "
-                f"does not match {self._digest}"
+                f"{self._what}: digest mismatch for {self._digest}: "
+                f"got {self._digest.algorithm}:{actual}"
             )
+
+    def verify(self) -> None:
+        self.check_digest()
         if self._cipher is not None:
             self._cipher.finalize()
 
@@ -123,9 +157,13 @@ class LayerStream(io.RawIOBase):
         what: str,
         cipher: Cipher | None = None,
         progress: Callable[[int], None] | None = None,
+        max_unpacked: int | None = None,
     ) -> None:
         super().__init__()
         self._what = what
+        self._size = size
+        self._max_unpacked = max_unpacked
+        self._unpacked = 0
         self._diff_id = diff_id
         self._diff_hash = hashlib.new(diff_id.algorithm)
         self._raw = _RawReader(source, digest, size, what, cipher, progress)
@@ -145,17 +183,42 @@ class LayerStream(io.RawIOBase):
         try:
             data = self._inner.read(len(b))
         except (zlib.error, EOFError, gzip.BadGzipFile) as exc:
+            self.blame_digest(exc)
             raise CorruptLayer(f"{self._what}: bad compressed data: {exc}") from exc
         except ImageError:
             raise
         except Exception as exc:
             if type(exc).__name__ == "ZstdError":
+                self.blame_digest(exc)
                 raise CorruptLayer(f"{self._what}: bad zstd data: {exc}") from exc
             raise
-        self._diff_hash.update(data)
         n = len(data)
+        self._unpacked += n
+        if self._max_unpacked is not None and self._unpacked > self._max_unpacked:
+            raise CorruptLayer(
+                f"{self._what}: unpacks to more than {self._max_unpacked} bytes from a "
+                f"{self._size}-byte blob; refused as a decompression bomb"
+            )
+        self._diff_hash.update(data)
         b[:n] = data
         return n
+
+    def blame_digest(self, failure: BaseException) -> None:
+        """After ``failure`` downstream (bad compressed data, a bad or unsafe tar): raise
+        DigestMismatch instead if the stored bytes are not the blob their digest names.
+
+        A tampered blob is a security event, not a broken layer: the rest of the blob is
+        read and hashed so that the error names the mismatch. An error while reading the
+        rest (the network) leaves ``failure`` to be reported.
+        """
+        if isinstance(failure, DigestMismatch):
+            return
+        try:
+            self._raw.check_digest()
+        except DigestMismatch as exc:
+            raise exc from failure
+        except (ImageError, OSError):
+            return
 
     def finish(self) -> None:
         """Drain the rest and check size, digest, HMAC and DiffID; raise on any mismatch."""
@@ -184,7 +247,7 @@ def verify_bytes(data: bytes, digest: Digest, what: str) -> None:
     actual = hashlib.new(digest.algorithm, data).hexdigest()
     if actual != digest.hex:
         raise DigestMismatch(
-            f"{what}: content digest {digest.algorithm}:{actual} does not match {digest}"
+            f"{what}: digest mismatch for {digest}: got {digest.algorithm}:{actual}"
         )
 
 

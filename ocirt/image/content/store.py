@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -114,6 +115,25 @@ class ImageRecord:
             pulled_at=float(doc["pulledAt"]),
             last_used=float(doc["lastUsed"]),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class DamagedRecord:
+    """A record file that cannot be used: its file name, the reference when it could
+    still be read, and why it is damaged."""
+
+    name: str
+    reference: str | None
+    reason: str
+
+
+_RECORD_NAME = re.compile(r"[0-9a-f]{64}\.json")
+
+
+def _reference_of(doc: object) -> str | None:
+    if isinstance(doc, dict) and isinstance(doc.get("reference"), str):
+        return str(doc["reference"])
+    return None
 
 
 class Ingest:
@@ -273,7 +293,12 @@ class ContentStore:
     # ---- records ----
 
     def _record_path(self, reference: str) -> Path:
-        return self.root / "records" / f"{sha256_hex(reference)}.json"
+        return self.root / "records" / self.record_name(reference)
+
+    @staticmethod
+    def record_name(reference: str) -> str:
+        """The file name of a reference's record under records/."""
+        return f"{sha256_hex(reference)}.json"
 
     def put_record(self, record: ImageRecord) -> None:
         data = json.dumps(record.to_json(), sort_keys=True).encode()
@@ -290,13 +315,53 @@ class ContentStore:
             raise ImageError(f"corrupt image record {path}: {exc}") from exc
 
     def records(self) -> list[ImageRecord]:
-        out = []
+        """The readable records; damaged ones are in `scan_records`."""
+        return self.scan_records()[0]
+
+    def scan_records(self) -> tuple[list[ImageRecord], list[DamagedRecord]]:
+        """Every record file: the readable records (by reference) and the damaged ones,
+        each with the reason (a power cut, a bad flash page). Damaged records are kept
+        until removed (`delete_damaged`), so the user learns what was lost."""
+        good: list[ImageRecord] = []
+        damaged: list[DamagedRecord] = []
         for path in sorted((self.root / "records").glob("*.json")):
             try:
-                out.append(ImageRecord.from_json(json.loads(path.read_bytes())))
-            except (ValueError, KeyError, TypeError, InvalidReference):
-                continue  # a corrupt record is ignored here and collected by gc
-        return sorted(out, key=lambda r: r.reference)
+                raw = path.read_bytes()
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            except OSError as exc:
+                damaged.append(DamagedRecord(path.name, None, f"cannot read: {exc}"))
+                continue
+            try:
+                doc = json.loads(raw)
+            except ValueError as exc:
+                damaged.append(DamagedRecord(path.name, None, f"not JSON: {exc}"))
+                continue
+            reference = _reference_of(doc)
+            try:
+                record = ImageRecord.from_json(doc)
+            except (ValueError, KeyError, TypeError, InvalidReference) as exc:
+                reason = f"malformed: {type(exc).__name__}: {exc}"
+                damaged.append(DamagedRecord(path.name, reference, reason))
+                continue
+            if path.name != self._record_path(record.reference).name:
+                reason = f"filed under the wrong name for {record.reference}"
+                damaged.append(DamagedRecord(path.name, reference, reason))
+                continue
+            good.append(record)
+        return sorted(good, key=lambda r: r.reference), damaged
+
+    def delete_damaged(self, name: str) -> bool:
+        """Remove the record file ``name`` (as `scan_records` reported it)."""
+        if not _RECORD_NAME.fullmatch(name):
+            raise ImageError(f"{name!r} is not the name of an image record")
+        path = self.root / "records" / name
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        fsync_dir(path.parent)
+        return True
 
     def delete_record(self, reference: str) -> bool:
         path = self._record_path(reference)

@@ -11,7 +11,11 @@ Rules it keeps (oci-image.md §1):
 - redirects are followed at most 10 times and ``Authorization`` never goes to another
   host (spec.md l.825);
 - tokens are cached per host and scope until they expire;
-- a blob resumes with ``Range``; a 200 answer to a Range request means start again.
+- a blob resumes with ``Range``; a 200 answer to a Range request means start again;
+- every socket wait is bounded by the pull's `PullControl` (control.py): a stall timeout,
+  an overall deadline, and cancellation, which shuts the sockets down. A stall, the
+  deadline or a cancel ends the pull at once (PullInterrupted) and leaves the partial
+  blob to the next pull; a dropped connection is resumed (``RESUME_ATTEMPTS``).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from ocirt.image.registry.auth import (
     pull_scope,
     token_url,
 )
+from ocirt.image.registry.control import DEFAULT_STALL_TIMEOUT, PullControl
 
 MAX_REDIRECTS = 10
 CHUNK = 1 << 16
@@ -77,15 +82,22 @@ class _Endpoint:
 
 
 class _Response:
-    """An HTTP response that owns its connection."""
+    """An HTTP response that owns its connection. Reads go one socket read at a time
+    (`read1`), each bounded by the pull's control, so that a trickle cannot hold a read
+    beyond the deadline and a cancel is seen between reads."""
 
     def __init__(
-        self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse, url: str
+        self,
+        conn: http.client.HTTPConnection,
+        resp: http.client.HTTPResponse,
+        url: str,
+        control: PullControl,
     ) -> None:
         self.conn = conn
         self.resp = resp
         self.url = url
         self.status = resp.status
+        self.control = control
 
     def header(self, name: str) -> str | None:
         return self.resp.getheader(name)
@@ -93,13 +105,29 @@ class _Response:
     def headers_all(self, name: str) -> list[str]:
         return self.resp.headers.get_all(name) or []
 
-    def read(self, limit: int) -> bytes:
-        data = self.resp.read(limit + 1)
-        if len(data) > limit:
-            raise RegistryUnavailable(f"response from {self.url} is larger than {limit} bytes")
+    def read1(self, size: int) -> bytes:
+        """At most ``size`` bytes, as soon as some arrived; b"" at the end. Raises
+        TimeoutError on a stall (the caller names it) and PullInterrupted when over."""
+        sock = self.conn.sock
+        timeout = self.control.read_timeout()
+        if sock is not None:
+            sock.settimeout(timeout)
+        data = self.resp.read1(size)
+        self.control.check()
         return data
 
+    def read(self, limit: int) -> bytes:
+        data = bytearray()
+        while chunk := self.read1(min(CHUNK, limit + 1 - len(data))):
+            data += chunk
+            if len(data) > limit:
+                raise RegistryUnavailable(f"response from {self.url} is larger than {limit} bytes")
+        return bytes(data)
+
     def close(self) -> None:
+        sock = self.conn.sock
+        if sock is not None:
+            self.control.untrack(sock)
         self.resp.close()
         self.conn.close()
 
@@ -107,7 +135,8 @@ class _Response:
 class RegistryClient:
     """One client per daemon; safe to use from several threads."""
 
-    def __init__(self, settings: RegistryAccess, *, timeout: float = 60.0) -> None:
+    def __init__(self, settings: RegistryAccess, *, timeout: float = DEFAULT_STALL_TIMEOUT) -> None:
+        """``timeout``: the stall timeout of a call made without a PullControl."""
         self._settings = settings
         self._timeout = timeout
         self._lock = threading.Lock()
@@ -117,12 +146,19 @@ class RegistryClient:
 
     # ---- public ----
 
-    def get_manifest(self, ref: Reference, obj: str | None = None) -> tuple[bytes, str, Digest]:
+    def control(self, what: str) -> PullControl:
+        """A control with this client's stall timeout and no deadline."""
+        return PullControl(what, stall_timeout=self._timeout, deadline=None)
+
+    def get_manifest(
+        self, ref: Reference, obj: str | None = None, *, control: PullControl | None = None
+    ) -> tuple[bytes, str, Digest]:
         """Fetch the manifest or index ``obj`` (tag or digest; default ``ref.object``).
         Returns the raw body, its Content-Type and its digest (checked)."""
+        control = control or self.control(str(ref))
         target = obj or ref.object
         resp = self._request(
-            ref, "GET", f"/v2/{ref.path}/manifests/{target}", {"Accept": ACCEPT}, target
+            ref, "GET", f"/v2/{ref.path}/manifests/{target}", {"Accept": ACCEPT}, target, control
         )
         try:
             body = self._read(resp, ref, MAX_MANIFEST_BYTES)
@@ -141,9 +177,12 @@ class RegistryClient:
                 )
         return body, content_type, digest
 
-    def get_blob(self, ref: Reference, digest: Digest, limit: int) -> bytes:
+    def get_blob(
+        self, ref: Reference, digest: Digest, limit: int, *, control: PullControl | None = None
+    ) -> bytes:
         """A small blob (config) in memory, digest-checked."""
-        resp = self._request(ref, "GET", f"/v2/{ref.path}/blobs/{digest}", {}, str(digest))
+        control = control or self.control(str(ref))
+        resp = self._request(ref, "GET", f"/v2/{ref.path}/blobs/{digest}", {}, str(digest), control)
         try:
             body = self._read(resp, ref, limit)
         finally:
@@ -152,14 +191,24 @@ class RegistryClient:
         return body
 
     def iter_blob(
-        self, ref: Reference, digest: Digest, size: int, offset: int = 0
+        self,
+        ref: Reference,
+        digest: Digest,
+        size: int,
+        offset: int = 0,
+        *,
+        control: PullControl | None = None,
     ) -> Iterator[bytes]:
-        """Stream blob bytes from ``offset``; a dropped connection resumes with Range."""
+        """Stream blob bytes from ``offset``; a dropped connection resumes with Range.
+        A stall, the deadline or a cancel of ``control`` ends it (PullInterrupted)."""
+        control = control or self.control(str(ref))
         pos = offset
         failures = 0
         while pos < size or (pos == 0 and size == 0):
             headers = {"Range": f"bytes={pos}-"} if pos else {}
-            resp = self._request(ref, "GET", f"/v2/{ref.path}/blobs/{digest}", headers, str(digest))
+            resp = self._request(
+                ref, "GET", f"/v2/{ref.path}/blobs/{digest}", headers, str(digest), control
+            )
             try:
                 if pos and resp.status != 206:
                     raise RangeNotHonoured(f"{ref}: registry ignored Range for blob {digest}")
@@ -167,8 +216,13 @@ class RegistryClient:
                     raise RangeNotHonoured(f"{ref}: registry sent the wrong range of {digest}")
                 while True:
                     try:
-                        chunk = resp.resp.read(CHUNK)
+                        chunk = resp.read1(CHUNK)
+                    except TimeoutError as exc:
+                        raise control.timed_out(
+                            f"while downloading {digest} (at {pos} of {size} bytes)"
+                        ) from exc
                     except (OSError, http.client.HTTPException) as exc:
+                        control.check()  # a cancel shuts the socket: not a network error
                         failures += 1
                         if failures > RESUME_ATTEMPTS:
                             raise RegistryUnavailable(
@@ -192,27 +246,28 @@ class RegistryClient:
 
     # ---- transport ----
 
-    def _endpoint(self, host: str) -> _Endpoint:
+    def _endpoint(self, host: str, control: PullControl) -> _Endpoint:
         with self._lock:
             known = self._endpoints.get(host)
         if known is not None:
             return known
         if self._settings.is_insecure(host):
-            endpoint = self._probe_insecure(host)
+            endpoint = self._probe_insecure(host, control)
         else:
             endpoint = _Endpoint("https", self._tls_context(host))
         with self._lock:
             self._endpoints[host] = endpoint
         return endpoint
 
-    def _probe_insecure(self, host: str) -> _Endpoint:
+    def _probe_insecure(self, host: str, control: PullControl) -> _Endpoint:
         # Kanto: HTTP first, then HTTPS without verification.
         plain = _Endpoint("http", None)
         try:
-            resp = self._open(plain, "GET", f"http://{host}/v2/", {})
+            resp = self._open(plain, "GET", f"http://{host}/v2/", {}, control)
             resp.close()
             return plain
         except (OSError, http.client.HTTPException):
+            control.check()
             ctx = ssl.create_default_context()
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
@@ -231,21 +286,33 @@ class RegistryClient:
         return ctx
 
     def _open(
-        self, endpoint: _Endpoint, method: str, url: str, headers: Mapping[str, str]
+        self,
+        endpoint: _Endpoint,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        control: PullControl,
     ) -> _Response:
         parts = urllib.parse.urlsplit(url)
         conn: http.client.HTTPConnection
+        timeout = control.read_timeout()
         if parts.scheme == "https":
             conn = http.client.HTTPSConnection(
-                parts.netloc, timeout=self._timeout, context=endpoint.context
+                parts.netloc, timeout=timeout, context=endpoint.context
             )
         else:
-            conn = http.client.HTTPConnection(parts.netloc, timeout=self._timeout)
+            conn = http.client.HTTPConnection(parts.netloc, timeout=timeout)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         try:
+            conn.connect()
+            if conn.sock is not None:
+                control.track(conn.sock)  # from here on a cancel wakes any wait
+            control.check()
             conn.request(method, target, headers={"User-Agent": USER_AGENT, **headers})
-            return _Response(conn, conn.getresponse(), url)
+            return _Response(conn, conn.getresponse(), url, control)
         except BaseException:
+            if conn.sock is not None:
+                control.untrack(conn.sock)
             conn.close()
             raise
 
@@ -257,6 +324,7 @@ class RegistryClient:
         url: str,
         headers: dict[str, str],
         auth: str | None,
+        control: PullControl,
     ) -> _Response:
         """Send, following redirects; Authorization only ever goes to ``host``."""
         for _ in range(MAX_REDIRECTS + 1):
@@ -266,7 +334,7 @@ class RegistryClient:
             if auth and same_host:
                 sent["Authorization"] = auth
             target_endpoint = endpoint if same_host else _Endpoint("https", None)
-            resp = self._open(target_endpoint, method, url, sent)
+            resp = self._open(target_endpoint, method, url, sent, control)
             if resp.status in (301, 302, 303, 307, 308):
                 location = resp.header("Location")
                 resp.close()
@@ -280,29 +348,39 @@ class RegistryClient:
         raise RegistryUnavailable(f"too many redirects from {url}")
 
     def _request(
-        self, ref: Reference, method: str, path: str, headers: dict[str, str], what: str
+        self,
+        ref: Reference,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        what: str,
+        control: PullControl,
     ) -> _Response:
         host = ref.contact_host
         scope = pull_scope(ref.path)
         try:
-            endpoint = self._endpoint(host)
+            endpoint = self._endpoint(host, control)
             url = f"{endpoint.scheme}://{host}{path}"
             auth = self._cached_auth(host, scope)
-            resp = self._send(endpoint, host, method, url, headers, auth)
+            resp = self._send(endpoint, host, method, url, headers, auth, control)
             if resp.status == 401:
                 challenges = [
                     c for v in resp.headers_all("WWW-Authenticate") for c in parse_challenges(v)
                 ]
                 resp.close()
-                auth = self._authenticate(ref, endpoint, host, scope, challenges)
-                resp = self._send(endpoint, host, method, url, headers, auth)
+                auth = self._authenticate(ref, endpoint, host, scope, challenges, control)
+                resp = self._send(endpoint, host, method, url, headers, auth, control)
         except OcirtError:
             raise
+        except TimeoutError as exc:
+            raise control.timed_out(f"waiting for registry {host} to answer for {what}") from exc
         except ssl.SSLError as exc:
+            control.check()
             raise RegistryUnavailable(
                 f"{ref}: TLS with {host} failed: {exc}{tls_hint(host, exc)}"
             ) from exc
         except (OSError, http.client.HTTPException) as exc:
+            control.check()  # a cancel shuts the socket: not a network error
             raise RegistryUnavailable(f"{ref}: cannot reach registry {host}: {exc}") from exc
         if resp.status in (200, 206):
             return resp
@@ -319,7 +397,10 @@ class RegistryClient:
     def _read(self, resp: _Response, ref: Reference, limit: int) -> bytes:
         try:
             return resp.read(limit)
+        except TimeoutError as exc:
+            raise resp.control.timed_out(f"while reading {resp.url}") from exc
         except (OSError, http.client.HTTPException) as exc:
+            resp.control.check()
             raise RegistryUnavailable(f"{ref}: reading from registry failed: {exc}") from exc
 
     # ---- auth ----
@@ -338,6 +419,7 @@ class RegistryClient:
         host: str,
         scope: str,
         challenges: list[Challenge],
+        control: PullControl,
     ) -> str:
         creds = self._settings.config_for(ref.domain).credentials
         if creds is None:
@@ -351,7 +433,7 @@ class RegistryClient:
             # The realm is the registry's own choice, so the registry's TLS trust applies;
             # credentials go to the realm host only.
             basic = creds.basic() if creds is not None else None
-            resp = self._send(endpoint, realm_host, "GET", url, headers, basic)
+            resp = self._send(endpoint, realm_host, "GET", url, headers, basic, control)
             try:
                 if resp.status in (401, 403):
                     raise AuthenticationError(

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import stat
 import tarfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -36,6 +38,8 @@ from ocirt.image.rootfs.unpack import (
     LayerApplier,
     WhiteoutMode,
 )
+
+log = logging.getLogger(__name__)
 
 # mount(2) copies at most one page of option data.
 _MAX_MOUNT_DATA = 4000
@@ -61,23 +65,33 @@ class Snapshotter:
         self._store = store
         self._mounts = store.root / "mounts"
         self._use_overlay = use_overlay
+        self._probe_lock = threading.Lock()
 
     @property
     def overlay(self) -> bool:
+        """Whether rootfs are overlay mounts; probed once, the first time it is asked.
+
+        The probe runs under a lock: a burst of creates after a start would otherwise run
+        it in parallel on the one probe dir, and a loser (EEXIST, a dir removed under its
+        mount) would read as "no overlay" and leave every later container a private copy.
+        """
         if self._use_overlay is None:
-            self._use_overlay = self._probe_overlay()
+            with self._probe_lock:
+                if self._use_overlay is None:
+                    self._use_overlay = self._probe_overlay()
         return self._use_overlay
 
     def _probe_overlay(self) -> bool:
         probe = self._mounts / f".probe-{os.getpid()}"
-        remove_tree(probe)
+        remove_tree(probe)  # left by a crashed process of the same pid
         try:
             for sub in ("lower", "upper", "work", "merged"):
                 (probe / sub).mkdir(parents=True)
             data = f"lowerdir={probe}/lower,upperdir={probe}/upper,workdir={probe}/work,index=off"
             try:
                 native.mount("overlay", str(probe / "merged"), "overlay", 0, data)
-            except OSError:
+            except OSError as exc:
+                log.warning("overlayfs cannot be mounted (%s): rootfs will be private copies", exc)
                 return False
             native.umount(str(probe / "merged"), native.MNT_DETACH)
             return True

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import os
 import secrets
 import tarfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -129,7 +131,9 @@ def test_whiteout_naming_something_outside(
 def test_blob_digest_mismatch(home: Path, tmp_path: Path) -> None:
     tar = mkimage.tar_bytes(lambda t: mkimage.add_file(t, "f", b"real"))
     forged = gzip.compress(mkimage.tar_bytes(lambda t: mkimage.add_file(t, "f", b"fake")), mtime=0)
-    with pytest.raises(DigestMismatch, match="content digest"):
+    with pytest.raises(
+        DigestMismatch, match=f"digest mismatch for .*: got {mkimage.sha256(forged)}"
+    ):
         load_layers(home, tmp_path, [mkimage.Layer(tar, blob_override=forged)])
     assert_nothing_counted(ImageService(home))
 
@@ -172,7 +176,54 @@ def test_tampered_blob_in_registry_is_detected_and_not_kept(
     data_file.write_bytes(bytes(raw))
 
     service = ImageService(home, RegistryAccess(insecure=frozenset({registry.host})))
-    with pytest.raises((DigestMismatch, CorruptLayer)):
+    # Not "bad compressed data: CRC": the flipped byte breaks the gzip stream before the
+    # digest can be checked at its end, and a tampered blob must be named as such.
+    with pytest.raises(DigestMismatch) as caught:
         service.pull(f"{registry.host}/{name}:v1")
+    assert caught.value.message.endswith(
+        f"digest mismatch for sha256:{blob_hex}: got {mkimage.sha256(bytes(raw))}"
+    )
     assert_nothing_counted(service)
     assert not service.store.has_blob(parse_digest(f"sha256:{blob_hex}"))
+
+
+@pytest.fixture(scope="module")
+def gzip_bomb() -> tuple[bytes, str]:
+    """A ~1 MB gzip of a tar holding one 1 GiB file of zeros, made on the fly, and the
+    tar's true DiffID (an honest layer in every other respect)."""
+    size = 1 << 30
+    header = tarfile.TarInfo("zeros")
+    header.size = size
+    header.mode = 0o644
+    pieces = [header.tobuf(format=tarfile.PAX_FORMAT)]
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+    diff = hashlib.sha256()
+    out = []
+    zeros = bytes(1 << 20)
+    for piece in pieces:
+        diff.update(piece)
+        out.append(compressor.compress(piece))
+    for _ in range(size // len(zeros)):
+        diff.update(zeros)
+        out.append(compressor.compress(zeros))
+    trailer = bytes(2 * tarfile.RECORDSIZE)  # end-of-archive, a whole record
+    diff.update(trailer)
+    out.append(compressor.compress(trailer))
+    out.append(compressor.flush())
+    return b"".join(out), f"sha256:{diff.hexdigest()}"
+
+
+def test_gzip_bomb_is_refused_and_nothing_is_left(
+    home: Path, tmp_path: Path, gzip_bomb: tuple[bytes, str]
+) -> None:
+    blob, diff_id = gzip_bomb
+    assert len(blob) < 2 << 20
+
+    class Bomb(mkimage.Layer):
+        def blob(self) -> bytes:
+            return blob
+
+    with pytest.raises(CorruptLayer, match="refused as a decompression bomb"):
+        load_layers(home, tmp_path, [Bomb(b"", diff_id=diff_id)])
+    assert_nothing_counted(ImageService(home))
+    assert list((home / "images" / "blobs" / "sha256").iterdir()) == []

@@ -7,6 +7,7 @@ import json
 import secrets
 import subprocess
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,63 @@ def test_runc_container_sees_the_image(
         assert (home / "images" / "mounts" / cid / "upper" / "tmp" / "w").read_text() == "x\n"
     finally:
         service.release_rootfs(cid)
+
+
+def mount_types(mountpoints: list[Path]) -> dict[Path, str]:
+    """The filesystem type of each mount point that /proc/self/mountinfo lists."""
+    wanted = {str(p): p for p in mountpoints}
+    found: dict[Path, str] = {}
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        if fields[4] in wanted:
+            found[wanted[fields[4]]] = line.split(" - ")[1].split()[0]
+    return found
+
+
+def unmount_everything_under(root: Path) -> None:
+    points = [
+        line.split()[4]
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        if line.split()[4].startswith(f"{root}/")
+    ]
+    for point in sorted(points, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False)
+
+
+def test_a_burst_of_prepares_on_a_fresh_store_all_get_overlays(
+    busybox_image: BuiltImage, home: Path
+) -> None:
+    """The first rootfs prepares after a start probe overlayfs; run side by side, they
+    used to share one probe dir (EEXIST, or a probe that fails and turns the rest into
+    private copies)."""
+    (image,) = ImageService(home).load(busybox_image.layout, name="localhost/bb")
+    service = ImageService(home)  # as after a daemon start: overlay not probed yet
+    ids = [f"burst-{secrets.token_hex(3)}-{i}" for i in range(30)]
+    start = threading.Barrier(len(ids))
+    errors: list[BaseException] = []
+    rootfs: list[Path] = []
+
+    def prepare(container_id: str) -> None:
+        start.wait()
+        try:
+            rootfs.append(service.prepare_rootfs(image, container_id))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=prepare, args=(cid,)) for cid in ids]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert mount_types(rootfs) == {path: "overlay" for path in rootfs}
+        assert len(rootfs) == len(ids)
+        for path in rootfs:
+            assert (path / "marker").read_text() == busybox_image.marker
+    finally:
+        for cid in ids:
+            service.release_rootfs(cid)
+        unmount_everything_under(home)  # a probe mount the old code lost track of
+    assert mount_types(rootfs) == {}
+    assert not list((home / "images" / "mounts").glob(".probe-*"))

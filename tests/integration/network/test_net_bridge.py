@@ -3,6 +3,8 @@ on both firewall back ends. Assertions are made from inside containers where pos
 
 from __future__ import annotations
 
+import json
+import logging
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -266,3 +268,54 @@ def test_teardown_removes_rules_and_bridge(network: Net) -> None:
     network.network.teardown()
     assert make_firewall(network.backend).listing(network.name) == []
     assert not Path(f"/sys/class/net/{network.name}").exists()
+
+
+@pytest.mark.parametrize("garbled", ["endpoints", "leases", "both"])
+def test_a_garbled_state_file_does_not_stop_bridge_networking(
+    network: Net,
+    tmp_path: Path,
+    run_container: Callable[..., Container],
+    garbled: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A power cut garbles endpoints.json or leases.json: the next daemon start rebuilds
+    the leases from the containers' netns and the bridge, the next attach works, and no
+    address in use is handed out again."""
+    server = _attach(network, tmp_path, "server")
+    srv = run_container(server, server_args("still-here"), hostname="server")
+    srv.wait_listening(80)
+    other = _attach(network, tmp_path, "other")
+    for name in {"endpoints": ["endpoints"], "leases": ["leases"]}.get(
+        garbled, ["endpoints", "leases"]
+    ):
+        path = network.state_dir / f"{name}.json"
+        path.write_bytes(path.read_bytes()[:25] + b"\0\0\0")  # cut short by a power cut
+    network.network.close()
+
+    fresh = BridgeNetwork(
+        BridgeOptions(name=network.name, ip4=f"{network.subnet.network_address + 1}/24"),
+        network.state_dir,
+        network.backend,
+    )
+    network.network = fresh
+    with caplog.at_level(logging.WARNING, logger="ocirt.network.bridge"):
+        fresh.setup()
+    assert f"network state of bridge {network.name} rebuilt" in caplog.text
+    fresh.reconcile({server.container_id, other.container_id})
+    assert leftovers(network)["leases"] == {
+        server.container_id: str(server.ip),
+        other.container_id: str(other.ip),
+    }
+    json.loads((network.state_dir / "endpoints.json").read_text())  # repaired
+
+    client = run_container(_attach(network, tmp_path, "client"), ["sleep", "600"])
+    assert client.attachment.ip not in (server.ip, other.ip)
+    # From inside: the server still answers on its address, the client has its own.
+    got = client.exec("wget", "-q", "-O", "-", f"http://{server.ip}/")
+    assert got.stdout.strip() == "still-here"
+    own = client.exec("ip", "-4", "-o", "addr", "show", "eth0").stdout
+    assert f" {client.attachment.ip}/" in own
+    fresh.detach(server.container_id)
+    fresh.detach(other.container_id)
+    fresh.detach(client.attachment.container_id)
+    assert leftovers(network)["netns"] == []

@@ -142,3 +142,35 @@ def test_fill_config_without_a_name_leaves_the_names_open() -> None:
     config = fill_config(ContainerConfig())
     assert (config.domain_name, config.host_name) == ("", "")
     assert config.log.max_size == "100M"
+
+
+def test_a_long_name_gets_host_and_domain_names_the_kernel_can_set() -> None:
+    name = "n" * 60  # a valid name; Kanto's "<name>-host" would be 65 characters
+    config = filled(name).config
+    assert config.host_name == "n" * 58 + "-host"
+    assert config.domain_name == "n" * 56 + "-domain"
+    assert len(config.host_name) <= 63 and len(config.domain_name) <= 63
+    assert fill_defaults(filled(name)).config == config  # idempotent
+
+
+def test_a_cut_name_never_leaves_an_empty_label_or_a_trailing_hyphen() -> None:
+    name = "a" * 57 + ".-b" + "c" * 10
+    assert filled(name).config.host_name == "a" * 57 + "-host"
+
+
+def test_a_name_that_fits_keeps_kanto_s_derived_names() -> None:
+    name = "n" * 58
+    assert filled(name).config.host_name == name + "-host"
+    assert filled("n" * 56).config.domain_name == "n" * 56 + "-domain"
+
+
+def test_kanto_s_over_long_default_stored_earlier_is_cut_on_refill() -> None:
+    name = "n" * 60
+    stored = ContainerDefinition(
+        ID,
+        name,
+        "img:1",
+        ContainerConfig(host_name=f"{name}-host", domain_name=f"{name}-domain"),
+    )
+    config = fill_defaults(stored).config
+    assert (config.host_name, config.domain_name) == ("n" * 58 + "-host", "n" * 56 + "-domain")

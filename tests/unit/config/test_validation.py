@@ -214,6 +214,19 @@ def test_host_ip_is_fine_in_bridge_mode_and_literal_hosts_in_host_mode() -> None
     validate(fill_defaults(definition(network_mode=NetworkMode.HOST, extra_hosts=("db:10.0.0.5",))))
 
 
+def test_a_host_name_the_kernel_cannot_set_is_refused_at_create() -> None:
+    too_long = "h" * 65
+    assert message_of(definition(host_name=too_long)) == (
+        f"host name {too_long} is longer than 64 characters"
+    )
+    assert message_of(definition(domain_name=too_long)) == (
+        f"domain name {too_long} is longer than 64 characters"
+    )
+    # Host mode uses the host's own name; the given one is never set.
+    validate(fill_defaults(definition(network_mode=NetworkMode.HOST, host_name=too_long)))
+    validate(fill_defaults(definition(host_name="h" * 64)))
+
+
 def test_unknown_port_protocol() -> None:
     # ocirt addition: Kanto passes the text on and fails only when the container starts.
     config = {"portMappings": [{"proto": "sctp", "containerPort": 80, "hostPort": 80}]}

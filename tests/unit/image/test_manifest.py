@@ -180,3 +180,21 @@ def test_layer_kinds() -> None:
     assert enc.encrypted and enc.compression is Compression.ZSTD
     with pytest.raises(ImageError):
         layer_kind("application/x-evil")
+
+
+def _padded_manifest(total: int) -> bytes:
+    body = doc(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "x", "digest": D1, "size": 3},
+            "layers": [],
+        }
+    )
+    return body + b" " * (total - len(body))  # JSON allows trailing whitespace
+
+
+def test_manifest_limit_is_four_mebibytes() -> None:
+    assert isinstance(parse_document(_padded_manifest(4 * 1024 * 1024)), Manifest)
+    with pytest.raises(ImageError, match="too large"):
+        parse_document(_padded_manifest(4 * 1024 * 1024 + 1))

@@ -49,15 +49,19 @@ class ScriptedRegistry:
         self.blobs: dict[Digest, bytes] = {}
         self.streamed: list[Digest] = []
 
-    def get_manifest(self, ref: Reference, obj: str | None = None) -> tuple[bytes, str, Digest]:
+    def get_manifest(
+        self, ref: Reference, obj: str | None = None, *, control: object = None
+    ) -> tuple[bytes, str, Digest]:
         body = self.manifests[ref.path]
         return body, MANIFEST, _digest(body)
 
-    def get_blob(self, ref: Reference, digest: Digest, limit: int) -> bytes:
+    def get_blob(
+        self, ref: Reference, digest: Digest, limit: int, *, control: object = None
+    ) -> bytes:
         return self.blobs[digest]
 
     def iter_blob(
-        self, ref: Reference, digest: Digest, size: int, offset: int = 0
+        self, ref: Reference, digest: Digest, size: int, offset: int = 0, *, control: object = None
     ) -> Iterator[bytes]:
         self.streamed.append(digest)
         yield self.blobs[digest][offset:]
@@ -266,7 +270,7 @@ def test_no_sweep_runs_while_an_image_is_being_imported(world: World) -> None:
     serve = world.registry.iter_blob
 
     def iter_blob_and_sweep(
-        ref: Reference, digest: Digest, size: int, offset: int = 0
+        ref: Reference, digest: Digest, size: int, offset: int = 0, *, control: object = None
     ) -> Iterator[bytes]:
         sweeps.append(world.service.gc(set(), 0.0))
         yield from serve(ref, digest, size, offset)

@@ -7,6 +7,7 @@ written under tmp_path. What the kernel would be asked to do is recorded by Fake
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network
@@ -18,7 +19,7 @@ import pytest
 from ocirt.config.model import NetworkMode, PortMapping, PortProtocol
 from ocirt.errors import InvalidArgument, NetworkError, NotFound
 from ocirt.network import bridge, netlink
-from ocirt.network.bridge import BridgeNetwork, detect_backend, make_firewall
+from ocirt.network.bridge import BridgeNetwork, _neighbours, detect_backend, make_firewall
 from ocirt.network.firewall import Backend
 from ocirt.network.plan import BridgePlan, EndpointPlan, netns_name, veth_name
 from ocirt.network.settings import BridgeOptions, HostRoute
@@ -357,11 +358,62 @@ def test_a_new_process_reconciles_with_what_it_finds(
     assert leases == {"keep": str(kept.ip)}
 
 
-def test_malformed_endpoint_state_is_a_clear_error(make: Make, tmp_path: Path) -> None:
-    (tmp_path / "state").mkdir()
-    (tmp_path / "state" / "endpoints.json").write_text('{"c1": {"mode": "bridge"}}')
-    with pytest.raises(NetworkError, match="malformed endpoint state"):
-        make().setup()
+def test_garbled_state_is_rebuilt_from_records_netns_and_bridge(
+    make: Make,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first = make()
+    first.setup()
+    kept = attach(first, "kept", tmp_path)
+    running = attach(first, "running", tmp_path)
+    first.close()
+    state = tmp_path / "state"
+    endpoints = json.loads((state / "endpoints.json").read_text())
+    del endpoints["running"]["host_name"]  # one record damaged, the other readable
+    (state / "endpoints.json").write_text(json.dumps(endpoints))
+    (state / "leases.json").write_text('{"pool": "10.')  # cut short
+    # The running container's netns is still there, with its address inside.
+    prefix = bridge.netns_prefix(NAME)
+    (netlink.NETNS_DIR / f"{prefix}running").touch()
+    inside = {f"{prefix}running": [running.ip]}
+    monkeypatch.setattr(netlink, "netns_addresses", lambda name: inside[name])
+    neighbour = running.ip + 5
+    arp = tmp_path / "arp"
+    arp.write_text(
+        "IP address HW type Flags HW address Mask Device\n"
+        f"{neighbour} 0x1 0x2 aa:bb:cc:dd:ee:ff * {NAME}\n"
+    )
+    monkeypatch.setattr(bridge, "_neighbours", lambda name: bridge_neighbours(name, arp))
+
+    again = make()
+    with caplog.at_level(logging.WARNING, logger="ocirt.network.bridge"):
+        again.setup()  # used to fail: every bridge attach answered 500 from then on
+    assert "network state of bridge" in caplog.text and "rebuilt" in caplog.text
+    assert "malformed endpoint records" in caplog.text and "leases.json" in caplog.text
+    assert "without an endpoint record (running)" in caplog.text
+    leases = json.loads((state / "leases.json").read_text())["leases"]
+    assert leases == {"kept": str(kept.ip), "running": str(running.ip)}
+    assert set(json.loads((state / "endpoints.json").read_text())) == {"kept"}
+    fresh = {attach(again, f"new{i}", tmp_path).ip for i in range(6)}
+    assert not fresh & {kept.ip, running.ip, neighbour}
+
+
+def bridge_neighbours(name: str, arp: Path) -> set[IPv4Address]:
+    return _neighbours(name, arp)
+
+
+def test_neighbours_are_read_from_the_arp_table(tmp_path: Path) -> None:
+    arp = tmp_path / "arp"
+    arp.write_text(
+        "IP address       HW type     Flags       HW address            Mask     Device\n"
+        "10.0.0.5         0x1         0x2         aa:bb:cc:dd:ee:01     *        br0\n"
+        "10.0.0.6         0x1         0x0         00:00:00:00:00:00     *        br0\n"
+        "10.0.0.7         0x1         0x2         aa:bb:cc:dd:ee:02     *        eth0\n"
+    )
+    assert _neighbours("br0", arp) == {IPv4Address("10.0.0.5")}
+    assert _neighbours("br0", tmp_path / "missing") == set()
 
 
 def test_teardown_removes_everything(

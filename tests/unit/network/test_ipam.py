@@ -85,10 +85,33 @@ def test_a_changed_pool_starts_afresh(tmp_path: Path) -> None:
     assert other.reconcile(set()) == {"a"}
 
 
-def test_a_malformed_file_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_malformed_file_is_reported_and_leases_start_empty(tmp_path: Path) -> None:
     (tmp_path / "leases.json").write_text("[1, 2")
-    with pytest.raises(NetworkError):
-        make(tmp_path)
+    ipam = make(tmp_path)
+    assert ipam.damage is not None and "leases.json" in ipam.damage
+    assert ipam.leases() == {}
+
+
+def test_restore_keeps_one_container_per_pool_address_and_skips_those_in_use(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "leases.json").write_text('{"leases": ')
+    ipam = make(tmp_path)
+    kept = ipam.restore(
+        {
+            "a": IPv4Address("10.0.0.3"),
+            "b": IPv4Address("10.0.0.3"),  # the same address: the first keeps it
+            "gw": GW,  # reserved
+            "far": IPv4Address("10.9.9.9"),  # outside the pool
+        },
+        in_use={IPv4Address("10.0.0.4"), IPv4Address("10.0.0.3")},
+    )
+    assert kept == {"a": IPv4Address("10.0.0.3")}
+    assert ipam.damage is None
+    assert json.loads((tmp_path / "leases.json").read_text())["leases"] == {"a": "10.0.0.3"}
+    # After the highest kept address, skipping one seen in use on the bridge.
+    assert ipam.lease("new") == IPv4Address("10.0.0.5")
+    assert ipam.lease("a") == IPv4Address("10.0.0.3")
 
 
 def test_next_free_respects_a_smaller_pool() -> None:
