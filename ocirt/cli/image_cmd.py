@@ -173,8 +173,15 @@ def _remote(args: argparse.Namespace) -> int:
             return 0
         print(f"{'REFERENCE':<60} {'DIGEST':<19} {'SIZE':>9}")
         for image in images:
+            if "damaged" in image:
+                continue
             digest = str(image["digest"]).partition(":")[2][:12]
             print(f"{image['reference']:<60} {digest:<19} {_human(int(image['size'])):>9}")
+        for image in images:
+            if "damaged" in image:
+                # Removable with `ocirt image remove <record>`.
+                what = image["reference"] or image["record"]
+                print(f"{what:<60} DAMAGED ({image['record']}): {image['damaged']}")
     elif command == "remove":
         for reference in args.references:
             try:

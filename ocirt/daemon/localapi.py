@@ -96,6 +96,15 @@ def image_json(image: Any) -> dict[str, object]:
     }
 
 
+def damaged_json(record: Any) -> dict[str, object]:
+    """A damaged image record as `image list` gives it: removable by its record name."""
+    return {
+        "reference": record.reference or "",
+        "record": record.name,
+        "damaged": record.reason,
+    }
+
+
 def _text_arg(args: dict[str, Any], key: str) -> str:
     value = args.get(key)
     if not isinstance(value, str) or not value:
@@ -137,7 +146,10 @@ class ImageHandlers:
 
     def call(self, op: str, args: dict[str, Any]) -> object:
         if op == "image.list":
-            return [image_json(i) for i in self.images.images()]
+            listing = self.images.listing()
+            return [image_json(i) for i in listing.images] + [
+                damaged_json(d) for d in listing.damaged
+            ]
         if op == "image.remove":
             return self._remove(_text_arg(args, "reference"), bool(args.get("force", False)))
         if op == "image.load":
@@ -157,6 +169,10 @@ class ImageHandlers:
     def _remove(self, reference: str, force: bool) -> object:
         from ocirt.image.reference import parse_reference
 
+        # A damaged record goes by the record name `image list` shows for it.
+        if any(d.name == reference for d in self.images.listing().damaged):
+            self.images.remove_damaged(reference)
+            return {"reference": reference}
         name = str(parse_reference(reference))
         users = []
         for view in self.containers():

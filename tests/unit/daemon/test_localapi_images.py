@@ -16,8 +16,9 @@ from ocirt.config.model import ContainerConfig
 from ocirt.daemon import localapi
 from ocirt.daemon.localapi import ApiHandlers, ImageHandlers, LocalApi
 from ocirt.errors import ImageNotFound, OcirtError, RegistryUnavailable
+from ocirt.image.content.store import DamagedRecord
 from ocirt.image.reference import parse_digest
-from ocirt.image.service import Progress
+from ocirt.image.service import ImageListing, Progress
 from tests.support.fake_manager import FakeManager
 
 DIGEST = "sha256:" + "ab" * 32
@@ -38,9 +39,17 @@ class FakeImages:
         self.calls: list[tuple[Any, ...]] = []
         self.fail: Exception | None = None
         self.reports: list[Progress] = []
+        self.damaged: list[DamagedRecord] = []
 
     def images(self) -> list[FakeImage]:
         return list(self.store.values())
+
+    def listing(self) -> ImageListing:
+        return ImageListing(self.images(), list(self.damaged))  # type: ignore[arg-type]
+
+    def remove_damaged(self, name: str) -> None:
+        self.calls.append(("remove_damaged", name))
+        self.damaged = [d for d in self.damaged if d.name != name]
 
     def pull(self, reference: str, keys: Any, progress: Callable[[Progress], None]) -> FakeImage:
         self.calls.append(("pull", reference, keys))
@@ -190,3 +199,19 @@ def test_load_and_save_reach_the_store(api: tuple[Path, FakeManager, FakeImages]
         ("load", Path("/tmp/layout"), "x"),
         ("save", ["x:1"], Path("/tmp/out.tar")),
     ]
+
+
+def test_a_damaged_record_is_listed_with_its_reason_and_removable(
+    api: tuple[Path, FakeManager, FakeImages],
+) -> None:
+    path, _, images = api
+    images.store["docker.io/library/ok:1"] = FakeImage("docker.io/library/ok:1")
+    images.damaged = [DamagedRecord("bad.json", None, "not JSON: Expecting value")]
+    listed = request(path, "image.list", {})
+    assert [i["reference"] for i in listed if "damaged" not in i] == ["docker.io/library/ok:1"]
+    assert [i for i in listed if "damaged" in i] == [
+        {"reference": "", "record": "bad.json", "damaged": "not JSON: Expecting value"}
+    ]
+    assert request(path, "image.remove", {"reference": "bad.json"}) == {"reference": "bad.json"}
+    assert ("remove_damaged", "bad.json") in images.calls
+    assert [i for i in request(path, "image.list", {}) if "damaged" in i] == []
