@@ -11,6 +11,7 @@ import pytest
 from ocirt.config.ditto import parse_update
 from ocirt.config.model import (
     LogConfig,
+    MountPoint,
     LogDriver,
     NetworkMode,
     RestartPolicy,
@@ -97,6 +98,24 @@ def test_an_unrunnable_spec_is_refused_at_create_and_nothing_stays(
     assert info.value.message == "no command specified: the image has none and the config none"
     assert mgr.list() == []
     assert list((env.base / "home" / "containers").iterdir()) == []
+
+
+def test_a_missing_mount_source_is_refused_at_create_and_nothing_stays(
+    env: FakeEnv, mgr: Manager
+) -> None:
+    there = env.base / "data"
+    there.mkdir()
+    missing = env.base / "nowhere"
+    mounts = (MountPoint(str(there), "/a"), MountPoint(str(missing), "/b"))
+    with pytest.raises(InvalidArgument) as info:
+        mgr.create("busybox", config(mount_points=mounts))
+    assert info.value.status == 400
+    assert info.value.message == (
+        f"the source of mount point {missing} cannot be used: No such file or directory"
+    )
+    assert mgr.list() == []
+    assert list((env.base / "home" / "containers").iterdir()) == []
+    assert mgr.create("busybox", config(mount_points=mounts[:1])).id
 
 
 def test_a_rootfs_failure_leaves_nothing(env: FakeEnv, mgr: Manager) -> None:
