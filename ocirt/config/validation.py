@@ -78,8 +78,7 @@ def _mounts(config: ContainerConfig) -> Iterator[Finding]:
             # working directory means nothing to a client.
             yield Finding(
                 (MOUNTS, index, 1),
-                f"the source of a mount point must be an absolute path on the host:"
-                f" {mount.source}",
+                f"the source of a mount point must be an absolute path on the host: {mount.source}",
             )
 
 

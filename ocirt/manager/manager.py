@@ -20,6 +20,7 @@ persisted counts as never having happened: recovery force-deletes what it made.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -59,6 +60,8 @@ from ocirt.spec import layout
 from ocirt.spec.facts import HostFacts, ImageConfig
 from ocirt.store.containers import StoredContainer
 from ocirt.store.record import RuntimeRecord
+
+_log = logging.getLogger(__name__)
 
 # After SIGKILL a container is gone within milliseconds; this bounds a stuck kernel.
 KILL_WAIT = 10.0
@@ -182,6 +185,7 @@ class Manager:
                 slot.removed = True
                 raise
             view = slot.view()
+        _log.info("container %s created from image %s", slot.label, image_ref)
         self._emit(EventKind.CREATED, view)
         self._emit(EventKind.STATE, view)
         return view
@@ -263,6 +267,8 @@ class Manager:
             crash_point("start:after-handle")
         except (OcirtError, OSError) as exc:
             message = exc.message if isinstance(exc, OcirtError) else str(exc)
+            # The one log line of a failed start (the front ends do not repeat it).
+            _log.error("container %s failed to start: %s", slot.label, message)
             self.supervisor.release_runtime(slot.id)
             self.registry.save(
                 slot,
@@ -293,6 +299,7 @@ class Manager:
             # power had failed just before the start. The definition is never at risk.
             durability=Durability.CONTENT,
         )
+        _log.info("container %s started (pid %d)", slot.label, handle.container_pid)
         self._emit(EventKind.STATE, slot.view())
 
     # ------------------------------------------------------------------ stop
@@ -343,6 +350,7 @@ class Manager:
         with self._operate(container_id, operation) as slot:
             verb(slot.id)
             self.registry.save(slot, state=replace(slot.state, status=status))
+            _log.info("container %s %s", slot.label, status.name.lower())
             self._emit(EventKind.STATE, slot.view())
             return slot.view()
 
@@ -360,6 +368,7 @@ class Manager:
                 check_unique_name(name, self.registry.names(exclude=slot.id))
                 definition = replace(slot.stored.definition, name=name)
                 self.registry.save(slot, definition=definition)
+            _log.info("container %s renamed", slot.label)
             self._emit(EventKind.RENAMED, slot.view())
             return slot.view()
 
@@ -370,6 +379,7 @@ class Manager:
                 # Kanto applies resources live to a running container.
                 self.runtime.update_memory(slot.id, definition.config.resources)
             self.registry.save(slot, definition=definition)
+            _log.info("container %s updated", slot.label)
             self._emit(EventKind.UPDATED, slot.view())
             return slot.view()
 
@@ -392,6 +402,7 @@ class Manager:
             self.destroy(slot.stored)
             slot.removed = True
             self.registry.discard(slot.id)
+            _log.info("container %s removed", slot.label)
         self._emit(EventKind.REMOVED, view)
 
     def destroy(self, stored: StoredContainer) -> None:

@@ -124,6 +124,7 @@ def _reattach(
         slot.run_started = time.monotonic()
         if status is not slot.state.status or runc_state.pid != slot.state.pid:
             registry.save(slot, state=replace(slot.state, status=status, pid=runc_state.pid))
+        _log.info("container %s re-attached (pid %d)", slot.label, runc_state.pid)
         return
     if alive:
         # The monitor outlived its container but has not written the record yet.
@@ -142,6 +143,11 @@ def _boot_start(registry: Registry, supervisor: Supervisor, slot: Slot) -> None:
     with slot.lock:
         if slot.removed or registry.closed or slot.state.status.is_active:
             return
+        _log.info(
+            "container %s started again by its restart policy %s",
+            slot.label,
+            slot.stored.definition.config.restart_policy.type.value,
+        )
         with contextlib.suppress(OcirtError):
             supervisor.start(slot)
 

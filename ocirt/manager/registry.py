@@ -57,6 +57,12 @@ class Slot:
     def state(self) -> ContainerState:
         return self.stored.runtime.state
 
+    @property
+    def label(self) -> str:
+        """How the daemon's log names the container: its id, and its name when it has one."""
+        d = self.stored.definition
+        return d.id if d.name in ("", d.id) else f"{d.id} ({d.name})"
+
     def view(self) -> ContainerView:
         d, r = self.stored.definition, self.stored.runtime
         return ContainerView(
