@@ -11,8 +11,8 @@ import pytest
 from ocirt.config.ditto import parse_update
 from ocirt.config.model import (
     LogConfig,
-    MountPoint,
     LogDriver,
+    MountPoint,
     NetworkMode,
     RestartPolicy,
     RestartPolicyType,
