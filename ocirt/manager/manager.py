@@ -389,21 +389,33 @@ class Manager:
         operation = Operation.REMOVE_FORCE if force else Operation.REMOVE
         with self._operate(container_id, operation) as slot:
             self.supervisor.cancel_timer(slot)
-            if slot.state.status.is_active:
+            if slot.damage:
+                self._remove_damaged(slot)
+                view = slot.view()
+            elif slot.state.status.is_active:
                 # As `docker rm -f`: SIGKILL at once, no grace period.
                 self.registry.save(slot, manually_stopped=True)
                 self._signal(slot, "SIGKILL")
                 record = self.supervisor.wait_exit(slot, KILL_WAIT)
                 self.supervisor.finish_run(slot, record, Status.STOPPED, emit=False)
-            self.registry.save(slot, state=replace(slot.state, status=Status.DEAD, pid=-1))
-            view = slot.view()
-            self._emit(EventKind.STATE, view)
-            crash_point("remove:after-dead")
+            if not slot.damage:
+                self.registry.save(slot, state=replace(slot.state, status=Status.DEAD, pid=-1))
+                view = slot.view()
+                self._emit(EventKind.STATE, view)
+                crash_point("remove:after-dead")
             self.destroy(slot.stored)
             slot.removed = True
             self.registry.discard(slot.id)
             _log.info("container %s removed", slot.label)
         self._emit(EventKind.REMOVED, view)
+
+    def _remove_damaged(self, slot: Slot) -> None:
+        """Before a damaged container's directory goes: end whatever of it still runs
+        (its monitor then ends too). Its log dir is the default one: a `rootDir` of its
+        lost definition cannot be known."""
+        _log.warning("removing damaged container %s (%s)", slot.id, slot.damage)
+        if self.runtime.kill(slot.id, "SIGKILL"):
+            self.supervisor.wait_exit(slot, KILL_WAIT)
 
     def destroy(self, stored: StoredContainer) -> None:
         """Delete everything of a DEAD container; safe to repeat after a crash."""

@@ -14,12 +14,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 
 from ocirt.atomic import Durability
-from ocirt.config.model import ContainerDefinition, ContainerId
-from ocirt.config.state import Operation, check
-from ocirt.errors import NotFound, OcirtError
+from ocirt.config.model import ContainerConfig, ContainerDefinition, ContainerId
+from ocirt.config.state import Operation, Status, check
+from ocirt.errors import FailedPrecondition, NotFound, OcirtError
 from ocirt.manager.ports import ContainerStore
 from ocirt.manager.types import ContainerState, ContainerView
 from ocirt.store.containers import ContainerPaths, StoredContainer
+from ocirt.store.record import RuntimeRecord
 
 SHUTTING_DOWN = "the container manager is shutting down"
 
@@ -29,6 +30,7 @@ class Slot:
 
     __slots__ = (
         "backoff",
+        "damage",
         "exited",
         "lock",
         "removed",
@@ -48,6 +50,22 @@ class Slot:
         self.timer_token = 0
         self.backoff = 0.0
         self.run_started = 0.0
+        # Why the container's record cannot be read ("" when it can): such a container
+        # is shown and can be removed, nothing else; its record is never written.
+        self.damage = ""
+
+    @classmethod
+    def damaged(cls, container_id: str, reason: str, pid: int = -1) -> Slot:
+        """The slot of a container whose record is missing or unreadable: all that is
+        known is its id (and, from the runtime, a pid); its state is UNKNOWN and says
+        why. Its definition is Kanto's defaults, so its json.log can still be read."""
+        definition = ContainerDefinition(
+            ContainerId(container_id), container_id, "", ContainerConfig()
+        )
+        state = ContainerState(Status.UNKNOWN, pid=pid, error=f"damaged: {reason}")
+        slot = cls(StoredContainer(definition, RuntimeRecord(state=state)))
+        slot.damage = reason
+        return slot
 
     @property
     def id(self) -> ContainerId:
@@ -76,6 +94,12 @@ class Slot:
             manually_stopped=r.manually_stopped,
             started_successfully_before=r.started_successfully_before,
         )
+
+
+def damaged(container_id: str, reason: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"the container with id = {container_id} is damaged ({reason}) - it can only be removed"
+    )
 
 
 def not_found(container_id: str) -> NotFound:
@@ -134,9 +158,13 @@ class Registry:
         if self.closed:
             raise OcirtError(SHUTTING_DOWN)
 
-    def live(self, slot: Slot) -> None:
+    def live(self, slot: Slot, operation: Operation | None = None) -> None:
+        """The slot can take `operation` (None: a change of its record): not removed,
+        not damaged unless the operation is a remove, and the manager still serves."""
         if slot.removed:
             raise not_found(slot.id)
+        if slot.damage and operation not in (Operation.REMOVE, Operation.REMOVE_FORCE):
+            raise damaged(slot.id, slot.damage)
         self.check_open()
 
     @contextlib.contextmanager
@@ -148,7 +176,7 @@ class Registry:
         refusal)."""
         slot = self.get(container_id)
         with slot.lock:
-            self.live(slot)
+            self.live(slot, operation)
             settle(slot)
             check(slot.id, slot.state.status, operation)
             yield slot
@@ -170,6 +198,9 @@ class Registry:
         durability: Durability = Durability.FULL,
     ) -> None:
         """Persist the slot's record with these changes, then keep it in the slot."""
+        if slot.damage:
+            # What is on disk is all there is of its definition: never overwrite it.
+            raise damaged(slot.id, slot.damage)
         runtime = slot.stored.runtime
         if state is not None:
             runtime = replace(runtime, state=state)

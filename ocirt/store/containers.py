@@ -13,13 +13,16 @@ definitions; kanto-reference §3, §5):
   `<rootDir>/<id>/json.log`).
 
 A crash at any point leaves something `load_all` can read: a directory without
-`config.json` is a half-created container (garbage); temp files and trash directories
-left by `ocirt.atomic` are deleted.
+`config.json` whose container never ran is a half-created container (garbage); temp
+files and trash directories left by `ocirt.atomic` are deleted. A `config.json` that
+does not parse, or one that is missing from a container that ran (a bad flash page, a
+hand's mistake: no crash of ocirt's makes either), is damage: reported, never deleted.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +32,6 @@ from ocirt.atomic import (
     TEMP_PREFIX,
     TRASH_PREFIX,
     Durability,
-    fsync_dir,
     make_dir_durable,
     purge_leftovers,
     remove_tree,
@@ -77,6 +79,8 @@ class StoredContainer:
 
 @dataclass(frozen=True, slots=True)
 class Unreadable:
+    """A damaged container directory: its `config.json` is missing or unreadable."""
+
     id: str
     reason: str
 
@@ -84,10 +88,25 @@ class Unreadable:
 @dataclass(frozen=True, slots=True)
 class LoadResult:
     containers: tuple[StoredContainer, ...]
-    # Directories without config.json: containers whose creation never finished.
+    # Directories without config.json whose container never ran: its creation never
+    # finished.
     half_created: tuple[str, ...]
-    # config.json files that do not parse (not a crash artefact: writes are atomic).
+    # config.json files that do not parse, or are missing from a container that ran (not
+    # a crash artefact: writes are atomic and `remove` renames the directory away).
     unreadable: tuple[Unreadable, ...]
+
+
+def _has_run(directory: Path) -> bool:
+    """Whether a container directory without config.json held a container that ran:
+    only a start writes the runtime spec and the monitor its files and the log, and a
+    start needs a saved config.json."""
+    if (directory / "bundle" / CONFIG_FILE).exists() or (directory / LOG_FILE).exists():
+        return True
+    try:
+        with os.scandir(directory / "monitor") as entries:
+            return next(entries, None) is not None
+    except OSError:
+        return False
 
 
 def encode(stored: StoredContainer) -> bytes:
@@ -175,8 +194,11 @@ class ContainerStore:
                 continue
             purge_leftovers(entry)
             config = entry / CONFIG_FILE
-            if not config.exists():
-                half.append(entry.name)
+            if not config.exists() and not config.is_symlink():
+                if _has_run(entry):
+                    unreadable.append(Unreadable(entry.name, f"{CONFIG_FILE} is missing"))
+                else:
+                    half.append(entry.name)
                 continue
             try:
                 stored = decode(config.read_bytes())
@@ -194,13 +216,12 @@ class ContainerStore:
     def remove(self, container_id: str, log_root_dir: str = "") -> None:
         """Delete the container's directory (and its log dir when outside it).
 
-        config.json goes first, so a crash half-way leaves a half-created directory that
-        the next `load_all` reports as garbage, never a container with missing parts.
+        The log dir outside goes first, then the directory is renamed away at once
+        (`remove_tree`): a crash half-way leaves the whole container (its record says
+        DEAD, so recovery removes it again) or a trash entry, never a directory without
+        its config.json, which would be taken for damage. Needs no free space.
         """
         paths = self.paths(container_id, log_root_dir)
-        if paths.config.exists():
-            paths.config.unlink()
-            fsync_dir(paths.root)
         if log_root_dir:
             remove_tree(paths.log_dir)
         remove_tree(paths.root)

@@ -9,6 +9,7 @@ from ocirt.config.state import Status
 from ocirt.manager.types import StopOptions
 from ocirt.runtime import monitor
 from tests.support.env import Env
+from tests.support.waiting import wait_for
 
 from .manager_support import cfg
 
@@ -52,3 +53,39 @@ def test_a_garbled_handle_does_not_get_a_healthy_container_killed(
     assert stopped.state.status is Status.STOPPED
     assert stopped.state.exit_code == 0
     assert view.id not in env.runc_ids()
+
+
+@pytest.mark.parametrize("damage", ["garbled", "missing"])
+def test_a_damaged_record_keeps_the_container_and_its_logs_until_removed(
+    env: Env, damage: str
+) -> None:
+    mgr = env.manager()
+    view = mgr.create(
+        "img", cfg("sh", "-c", "echo hello; trap 'exit 0' TERM; while :; do sleep 1; done")
+    )
+    mgr.start(view.id)
+    directory = env.home / "containers" / view.id
+    wait_for("the log", lambda: b"hello" in (directory / "json.log").read_bytes())
+    pid = env.runc_state(view.id)["pid"]
+    mgr.close()
+    if damage == "missing":
+        (directory / "config.json").unlink()
+    else:
+        (directory / "config.json").write_bytes(b'{"container_id":"\xff')
+
+    mgr = env.manager()
+    assert env.runc_state(view.id)["status"] == "running"
+    assert env.runc_state(view.id)["pid"] == pid
+    listed = {v.id: v for v in mgr.list()}
+    assert listed[view.id].state.status is Status.UNKNOWN
+    assert listed[view.id].state.error.startswith("damaged: ")
+    assert [e.text for e in mgr.logs(view.id)] == ["hello\n"]
+    monitors = env.monitor_pids()
+    assert monitors
+
+    mgr.remove(view.id)
+    assert view.id not in env.runc_ids()
+    assert not directory.exists()
+    assert mgr.list() == []
+    assert list((env.home / "containers").iterdir()) == []
+    wait_for("the monitor to end", lambda: not any(monitor.is_alive(p) for p in monitors))
