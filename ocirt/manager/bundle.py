@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ocirt.atomic import Durability, write_atomic
+from ocirt.atomic import PRIVATE_FILE, Durability, write_atomic
 from ocirt.config.model import ContainerDefinition
 from ocirt.errors import InvalidArgument
 from ocirt.runtime.hostfacts import image_user, stat_device
@@ -86,4 +86,7 @@ def check_mount_source(source: str) -> None:
 def write_spec(path: Path, spec: Mapping[str, Any]) -> None:
     # Rebuilt at every start: atomic, but not worth an fsync. Compact, because json's C
     # encoder only serves calls without an indent (the pure-Python one took ~1 ms).
-    write_atomic(path, json.dumps(spec, separators=(",", ":")), durability=Durability.CRASH)
+    # Owner only: the spec holds the container's env.
+    write_atomic(
+        path, json.dumps(spec, separators=(",", ":")), PRIVATE_FILE, durability=Durability.CRASH
+    )

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from ocirt.atomic import Durability
+from ocirt.atomic import Durability, make_private_dir
 from ocirt.config.ditto import ContainerUpdate, CreateRequest, apply_update, new_definition
 from ocirt.config.model import ContainerConfig, ContainerDefinition, ContainerId, LogDriver
 from ocirt.config.state import Operation, Status, check
@@ -109,7 +109,9 @@ class Manager:
         self.store = store
         self.registry = Registry(store)
         self._events = EventBus()
-        settings.exec_root.mkdir(parents=True, exist_ok=True)
+        # Root's alone: the exec root holds the API socket, runc's state and notices;
+        # the home the containers' definitions (with their secrets).
+        make_private_dir(settings.exec_root)
         self.supervisor = Supervisor(
             self.registry, runtime, network, self._emit, self._start, settings.notify_socket
         )

@@ -29,10 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from ocirt.atomic import (
+    PRIVATE_DIR,
+    PRIVATE_FILE,
     TEMP_PREFIX,
     TRASH_PREFIX,
     Durability,
     make_dir_durable,
+    make_private,
+    make_private_dir,
     purge_leftovers,
     remove_tree,
     write_atomic,
@@ -152,6 +156,12 @@ class ContainerStore:
             log=log_dir / LOG_FILE,
         )
 
+    def make_private(self) -> None:
+        """The home and containers dirs are root's alone (each container's own entries
+        are taken back by `load_all`): what an older install left open is closed."""
+        make_private_dir(self.home_dir)
+        make_private_dir(self.containers_dir)
+
     def prepare_dirs(self, paths: ContainerPaths) -> None:
         """Create the container's directories (before its config.json exists).
 
@@ -160,19 +170,20 @@ class ContainerStore:
         the first full `save`, which is what makes the container exist at all; a power cut
         before then leaves a half-created directory, which is garbage anyway.
         """
-        make_dir_durable(self.containers_dir)
-        make_dir_durable(paths.root)
+        make_dir_durable(self.containers_dir, PRIVATE_DIR)
+        make_dir_durable(paths.root, PRIVATE_DIR)
         for directory in (paths.bundle, paths.monitor):
             directory.mkdir(exist_ok=True)
         if paths.log_dir != paths.root:
-            make_dir_durable(paths.log_dir)
+            make_dir_durable(paths.log_dir, PRIVATE_DIR)
 
     def save(self, stored: StoredContainer, durability: Durability = Durability.FULL) -> None:
         """Replace the container's record; FULL unless the caller can do with less (see
         `ocirt.atomic`: every level leaves a whole record, old or new)."""
         paths = self.paths(stored.definition.id)
-        make_dir_durable(paths.root)
-        write_atomic(paths.config, encode(stored), durability=durability)
+        make_dir_durable(paths.root, PRIVATE_DIR)
+        # Owner only: a definition holds secrets (env, decryption key paths).
+        write_atomic(paths.config, encode(stored), PRIVATE_FILE, durability=durability)
 
     def load(self, container_id: str) -> StoredContainer:
         try:
@@ -182,17 +193,20 @@ class ContainerStore:
         return decode(data)
 
     def load_all(self) -> LoadResult:
-        """Read every container; delete temp and trash leftovers of earlier crashes."""
+        """Read every container; delete temp and trash leftovers of earlier crashes; make
+        the home, the containers and their records root's alone (`make_private`)."""
         containers: list[StoredContainer] = []
         half: list[str] = []
         unreadable: list[Unreadable] = []
-        if not self.containers_dir.is_dir():
-            return LoadResult((), (), ())
+        self.make_private()
         purge_leftovers(self.containers_dir)
         for entry in sorted(self.containers_dir.iterdir()):
             if not entry.is_dir() or entry.name.startswith((TEMP_PREFIX, TRASH_PREFIX)):
                 continue
             purge_leftovers(entry)
+            make_private(entry, PRIVATE_DIR)
+            for secret in (entry / CONFIG_FILE, entry / "bundle" / CONFIG_FILE):
+                make_private(secret, PRIVATE_FILE)
             config = entry / CONFIG_FILE
             if not config.exists() and not config.is_symlink():
                 if _has_run(entry):
