@@ -206,7 +206,7 @@ class Manager:
             # writes it with the network attachment it gets then.
             self._spec(definition, prepared.path, prepared.image, None)
             crash_point("create:after-bundle")
-            self.registry.save(slot, state=ContainerState(Status.CREATED))
+            self.registry.save(slot, state=ContainerState(Status.CREATED), required=True)
         except BaseException:
             with contextlib.suppress(OcirtError, OSError):
                 self.rootfs.release(definition.id, paths.bundle)
@@ -369,7 +369,7 @@ class Manager:
             with self.registry.lock:
                 check_unique_name(name, self.registry.names(exclude=slot.id))
                 definition = replace(slot.stored.definition, name=name)
-                self.registry.save(slot, definition=definition)
+                self.registry.save(slot, definition=definition, required=True)
             _log.info("container %s renamed", slot.label)
             self._emit(EventKind.RENAMED, slot.view())
             return slot.view()
@@ -380,7 +380,7 @@ class Manager:
             if update.resources is not None and slot.state.status.is_active:
                 # Kanto applies resources live to a running container.
                 self.runtime.update_memory(slot.id, definition.config.resources)
-            self.registry.save(slot, definition=definition)
+            self.registry.save(slot, definition=definition, required=True)
             _log.info("container %s updated", slot.label)
             self._emit(EventKind.UPDATED, slot.view())
             return slot.view()

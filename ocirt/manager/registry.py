@@ -9,6 +9,8 @@ on different containers run in parallel.
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -24,6 +26,13 @@ from ocirt.store.record import RuntimeRecord
 
 SHUTTING_DOWN = "the container manager is shutting down"
 
+_log = logging.getLogger(__name__)
+
+# A record that cannot be written for want of space is kept in memory and written again
+# later (`Registry.write_pending`): stopping or removing the container that filled the
+# disk must not need space.
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
 
 class Slot:
     """One container's mutable slot in the manager; touched only under `lock`."""
@@ -38,6 +47,7 @@ class Slot:
         "stored",
         "timer",
         "timer_token",
+        "unsaved",
     )
 
     def __init__(self, stored: StoredContainer) -> None:
@@ -53,6 +63,8 @@ class Slot:
         # Why the container's record cannot be read ("" when it can): such a container
         # is shown and can be removed, nothing else; its record is never written.
         self.damage = ""
+        # The record in memory is newer than the one on disk (a full disk refused it).
+        self.unsaved = False
 
     @classmethod
     def damaged(cls, container_id: str, reason: str, pid: int = -1) -> Slot:
@@ -196,8 +208,14 @@ class Registry:
         manually_stopped: bool | None = None,
         started_successfully_before: bool | None = None,
         durability: Durability = Durability.FULL,
+        required: bool = False,
     ) -> None:
-        """Persist the slot's record with these changes, then keep it in the slot."""
+        """Persist the slot's record with these changes, then keep it in the slot.
+
+        What has happened already (a stop, an exit, a remove) must be recorded even on
+        a full disk: then the record is kept in memory, marked `unsaved` and written by
+        `write_pending` once there is space. A change a client asks for that has not
+        happened yet (create, rename, update) is `required`: a full disk refuses it."""
         if slot.damage:
             # What is on disk is all there is of its definition: never overwrite it.
             raise damaged(slot.id, slot.damage)
@@ -213,5 +231,39 @@ class Registry:
         stored = replace(
             slot.stored, definition=definition or slot.stored.definition, runtime=runtime
         )
-        self.store.save(stored, durability)
+        try:
+            self.store.save(stored, durability)
+        except OSError as exc:
+            if required or exc.errno not in _NO_SPACE:
+                raise
+            if not slot.unsaved:
+                _log.warning(
+                    "container %s: cannot write its record (%s); it is kept in memory and"
+                    " written once there is space",
+                    slot.label,
+                    exc.strerror,
+                )
+            slot.unsaved = True
+        else:
+            slot.unsaved = False
         slot.stored = stored
+
+    def pending(self) -> bool:
+        """Whether a record waits for space (`save`)."""
+        with self.lock:
+            return any(s.unsaved for s in self._slots.values())
+
+    def write_pending(self) -> None:
+        """Write the records a full disk held back (`save`); those that still do not fit
+        wait for the next call."""
+        for slot in self.all():
+            with slot.lock:
+                if slot.removed or not slot.unsaved:
+                    continue
+                try:
+                    self.store.save(slot.stored)
+                except OSError as exc:
+                    _log.debug("record of %s still waits: %s", slot.id, exc.strerror)
+                    continue
+                slot.unsaved = False
+                _log.info("container %s: its record is written again", slot.label)

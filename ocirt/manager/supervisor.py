@@ -94,6 +94,8 @@ class Supervisor:
         """Look at every running container: catches a lost notice (`ocirt.manager.exits`)."""
         for slot in self.registry.active():
             self.submit(self._handle_exit, slot)
+        if self.registry.pending():
+            self.submit(self.registry.write_pending)
 
     def _handle_exit(self, slot: Slot) -> None:
         with slot.lock:
