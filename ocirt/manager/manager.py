@@ -451,6 +451,8 @@ class Manager:
                     # Not a manual stop: unless-stopped containers return at next start.
                     with contextlib.suppress(OcirtError):
                         self._stop(slot, plan, manual=False)
+        # A last try for records a full disk held back (the next start reads them).
+        self.registry.write_pending()
         with self.registry.lock:
             self.registry.closed = True
         self.supervisor.close()
