@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import uuid
 from enum import Enum
 from pathlib import Path
@@ -75,16 +76,48 @@ def write_atomic(
         fsync_dir(path.parent)
 
 
-def make_dir_durable(path: Path) -> None:
-    """mkdir (parents too) and fsync the parent, so the new entry survives a power cut.
+def make_dir_durable(path: Path, mode: int = 0o777) -> None:
+    """mkdir (parents too; `path` itself with `mode`, less the umask) and fsync the
+    parent, so the new entry survives a power cut.
 
     A directory that exists already costs no fsync: ocirt made it this way before.
     """
     path = Path(path)
     if path.is_dir():
         return
-    path.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=mode)
     fsync_dir(path.parent)
+
+
+# Owner-only modes of what holds secrets (a container's env, its decryption key paths).
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def make_private(path: Path, mode: int) -> None:
+    """Give `path` (never a symlink's target) this exact mode and, when another user owns
+    it, to the current user: what an older install or another hand left readable to
+    local users is taken back. Absent is not an error."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        return
+    if st.st_uid != os.geteuid() or st.st_gid != os.getegid():
+        os.chown(path, os.geteuid(), os.getegid(), follow_symlinks=False)
+    if st.st_mode & 0o7777 != mode:
+        # Not a symlink (checked above); Linux has no lchmod.
+        os.chmod(path, mode)
+
+
+def make_private_dir(path: Path) -> None:
+    """mkdir (parents too) and make `path` itself owner-only (`make_private`)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    make_private(path, PRIVATE_DIR)
 
 
 def remove_tree(path: Path) -> None:

@@ -23,10 +23,17 @@ struct exit_record exitrec_from_status(pid_t pid, int wait_status)
 	return r;
 }
 
+#define EXITREC_MAX 512
+
+int exitrec_reserve(const char *state_dir)
+{
+	return util_reserve_file(state_dir, "exit.json", EXITREC_MAX);
+}
+
 int exitrec_write(const char *state_dir, const struct exit_record *r)
 {
 	struct jsonlog_clock clk = {0};
-	char when[JSONLOG_TIME_MAX], sig[32] = "", buf[512];
+	char when[JSONLOG_TIME_MAX], sig[32] = "", buf[EXITREC_MAX];
 	when[jsonlog_format_time(&clk, &r->finished, when)] = '\0';
 	if (r->signal)
 		snprintf(sig, sizeof(sig), "\"signal\":%d,", r->signal);

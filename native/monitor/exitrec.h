@@ -23,6 +23,9 @@ struct exit_record {
 };
 
 struct exit_record exitrec_from_status(pid_t pid, int wait_status);
+/* Reserve the space of the record before the container runs: the container that fills
+ * the disk must not cost its own exit record. */
+int exitrec_reserve(const char *state_dir);
 int exitrec_write(const char *state_dir, const struct exit_record *r);
 /* Send {"id":..,"exitCode":..}\n to a unix socket (datagram, else stream). Best effort:
  * a manager that is down or slow must not hold up or fail the monitor. */

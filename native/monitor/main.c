@@ -511,6 +511,9 @@ int main(int argc, char **argv)
 	}
 	if (setup(m) < 0)
 		return 1;
+	rc = exitrec_reserve(m->o.state_dir);
+	if (rc < 0)
+		util_warn(rc, "reserving space for the exit record (a full disk may lose it)");
 	if (m->o.open_stdin) {
 		snprintf(m->attach_path, sizeof(m->attach_path), "%s/attach.sock", m->o.state_dir);
 		unlink(m->attach_path);

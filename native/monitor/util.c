@@ -50,13 +50,17 @@ int util_write_file_atomic(const char *dir, const char *name, const void *data, 
 	    snprintf(dst, sizeof(dst), "%s/%s", dir, name) >= (int)sizeof(dst))
 		return -ENAMETOOLONG;
 	{
-		_cleanup_close_ int fd =
-			RETRY_EINTR(open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+		/* No O_TRUNC: writing over a temp file reserved earlier (util_reserve_file)
+		 * needs no new blocks, so this works on a full disk; the truncate after it
+		 * only frees. */
+		_cleanup_close_ int fd = RETRY_EINTR(open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
 		if (fd < 0)
 			return -errno;
 		int rc = util_write_all(fd, data, len);
 		if (rc < 0)
 			return rc;
+		if (RETRY_EINTR(ftruncate(fd, (off_t)len)) < 0)
+			return -errno;
 		if (RETRY_EINTR(fsync(fd)) < 0)
 			return -errno;
 	}
@@ -71,6 +75,25 @@ int util_write_file_atomic(const char *dir, const char *name, const void *data, 
 	if (RETRY_EINTR(fsync(dfd)) < 0)
 		return -errno;
 	return 0;
+}
+
+int util_reserve_file(const char *dir, const char *name, size_t len)
+{
+	char tmp[PATH_MAX], fill[512];
+	if (snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	_cleanup_close_ int fd =
+		RETRY_EINTR(open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+	if (fd < 0)
+		return -errno;
+	memset(fill, ' ', sizeof(fill));
+	for (size_t done = 0; done < len; done += sizeof(fill)) {
+		size_t n = len - done < sizeof(fill) ? len - done : sizeof(fill);
+		int rc = util_write_all(fd, fill, n);
+		if (rc < 0)
+			return rc;
+	}
+	return RETRY_EINTR(fsync(fd)) < 0 ? -errno : 0;
 }
 
 int util_set_nonblock(int fd)

@@ -64,6 +64,9 @@ ssize_t util_read_file(const char *path, char *buf, size_t size);
 
 /* Replace dir/name atomically: write dir/.name.tmp, fsync, rename, fsync dir. */
 int util_write_file_atomic(const char *dir, const char *name, const void *data, size_t len);
+/* Make the temp file util_write_file_atomic(dir, name) writes, `len` bytes long, so that
+ * a later write of up to `len` bytes needs no free space (a full disk). */
+int util_reserve_file(const char *dir, const char *name, size_t len);
 
 int util_set_nonblock(int fd);
 int util_set_cloexec(int fd);

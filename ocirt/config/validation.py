@@ -74,6 +74,13 @@ def _mounts(config: ContainerConfig) -> Iterator[Finding]:
             yield Finding(
                 (MOUNTS, index, 0), "source and destination must be set for a mount point"
             )
+        elif not mount.source.startswith("/"):
+            # Kanto passes it on and the start fails; a path relative to the daemon's
+            # working directory means nothing to a client.
+            yield Finding(
+                (MOUNTS, index, 1),
+                f"the source of a mount point must be an absolute path on the host: {mount.source}",
+            )
 
 
 PRIVILEGED_WITH_DEVICES = Finding(

@@ -423,7 +423,13 @@ def run_daemon(
     daemon = build(config, cgroup_parent)
     try:
         serve(daemon)
-        log.info("ocirt daemon ready (pid %d)", os.getpid())
+        log.info(
+            "ocirt daemon ready (pid %d): socket %s, bridge %s, home %s",
+            os.getpid(),
+            daemon.api.path if daemon.api is not None else "none",
+            config.network.default_bridge.name if daemon.bridge else "none (host network only)",
+            config.manager.home_dir,
+        )
         notify_systemd("READY=1")
         while not stopping.wait(IMAGE_SWEEP_INTERVAL):
             expire_images(daemon)

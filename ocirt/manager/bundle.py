@@ -8,12 +8,14 @@ Used by the manager and by `ocirt spec`, so the printed spec is the one that run
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ocirt.atomic import Durability, write_atomic
+from ocirt.atomic import PRIVATE_FILE, Durability, write_atomic
 from ocirt.config.model import ContainerDefinition
+from ocirt.errors import InvalidArgument
 from ocirt.runtime.hostfacts import image_user, stat_device
 from ocirt.spec import layout
 from ocirt.spec.builder import build_spec
@@ -52,6 +54,8 @@ def make_spec(
     host), then build it. Raises InvalidArgument for a spec that cannot run."""
     config = definition.config
     devices = {d.path_on_host: stat_device(d.path_on_host) for d in config.devices}
+    for mount in config.mount_points:
+        check_mount_source(mount.source)
     if Path(paths.rootfs).is_dir():
         user = image_user(paths.rootfs, image.user)
     else:
@@ -68,7 +72,21 @@ def make_spec(
     )
 
 
+def check_mount_source(source: str) -> None:
+    """A bind mount's source must exist on the host: runc would fail at start, after the
+    container was accepted (Docker's `--mount` refuses at once too)."""
+    try:
+        os.stat(source)
+    except OSError as exc:
+        raise InvalidArgument(
+            f"the source of mount point {source} cannot be used: {exc.strerror}"
+        ) from exc
+
+
 def write_spec(path: Path, spec: Mapping[str, Any]) -> None:
     # Rebuilt at every start: atomic, but not worth an fsync. Compact, because json's C
     # encoder only serves calls without an indent (the pure-Python one took ~1 ms).
-    write_atomic(path, json.dumps(spec, separators=(",", ":")), durability=Durability.CRASH)
+    # Owner only: the spec holds the container's env.
+    write_atomic(
+        path, json.dumps(spec, separators=(",", ":")), PRIVATE_FILE, durability=Durability.CRASH
+    )

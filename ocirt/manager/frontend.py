@@ -13,6 +13,7 @@ from typing import Protocol
 
 from ocirt.config.ditto import CreateRequest
 from ocirt.config.model import ContainerConfig, ContainerId
+from ocirt.errors import OcirtError
 from ocirt.manager.types import ContainerView
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,10 @@ def create(manager: CreatesContainers, request: CreateRequest) -> ContainerView:
         return view
     try:
         manager.start(view.id)
+    except OcirtError:
+        # Kanto replies with the id even when the start fails; the state shows why, and
+        # the manager logged it once.
+        pass
     except Exception:
-        # Kanto replies with the id even when the start fails; the state shows why.
         log.exception("container %s was created but failed to start", view.id)
     return manager.get(view.id)

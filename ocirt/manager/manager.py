@@ -20,6 +20,7 @@ persisted counts as never having happened: recovery force-deletes what it made.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -27,7 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from ocirt.atomic import Durability
+from ocirt.atomic import Durability, make_private_dir
 from ocirt.config.ditto import ContainerUpdate, CreateRequest, apply_update, new_definition
 from ocirt.config.model import ContainerConfig, ContainerDefinition, ContainerId, LogDriver
 from ocirt.config.state import Operation, Status, check
@@ -59,6 +60,8 @@ from ocirt.spec import layout
 from ocirt.spec.facts import HostFacts, ImageConfig
 from ocirt.store.containers import StoredContainer
 from ocirt.store.record import RuntimeRecord
+
+_log = logging.getLogger(__name__)
 
 # After SIGKILL a container is gone within milliseconds; this bounds a stuck kernel.
 KILL_WAIT = 10.0
@@ -106,7 +109,9 @@ class Manager:
         self.store = store
         self.registry = Registry(store)
         self._events = EventBus()
-        settings.exec_root.mkdir(parents=True, exist_ok=True)
+        # Root's alone: the exec root holds the API socket, runc's state and notices;
+        # the home the containers' definitions (with their secrets).
+        make_private_dir(settings.exec_root)
         self.supervisor = Supervisor(
             self.registry, runtime, network, self._emit, self._start, settings.notify_socket
         )
@@ -182,6 +187,7 @@ class Manager:
                 slot.removed = True
                 raise
             view = slot.view()
+        _log.info("container %s created from image %s", slot.label, image_ref)
         self._emit(EventKind.CREATED, view)
         self._emit(EventKind.STATE, view)
         return view
@@ -202,7 +208,7 @@ class Manager:
             # writes it with the network attachment it gets then.
             self._spec(definition, prepared.path, prepared.image, None)
             crash_point("create:after-bundle")
-            self.registry.save(slot, state=ContainerState(Status.CREATED))
+            self.registry.save(slot, state=ContainerState(Status.CREATED), required=True)
         except BaseException:
             with contextlib.suppress(OcirtError, OSError):
                 self.rootfs.release(definition.id, paths.bundle)
@@ -265,6 +271,8 @@ class Manager:
             crash_point("start:after-handle")
         except (OcirtError, OSError) as exc:
             message = exc.message if isinstance(exc, OcirtError) else str(exc)
+            # The one log line of a failed start (the front ends do not repeat it).
+            _log.error("container %s failed to start: %s", slot.label, message)
             self.supervisor.release_runtime(slot.id)
             self.registry.save(
                 slot,
@@ -295,6 +303,7 @@ class Manager:
             # power had failed just before the start. The definition is never at risk.
             durability=Durability.CONTENT,
         )
+        _log.info("container %s started (pid %d)", slot.label, handle.container_pid)
         self._emit(EventKind.STATE, slot.view())
 
     # ------------------------------------------------------------------ stop
@@ -345,6 +354,7 @@ class Manager:
         with self._operate(container_id, operation) as slot:
             verb(slot.id)
             self.registry.save(slot, state=replace(slot.state, status=status))
+            _log.info("container %s %s", slot.label, status.name.lower())
             self._emit(EventKind.STATE, slot.view())
             return slot.view()
 
@@ -361,7 +371,8 @@ class Manager:
             with self.registry.lock:
                 check_unique_name(name, self.registry.names(exclude=slot.id))
                 definition = replace(slot.stored.definition, name=name)
-                self.registry.save(slot, definition=definition)
+                self.registry.save(slot, definition=definition, required=True)
+            _log.info("container %s renamed", slot.label)
             self._emit(EventKind.RENAMED, slot.view())
             return slot.view()
 
@@ -371,7 +382,8 @@ class Manager:
             if update.resources is not None and slot.state.status.is_active:
                 # Kanto applies resources live to a running container.
                 self.runtime.update_memory(slot.id, definition.config.resources)
-            self.registry.save(slot, definition=definition)
+            self.registry.save(slot, definition=definition, required=True)
+            _log.info("container %s updated", slot.label)
             self._emit(EventKind.UPDATED, slot.view())
             return slot.view()
 
@@ -381,20 +393,33 @@ class Manager:
         operation = Operation.REMOVE_FORCE if force else Operation.REMOVE
         with self._operate(container_id, operation) as slot:
             self.supervisor.cancel_timer(slot)
-            if slot.state.status.is_active:
+            if slot.damage:
+                self._remove_damaged(slot)
+                view = slot.view()
+            elif slot.state.status.is_active:
                 # As `docker rm -f`: SIGKILL at once, no grace period.
                 self.registry.save(slot, manually_stopped=True)
                 self._signal(slot, "SIGKILL")
                 record = self.supervisor.wait_exit(slot, KILL_WAIT)
                 self.supervisor.finish_run(slot, record, Status.STOPPED, emit=False)
-            self.registry.save(slot, state=replace(slot.state, status=Status.DEAD, pid=-1))
-            view = slot.view()
-            self._emit(EventKind.STATE, view)
-            crash_point("remove:after-dead")
+            if not slot.damage:
+                self.registry.save(slot, state=replace(slot.state, status=Status.DEAD, pid=-1))
+                view = slot.view()
+                self._emit(EventKind.STATE, view)
+                crash_point("remove:after-dead")
             self.destroy(slot.stored)
             slot.removed = True
             self.registry.discard(slot.id)
+            _log.info("container %s removed", slot.label)
         self._emit(EventKind.REMOVED, view)
+
+    def _remove_damaged(self, slot: Slot) -> None:
+        """Before a damaged container's directory goes: end whatever of it still runs
+        (its monitor then ends too). Its log dir is the default one: a `rootDir` of its
+        lost definition cannot be known."""
+        _log.warning("removing damaged container %s (%s)", slot.id, slot.damage)
+        if self.runtime.kill(slot.id, "SIGKILL"):
+            self.supervisor.wait_exit(slot, KILL_WAIT)
 
     def destroy(self, stored: StoredContainer) -> None:
         """Delete everything of a DEAD container; safe to repeat after a crash."""
@@ -428,6 +453,8 @@ class Manager:
                     # Not a manual stop: unless-stopped containers return at next start.
                     with contextlib.suppress(OcirtError):
                         self._stop(slot, plan, manual=False)
+        # A last try for records a full disk held back (the next start reads them).
+        self.registry.write_pending()
         with self.registry.lock:
             self.registry.closed = True
         self.supervisor.close()

@@ -4,8 +4,12 @@ manager's adapters).
 Run once before serving (kanto-reference §7 "Daemon start", decision 10). Whatever the
 previous manager was doing when it stopped or was killed, afterwards:
 
-- half-created containers (a directory without config.json, or one still CREATING) and
-  DEAD ones (a remove that did not finish) are deleted, runc container and all;
+- half-created containers (a directory without config.json whose container never ran,
+  or one still CREATING) and DEAD ones (a remove that did not finish) are deleted, runc
+  container and all;
+- damaged ones (config.json unreadable, or missing from a container that ran) are kept
+  as they are, processes, network and logs included, and shown as UNKNOWN with the
+  reason until the user removes them (`Slot.damaged`);
 - RUNNING/PAUSED containers whose monitor is alive are re-attached (runc tells which of
   the two they are); those that exited meanwhile get their exit record applied, restart
   policy included; one whose monitor died without a record is killed and marked EXITED;
@@ -56,7 +60,12 @@ def recover(
         _log.error("cannot list runc containers: %s", exc.message)
         runc_states = {}
     for bad in loaded.unreadable:
-        _log.error("ignoring container directory %s: %s", bad.id, bad.reason)
+        _log.error(
+            "container %s is damaged: %s; it is kept as it is (state UNKNOWN, processes"
+            " left alone) until it is removed",
+            bad.id,
+            bad.reason,
+        )
     for container_id in loaded.half_created:
         _delete_runc(supervisor, container_id)
         registry.store.remove_half_created(container_id)
@@ -68,9 +77,12 @@ def recover(
             _destroy(destroy, stored)
             continue
         slots.append(Slot(stored))
-    keep = {slot.id for slot in slots} | {bad.id for bad in loaded.unreadable}
+    damaged = [
+        _damaged_slot(bad.id, bad.reason, runc_states.get(bad.id)) for bad in loaded.unreadable
+    ]
+    keep = {slot.id for slot in slots} | {slot.id for slot in damaged}
     with registry.lock:
-        for slot in slots:
+        for slot in [*slots, *damaged]:
             registry.add(slot)
 
     for container_id in runc_states.keys() - keep:
@@ -100,6 +112,14 @@ def recover(
                 supervisor.submit(_boot_start, registry, supervisor, slot)
 
 
+def _damaged_slot(container_id: str, reason: str, runc_state: RuncState | None) -> Slot:
+    running = runc_state is not None and runc_state.status in (
+        RuncStatus.RUNNING,
+        RuncStatus.PAUSED,
+    )
+    return Slot.damaged(container_id, reason, runc_state.pid if running and runc_state else -1)
+
+
 def _reattach(
     registry: Registry, supervisor: Supervisor, slot: Slot, runc_state: RuncState | None
 ) -> None:
@@ -124,6 +144,7 @@ def _reattach(
         slot.run_started = time.monotonic()
         if status is not slot.state.status or runc_state.pid != slot.state.pid:
             registry.save(slot, state=replace(slot.state, status=status, pid=runc_state.pid))
+        _log.info("container %s re-attached (pid %d)", slot.label, runc_state.pid)
         return
     if alive:
         # The monitor outlived its container but has not written the record yet.
@@ -142,6 +163,11 @@ def _boot_start(registry: Registry, supervisor: Supervisor, slot: Slot) -> None:
     with slot.lock:
         if slot.removed or registry.closed or slot.state.status.is_active:
             return
+        _log.info(
+            "container %s started again by its restart policy %s",
+            slot.label,
+            slot.stored.definition.config.restart_policy.type.value,
+        )
         with contextlib.suppress(OcirtError):
             supervisor.start(slot)
 

@@ -9,19 +9,29 @@ on different containers run in parallel.
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 
 from ocirt.atomic import Durability
-from ocirt.config.model import ContainerDefinition, ContainerId
-from ocirt.config.state import Operation, check
-from ocirt.errors import NotFound, OcirtError
+from ocirt.config.model import ContainerConfig, ContainerDefinition, ContainerId
+from ocirt.config.state import Operation, Status, check
+from ocirt.errors import FailedPrecondition, NotFound, OcirtError
 from ocirt.manager.ports import ContainerStore
 from ocirt.manager.types import ContainerState, ContainerView
 from ocirt.store.containers import ContainerPaths, StoredContainer
+from ocirt.store.record import RuntimeRecord
 
 SHUTTING_DOWN = "the container manager is shutting down"
+
+_log = logging.getLogger(__name__)
+
+# A record that cannot be written for want of space is kept in memory and written again
+# later (`Registry.write_pending`): stopping or removing the container that filled the
+# disk must not need space.
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
 class Slot:
@@ -29,6 +39,7 @@ class Slot:
 
     __slots__ = (
         "backoff",
+        "damage",
         "exited",
         "lock",
         "removed",
@@ -36,6 +47,7 @@ class Slot:
         "stored",
         "timer",
         "timer_token",
+        "unsaved",
     )
 
     def __init__(self, stored: StoredContainer) -> None:
@@ -48,6 +60,24 @@ class Slot:
         self.timer_token = 0
         self.backoff = 0.0
         self.run_started = 0.0
+        # Why the container's record cannot be read ("" when it can): such a container
+        # is shown and can be removed, nothing else; its record is never written.
+        self.damage = ""
+        # The record in memory is newer than the one on disk (a full disk refused it).
+        self.unsaved = False
+
+    @classmethod
+    def damaged(cls, container_id: str, reason: str, pid: int = -1) -> Slot:
+        """The slot of a container whose record is missing or unreadable: all that is
+        known is its id (and, from the runtime, a pid); its state is UNKNOWN and says
+        why. Its definition is Kanto's defaults, so its json.log can still be read."""
+        definition = ContainerDefinition(
+            ContainerId(container_id), container_id, "", ContainerConfig()
+        )
+        state = ContainerState(Status.UNKNOWN, pid=pid, error=f"damaged: {reason}")
+        slot = cls(StoredContainer(definition, RuntimeRecord(state=state)))
+        slot.damage = reason
+        return slot
 
     @property
     def id(self) -> ContainerId:
@@ -56,6 +86,12 @@ class Slot:
     @property
     def state(self) -> ContainerState:
         return self.stored.runtime.state
+
+    @property
+    def label(self) -> str:
+        """How the daemon's log names the container: its id, and its name when it has one."""
+        d = self.stored.definition
+        return d.id if d.name in ("", d.id) else f"{d.id} ({d.name})"
 
     def view(self) -> ContainerView:
         d, r = self.stored.definition, self.stored.runtime
@@ -70,6 +106,12 @@ class Slot:
             manually_stopped=r.manually_stopped,
             started_successfully_before=r.started_successfully_before,
         )
+
+
+def damaged(container_id: str, reason: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"the container with id = {container_id} is damaged ({reason}) - it can only be removed"
+    )
 
 
 def not_found(container_id: str) -> NotFound:
@@ -128,9 +170,13 @@ class Registry:
         if self.closed:
             raise OcirtError(SHUTTING_DOWN)
 
-    def live(self, slot: Slot) -> None:
+    def live(self, slot: Slot, operation: Operation | None = None) -> None:
+        """The slot can take `operation` (None: a change of its record): not removed,
+        not damaged unless the operation is a remove, and the manager still serves."""
         if slot.removed:
             raise not_found(slot.id)
+        if slot.damage and operation not in (Operation.REMOVE, Operation.REMOVE_FORCE):
+            raise damaged(slot.id, slot.damage)
         self.check_open()
 
     @contextlib.contextmanager
@@ -142,7 +188,7 @@ class Registry:
         refusal)."""
         slot = self.get(container_id)
         with slot.lock:
-            self.live(slot)
+            self.live(slot, operation)
             settle(slot)
             check(slot.id, slot.state.status, operation)
             yield slot
@@ -162,8 +208,17 @@ class Registry:
         manually_stopped: bool | None = None,
         started_successfully_before: bool | None = None,
         durability: Durability = Durability.FULL,
+        required: bool = False,
     ) -> None:
-        """Persist the slot's record with these changes, then keep it in the slot."""
+        """Persist the slot's record with these changes, then keep it in the slot.
+
+        What has happened already (a stop, an exit, a remove) must be recorded even on
+        a full disk: then the record is kept in memory, marked `unsaved` and written by
+        `write_pending` once there is space. A change a client asks for that has not
+        happened yet (create, rename, update) is `required`: a full disk refuses it."""
+        if slot.damage:
+            # What is on disk is all there is of its definition: never overwrite it.
+            raise damaged(slot.id, slot.damage)
         runtime = slot.stored.runtime
         if state is not None:
             runtime = replace(runtime, state=state)
@@ -176,5 +231,39 @@ class Registry:
         stored = replace(
             slot.stored, definition=definition or slot.stored.definition, runtime=runtime
         )
-        self.store.save(stored, durability)
+        try:
+            self.store.save(stored, durability)
+        except OSError as exc:
+            if required or exc.errno not in _NO_SPACE:
+                raise
+            if not slot.unsaved:
+                _log.warning(
+                    "container %s: cannot write its record (%s); it is kept in memory and"
+                    " written once there is space",
+                    slot.label,
+                    exc.strerror,
+                )
+            slot.unsaved = True
+        else:
+            slot.unsaved = False
         slot.stored = stored
+
+    def pending(self) -> bool:
+        """Whether a record waits for space (`save`)."""
+        with self.lock:
+            return any(s.unsaved for s in self._slots.values())
+
+    def write_pending(self) -> None:
+        """Write the records a full disk held back (`save`); those that still do not fit
+        wait for the next call."""
+        for slot in self.all():
+            with slot.lock:
+                if slot.removed or not slot.unsaved:
+                    continue
+                try:
+                    self.store.save(slot.stored)
+                except OSError as exc:
+                    _log.debug("record of %s still waits: %s", slot.id, exc.strerror)
+                    continue
+                slot.unsaved = False
+                _log.info("container %s: its record is written again", slot.label)

@@ -32,6 +32,17 @@ _log = logging.getLogger(__name__)
 EXIT_POLL = 0.1
 
 
+def _ending(state: ContainerState) -> str:
+    """How the log tells the end of a run: "exited with code 3", "stopped (exit code 0)"."""
+    if state.status is Status.EXITED:
+        text = f"exited with code {state.exit_code}"
+    else:
+        text = f"{state.status.name.lower()} (exit code {state.exit_code})"
+    if state.error:
+        text += f": {state.error}"
+    return text
+
+
 class Supervisor:
     """Applies exits and runs restart timers for the containers of one registry."""
 
@@ -83,6 +94,8 @@ class Supervisor:
         """Look at every running container: catches a lost notice (`ocirt.manager.exits`)."""
         for slot in self.registry.active():
             self.submit(self._handle_exit, slot)
+        if self.registry.pending():
+            self.submit(self.registry.write_pending)
 
     def _handle_exit(self, slot: Slot) -> None:
         with slot.lock:
@@ -158,6 +171,7 @@ class Supervisor:
                 oom_killed=record.oom_killed,
             ),
         )
+        _log.info("container %s %s", slot.label, _ending(slot.state))
         if emit:
             self._emit(EventKind.STATE, slot.view())
 
@@ -203,6 +217,12 @@ class Supervisor:
                 return
             runtime = slot.stored.runtime
             self.registry.save(slot, restart_count=runtime.restart_count + 1)
+            _log.info(
+                "container %s restarted by its restart policy %s (restart %d)",
+                slot.label,
+                slot.stored.definition.config.restart_policy.type.value,
+                runtime.restart_count + 1,
+            )
             with contextlib.suppress(OcirtError):
                 self.start(slot)
 

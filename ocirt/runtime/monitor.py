@@ -431,5 +431,57 @@ def read_monitor_pid(state_dir: Path) -> int | None:
     return handle.monitor_pid if handle is not None else None
 
 
+def watches(monitor_pid: int, state_dir: Path) -> bool:
+    """Whether that pid is a live monitor of `state_dir` (its `--state-dir` argument):
+    a pid of a dead monitor may have been reused by the monitor of another container."""
+    if not is_alive(monitor_pid):
+        return False
+    try:
+        argv = Path(f"/proc/{monitor_pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    try:
+        at = argv.index(b"--state-dir")
+    except ValueError:
+        return False
+    return at + 1 < len(argv) and argv[at + 1] == os.fsencode(state_dir)
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
+
+
+def _proc_pids() -> list[int]:
+    try:
+        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return []
+
+
+def find_handle(state_dir: Path) -> MonitorHandle | None:
+    """The monitor of `state_dir` and its container, found in /proc, for a `handle.json`
+    that is missing or damaged (a bad flash page). The monitor is the subreaper of the
+    init whose pid runc wrote to the pid file, so it is that pid's parent; when the pid
+    file is damaged too, the monitor is looked for by its `--state-dir` among all
+    processes. None when no monitor watches `state_dir` any more."""
+    container_pid = 0
+    with contextlib.suppress(OSError, ValueError):
+        container_pid = int((state_dir / "container.pid").read_text().strip() or 0)
+    parent = _parent(container_pid) if container_pid > 0 else None
+    if parent is not None and watches(parent, state_dir):
+        return MonitorHandle(parent, container_pid, state_dir)
+    for pid in _proc_pids():
+        if watches(pid, state_dir):
+            # The pid file did not name a child of this monitor: the container pid is
+            # not known (the handle's container pid is informative only).
+            return MonitorHandle(pid, 0, state_dir)
+    return None
+
+
 def _pid(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None

@@ -9,6 +9,7 @@ update document.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,8 @@ from ocirt.config.model import ContainerDefinition, Resources
 from ocirt.errors import NotFound, RuncError
 from ocirt.runtime import monitor
 from ocirt.runtime.runc import Runc, RuncState, is_not_running, memory_update
+
+_log = logging.getLogger(__name__)
 
 
 class MonitoredRunc:
@@ -98,8 +101,25 @@ class MonitoredRunc:
         return monitor.read_exit_record(state_dir)
 
     def alive(self, state_dir: Path) -> bool:
-        pid = monitor.read_monitor_pid(state_dir)
-        return pid is not None and monitor.is_alive(pid)
+        handle = monitor.read_handle(state_dir)
+        if handle is not None and monitor.watches(handle.monitor_pid, state_dir):
+            return True
+        # No handle (a damaged handle.json reads as none), or one naming a pid that is
+        # not this container's monitor: look the monitor up before declaring the
+        # container unwatched, which would get a healthy container killed.
+        found = monitor.find_handle(state_dir)
+        if found is None:
+            return False
+        if found != handle:
+            _log.warning(
+                "monitor handle %s was damaged; re-attached to monitor pid %d",
+                state_dir / monitor.HANDLE_FILE,
+                found.monitor_pid,
+            )
+            # Best effort: a full disk must not make a live monitor look dead.
+            with contextlib.suppress(OSError):
+                monitor.write_handle(found)
+        return True
 
     def list(self) -> Sequence[RuncState]:
         return self.runc.list()

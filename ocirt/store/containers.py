@@ -13,24 +13,30 @@ definitions; kanto-reference §3, §5):
   `<rootDir>/<id>/json.log`).
 
 A crash at any point leaves something `load_all` can read: a directory without
-`config.json` is a half-created container (garbage); temp files and trash directories
-left by `ocirt.atomic` are deleted.
+`config.json` whose container never ran is a half-created container (garbage); temp
+files and trash directories left by `ocirt.atomic` are deleted. A `config.json` that
+does not parse, or one that is missing from a container that ran (a bad flash page, a
+hand's mistake: no crash of ocirt's makes either), is damage: reported, never deleted.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ocirt.atomic import (
+    PRIVATE_DIR,
+    PRIVATE_FILE,
     TEMP_PREFIX,
     TRASH_PREFIX,
     Durability,
-    fsync_dir,
     make_dir_durable,
+    make_private,
+    make_private_dir,
     purge_leftovers,
     remove_tree,
     write_atomic,
@@ -77,6 +83,8 @@ class StoredContainer:
 
 @dataclass(frozen=True, slots=True)
 class Unreadable:
+    """A damaged container directory: its `config.json` is missing or unreadable."""
+
     id: str
     reason: str
 
@@ -84,10 +92,25 @@ class Unreadable:
 @dataclass(frozen=True, slots=True)
 class LoadResult:
     containers: tuple[StoredContainer, ...]
-    # Directories without config.json: containers whose creation never finished.
+    # Directories without config.json whose container never ran: its creation never
+    # finished.
     half_created: tuple[str, ...]
-    # config.json files that do not parse (not a crash artefact: writes are atomic).
+    # config.json files that do not parse, or are missing from a container that ran (not
+    # a crash artefact: writes are atomic and `remove` renames the directory away).
     unreadable: tuple[Unreadable, ...]
+
+
+def _has_run(directory: Path) -> bool:
+    """Whether a container directory without config.json held a container that ran:
+    only a start writes the runtime spec and the monitor its files and the log, and a
+    start needs a saved config.json."""
+    if (directory / "bundle" / CONFIG_FILE).exists() or (directory / LOG_FILE).exists():
+        return True
+    try:
+        with os.scandir(directory / "monitor") as entries:
+            return next(entries, None) is not None
+    except OSError:
+        return False
 
 
 def encode(stored: StoredContainer) -> bytes:
@@ -133,6 +156,12 @@ class ContainerStore:
             log=log_dir / LOG_FILE,
         )
 
+    def make_private(self) -> None:
+        """The home and containers dirs are root's alone (each container's own entries
+        are taken back by `load_all`): what an older install left open is closed."""
+        make_private_dir(self.home_dir)
+        make_private_dir(self.containers_dir)
+
     def prepare_dirs(self, paths: ContainerPaths) -> None:
         """Create the container's directories (before its config.json exists).
 
@@ -141,19 +170,20 @@ class ContainerStore:
         the first full `save`, which is what makes the container exist at all; a power cut
         before then leaves a half-created directory, which is garbage anyway.
         """
-        make_dir_durable(self.containers_dir)
-        make_dir_durable(paths.root)
+        make_dir_durable(self.containers_dir, PRIVATE_DIR)
+        make_dir_durable(paths.root, PRIVATE_DIR)
         for directory in (paths.bundle, paths.monitor):
             directory.mkdir(exist_ok=True)
         if paths.log_dir != paths.root:
-            make_dir_durable(paths.log_dir)
+            make_dir_durable(paths.log_dir, PRIVATE_DIR)
 
     def save(self, stored: StoredContainer, durability: Durability = Durability.FULL) -> None:
         """Replace the container's record; FULL unless the caller can do with less (see
         `ocirt.atomic`: every level leaves a whole record, old or new)."""
         paths = self.paths(stored.definition.id)
-        make_dir_durable(paths.root)
-        write_atomic(paths.config, encode(stored), durability=durability)
+        make_dir_durable(paths.root, PRIVATE_DIR)
+        # Owner only: a definition holds secrets (env, decryption key paths).
+        write_atomic(paths.config, encode(stored), PRIVATE_FILE, durability=durability)
 
     def load(self, container_id: str) -> StoredContainer:
         try:
@@ -163,20 +193,26 @@ class ContainerStore:
         return decode(data)
 
     def load_all(self) -> LoadResult:
-        """Read every container; delete temp and trash leftovers of earlier crashes."""
+        """Read every container; delete temp and trash leftovers of earlier crashes; make
+        the home, the containers and their records root's alone (`make_private`)."""
         containers: list[StoredContainer] = []
         half: list[str] = []
         unreadable: list[Unreadable] = []
-        if not self.containers_dir.is_dir():
-            return LoadResult((), (), ())
+        self.make_private()
         purge_leftovers(self.containers_dir)
         for entry in sorted(self.containers_dir.iterdir()):
             if not entry.is_dir() or entry.name.startswith((TEMP_PREFIX, TRASH_PREFIX)):
                 continue
             purge_leftovers(entry)
+            make_private(entry, PRIVATE_DIR)
+            for secret in (entry / CONFIG_FILE, entry / "bundle" / CONFIG_FILE):
+                make_private(secret, PRIVATE_FILE)
             config = entry / CONFIG_FILE
-            if not config.exists():
-                half.append(entry.name)
+            if not config.exists() and not config.is_symlink():
+                if _has_run(entry):
+                    unreadable.append(Unreadable(entry.name, f"{CONFIG_FILE} is missing"))
+                else:
+                    half.append(entry.name)
                 continue
             try:
                 stored = decode(config.read_bytes())
@@ -194,13 +230,12 @@ class ContainerStore:
     def remove(self, container_id: str, log_root_dir: str = "") -> None:
         """Delete the container's directory (and its log dir when outside it).
 
-        config.json goes first, so a crash half-way leaves a half-created directory that
-        the next `load_all` reports as garbage, never a container with missing parts.
+        The log dir outside goes first, then the directory is renamed away at once
+        (`remove_tree`): a crash half-way leaves the whole container (its record says
+        DEAD, so recovery removes it again) or a trash entry, never a directory without
+        its config.json, which would be taken for damage. Needs no free space.
         """
         paths = self.paths(container_id, log_root_dir)
-        if paths.config.exists():
-            paths.config.unlink()
-            fsync_dir(paths.root)
         if log_root_dir:
             remove_tree(paths.log_dir)
         remove_tree(paths.root)

@@ -132,3 +132,24 @@ def test_remove_tree_removes_a_symlink_or_file_without_following_it(fs_root: obj
     Path(f"/data/{atomic.TRASH_PREFIX}f.abcd").write_text("x")
     purge_leftovers(Path("/data"))
     assert os.listdir("/data") == ["target"]
+
+
+def test_make_private_takes_back_modes_and_leaves_symlinks(tmp_path: Path) -> None:
+    from ocirt.atomic import PRIVATE_DIR, PRIVATE_FILE, make_private, make_private_dir
+
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    (home / "config.json").write_text("{}")
+    (home / "config.json").chmod(0o644)
+    outside = tmp_path / "outside"
+    outside.write_text("")
+    outside.chmod(0o644)
+    (home / "link").symlink_to(outside)
+    make_private_dir(home)
+    for name in ("config.json", "link", "absent"):
+        make_private(home / name, PRIVATE_FILE)
+    assert home.stat().st_mode & 0o7777 == PRIVATE_DIR
+    assert (home / "config.json").stat().st_mode & 0o7777 == PRIVATE_FILE
+    assert outside.stat().st_mode & 0o7777 == 0o644  # a symlink's target is not ours
+    make_private_dir(tmp_path / "new" / "dir")
+    assert (tmp_path / "new" / "dir").stat().st_mode & 0o7777 == PRIVATE_DIR

@@ -29,7 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ocirt.atomic import fsync_dir, purge_leftovers, remove_tree, write_atomic
+from ocirt.atomic import (
+    PRIVATE_FILE,
+    fsync_dir,
+    make_private,
+    make_private_dir,
+    purge_leftovers,
+    remove_tree,
+    write_atomic,
+)
 from ocirt.errors import DigestMismatch, ImageError, ImageNotFound, InvalidReference
 from ocirt.hashing import sha256_hex
 from ocirt.image.manifest import Platform
@@ -210,6 +218,10 @@ class ContentStore:
         self.root = root
         for sub in ("blobs/sha256", "blobs/sha512", "ingest", "snapshots/.tmp", "records"):
             (root / sub).mkdir(parents=True, exist_ok=True)
+        # Records are root's alone (an older install left them readable).
+        make_private_dir(root / "records")
+        for path in (root / "records").iterdir():
+            make_private(path, PRIVATE_FILE)
         (root / "mounts").mkdir(exist_ok=True)
         self._purge_trash()
 
@@ -302,7 +314,7 @@ class ContentStore:
 
     def put_record(self, record: ImageRecord) -> None:
         data = json.dumps(record.to_json(), sort_keys=True).encode()
-        write_atomic(self._record_path(record.reference), data)
+        write_atomic(self._record_path(record.reference), data, PRIVATE_FILE)
 
     def get_record(self, reference: str) -> ImageRecord | None:
         path = self._record_path(reference)

@@ -125,6 +125,15 @@ def test_mount_needs_source_and_destination(source: str, destination: str) -> No
     )
 
 
+@pytest.mark.parametrize("source", ["data", "./data", "~/data", "../etc"])
+def test_a_relative_mount_source_is_refused(source: str) -> None:
+    # Kanto accepts it and the start fails (issue 13 item 6).
+    mounts = (MountPoint(source, "/data"),)
+    assert message_of(definition(mount_points=mounts)) == (
+        f"the source of a mount point must be an absolute path on the host: {source}"
+    )
+
+
 @pytest.mark.parametrize("mode", ["rshard", "bind", "RPRIVATE ", "r-private"])
 def test_unknown_propagation_is_an_error(mode: str) -> None:
     # Decision 4: Kanto silently falls back to rprivate.

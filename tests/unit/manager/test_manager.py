@@ -12,6 +12,7 @@ from ocirt.config.ditto import parse_update
 from ocirt.config.model import (
     LogConfig,
     LogDriver,
+    MountPoint,
     NetworkMode,
     RestartPolicy,
     RestartPolicyType,
@@ -97,6 +98,24 @@ def test_an_unrunnable_spec_is_refused_at_create_and_nothing_stays(
     assert info.value.message == "no command specified: the image has none and the config none"
     assert mgr.list() == []
     assert list((env.base / "home" / "containers").iterdir()) == []
+
+
+def test_a_missing_mount_source_is_refused_at_create_and_nothing_stays(
+    env: FakeEnv, mgr: Manager
+) -> None:
+    there = env.base / "data"
+    there.mkdir()
+    missing = env.base / "nowhere"
+    mounts = (MountPoint(str(there), "/a"), MountPoint(str(missing), "/b"))
+    with pytest.raises(InvalidArgument) as info:
+        mgr.create("busybox", config(mount_points=mounts))
+    assert info.value.status == 400
+    assert info.value.message == (
+        f"the source of mount point {missing} cannot be used: No such file or directory"
+    )
+    assert mgr.list() == []
+    assert list((env.base / "home" / "containers").iterdir()) == []
+    assert mgr.create("busybox", config(mount_points=mounts[:1])).id
 
 
 def test_a_rootfs_failure_leaves_nothing(env: FakeEnv, mgr: Manager) -> None:
@@ -532,3 +551,43 @@ def test_close_can_stop_containers_without_marking_them(env: FakeEnv, mgr: Manag
     record = persisted(env, cid).runtime
     assert record.state.status is Status.STOPPED
     assert record.manually_stopped is False
+
+
+# ---------------------------------------------------------------------- full disk
+
+
+def test_a_full_disk_never_holds_up_a_stop_and_the_record_follows_later(
+    env: FakeEnv, mgr: Manager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    cid = running(mgr)
+    other = running(mgr)
+    store = mgr.registry.store
+    real_save = store.save
+    full = [True]
+
+    def save(stored: StoredContainer, *args: object, **kwargs: object) -> None:
+        if full[0]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(stored, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "save", save)
+    view = mgr.stop(cid)
+    assert view.state.status is Status.STOPPED
+    assert "kill" in env.runtime.verbs(cid)
+    # On disk, the record from before; what has not happened yet is refused.
+    assert persisted(env, cid).runtime.state.status is Status.RUNNING
+    with pytest.raises(OSError):
+        mgr.rename(cid, "renamed")
+    assert mgr.get(cid).name == cid
+    full[0] = False
+    mgr.supervisor.sweep()
+    wait_for("the record", lambda: persisted(env, cid).runtime.state.status is Status.STOPPED)
+    assert persisted(env, cid).runtime.manually_stopped
+    # Removal needs no space either; a create does.
+    full[0] = True
+    mgr.remove(other, force=True)
+    with pytest.raises(OSError):
+        mgr.create("busybox", config())
+    assert not (env.base / "home" / "containers" / other).exists()

@@ -10,7 +10,7 @@ import pytest
 
 from ocirt.config.model import RestartPolicy, RestartPolicyType
 from ocirt.config.state import Status
-from ocirt.errors import NetworkError, NotFound, RuncError
+from ocirt.errors import FailedPrecondition, NetworkError, NotFound, RuncError
 from ocirt.manager.manager import Manager
 from ocirt.runtime.runc import RuncStatus
 from ocirt.store.containers import ContainerStore
@@ -143,17 +143,75 @@ def test_leftovers_are_deleted(env: FakeEnv) -> None:
     assert second.create("busybox", config(), name="dead").name == "dead"
 
 
-def test_an_unreadable_record_is_kept_and_ignored(env: FakeEnv) -> None:
+@pytest.mark.parametrize("damage", ["garbled", "missing", "empty"])
+def test_a_damaged_record_is_kept_reported_and_removable(env: FakeEnv, damage: str) -> None:
+    first = env.manager()
+    cid = running(first)
+    other = running(first)
+    pid = first.get(cid).state.pid
+    first.close()
+    directory = env.base / "home" / "containers" / cid
+    (directory / "json.log").write_text(
+        '{"log":"kept\\n","stream":"stdout","time":"2024-05-01T10:00:00Z"}\n'
+    )
+    record = directory / "config.json"
+    if damage == "missing":
+        record.unlink()
+    else:
+        record.write_bytes(b"{not json" if damage == "garbled" else b"")
+    env.runtime.calls.clear()
+    second = env.manager()
+
+    # Kept as it is: its process runs on, its directory, spec and log stay.
+    assert env.runtime.verbs(cid) == []
+    assert env.runtime.runs[cid].status is RuncStatus.RUNNING
+    assert (directory / "bundle" / "config.json").exists()
+    assert [e.text for e in second.logs(cid)] == ["kept\n"]
+    # Reported: listed with the state UNKNOWN and why, as the twin shows it.
+    view = second.get(cid)
+    assert view.state.status is Status.UNKNOWN
+    assert view.state.pid == pid
+    reason = "config.json is missing" if damage == "missing" else "invalid persisted container"
+    assert view.state.error.startswith(f"damaged: {reason}")
+    assert {v.id for v in second.list()} == {cid, other}
+    reconciled = [c for c in env.network.calls if c[0] == "reconcile"][-1]
+    assert reconciled == ("reconcile", frozenset({cid, other}))
+    # Nothing but remove: its record on disk is all there is, and is never overwritten.
+    for act in (second.start, second.stop, second.pause, lambda c: second.rename(c, "x")):
+        with pytest.raises(FailedPrecondition, match=f"^the container with id = {cid} is damaged"):
+            act(cid)
+    if damage != "missing":
+        assert record.read_bytes() in (b"{not json", b"")
+    second.remove(cid)
+    assert ("kill", cid, "SIGKILL") in env.runtime.calls
+    assert ("delete", cid) in env.runtime.calls
+    assert ("detach", cid) in env.network.calls
+    assert not directory.exists()
+    with pytest.raises(NotFound):
+        second.get(cid)
+    assert [v.id for v in second.list()] == [other]
+
+
+def test_a_damaged_container_is_not_started_by_its_policy(env: FakeEnv) -> None:
+    first = env.manager()
+    cid = running(first, restart_policy=RestartPolicy(RestartPolicyType.ALWAYS))
+    first.stop(cid)
+    first.close()
+    (env.base / "home" / "containers" / cid / "config.json").unlink()
+    second = env.manager()
+    assert status(second, cid) is Status.UNKNOWN
+    second.close()
+    assert env.runtime.verbs(cid).count("launch") == 1
+
+
+def test_a_directory_of_a_container_that_never_ran_is_a_half_created_one(env: FakeEnv) -> None:
     first = env.manager()
     cid = first.create("busybox", config()).id
     first.close()
-    (env.base / "home" / "containers" / cid / "config.json").write_text("{not json")
-    env.runtime.adopt(cid, env.base / "nowhere", RuncStatus.RUNNING)
+    (env.base / "home" / "containers" / cid / "config.json").unlink()
     second = env.manager()
     assert second.list() == []
-    # Its runtime container is not taken for a stranger's.
-    assert ("delete", cid) not in env.runtime.calls
-    assert (env.base / "home" / "containers" / cid).exists()
+    assert not (env.base / "home" / "containers" / cid).exists()
 
 
 def test_failures_of_the_runtime_and_network_do_not_stop_recovery(env: FakeEnv) -> None:

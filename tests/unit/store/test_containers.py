@@ -22,7 +22,7 @@ from ocirt.config.model import (
 from ocirt.config.state import Status
 from ocirt.errors import NotFound
 from ocirt.manager.types import ContainerState
-from ocirt.store.containers import ContainerStore, StoredContainer
+from ocirt.store.containers import ContainerStore, StoredContainer, Unreadable
 from ocirt.store.record import RuntimeRecord
 
 HOME = Path("/var/lib/container-management")
@@ -161,6 +161,20 @@ def test_unreadable_files_are_reported_not_raised(store: ContainerStore, content
     result = store.load_all()
     assert result.containers == ()
     assert [u.id for u in result.unreadable] == ["x"]
+
+
+@pytest.mark.parametrize("trace", ["bundle/config.json", "json.log", "monitor/exit.json"])
+def test_a_container_that_ran_and_lost_its_config_is_damaged_not_half_created(
+    store: ContainerStore, trace: str
+) -> None:
+    directory = HOME / "containers" / "ran"
+    (directory / "bundle" / "rootfs").mkdir(parents=True)
+    (directory / "monitor").mkdir()
+    (directory / trace).write_text("{}")
+    result = store.load_all()
+    assert result.half_created == ()
+    assert result.unreadable == (Unreadable("ran", "config.json is missing"),)
+    assert directory.exists()
 
 
 def test_remove_deletes_directory_and_external_log_dir(store: ContainerStore) -> None:
