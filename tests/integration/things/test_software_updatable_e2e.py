@@ -548,8 +548,9 @@ def test_kill_9_while_installing_is_rolled_back_after_restart(
     assert service.proc is not None
     service.proc.wait(120)
     assert service.proc.returncode == -signal.SIGKILL
-    # The crash comes after INSTALLED was handed to the publisher, which may not have sent it.
-    assert chain(cloud, correlation)[-1] in ("INSTALLING", "INSTALLED")
+    # The crash comes after INSTALLED was handed to the publisher, which may not have sent
+    # it, nor (on a loaded machine) the statuses before it: only the end must be missing.
+    assert not {"FINISHED_SUCCESS", "FINISHED_ERROR"} & set(chain(cloud, correlation))
     service.proc = None
     monkeypatch.delenv("OCIRT_TEST_CRASH_AT")
     service.start()
