@@ -413,6 +413,19 @@ def in_container(service: Service, cid: str, *argv: str) -> str:
     return done.stdout
 
 
+def deployed(service: Service, runs: int) -> str:
+    """The daemon's log once its deployment has finished `runs` times (deployment runs in
+    the background, as Kanto's does)."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        text = service.log_path.read_text(errors="replace")
+        if text.count("deployment finished") >= runs:
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"deployment did not finish: {text[-3000:]}")
+        time.sleep(0.1)
+
+
 def environ_of(pid: int) -> dict[str, str]:
     raw = Path(f"/proc/{pid}/environ").read_bytes()
     return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
@@ -461,6 +474,7 @@ __all__ = [
     "Cloud",
     "Service",
     "build_layout",
+    "deployed",
     "environ_of",
     "in_container",
     "os",
