@@ -29,9 +29,12 @@ class Views(Protocol):
 class Health(Protocol):
     """Health of containers whose image has a health check (`ocirt.health.monitor`)."""
 
-    def verdict(self, container_id: str, /) -> tuple[str, float] | None:
+    def verdict(
+        self, container_id: str, started_at: str | None = None, /
+    ) -> tuple[str, float] | None:
         """(status, least wait) when the container has a health check: status is starting,
-        healthy or unhealthy; the gate waits at least `least wait` seconds for healthy."""
+        healthy or unhealthy, of the run that began at `started_at` (default: the current
+        one); the gate waits at least `least wait` seconds for healthy."""
         ...
 
 
@@ -81,6 +84,14 @@ class ActivationGate:
             view = self._manager.get(cid)
             state = view.state
             if state.status is not Status.RUNNING or state.started_at != started:
+                # The health monitor restarts an unhealthy container when its policy says
+                # so: that run's own verdict is the reason, not the stop it caused.
+                if health is not None and self._health is not None:
+                    past = self._health.verdict(container_id, started)
+                    if past is not None and past[0] == "unhealthy":
+                        raise ActivationFailed(
+                            f"container {view.name} is unhealthy", unhealthy=True
+                        )
                 raise ActivationFailed(not_running(view))
             if health is not None:
                 health = self._health.verdict(container_id) if self._health else None

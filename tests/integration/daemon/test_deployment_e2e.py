@@ -4,19 +4,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from service_harness import IMAGE, REPO, Service, deployed, in_container
+from service_harness import IMAGE, Service, deployed, in_container, never_healthy_layout
 
 pytestmark = pytest.mark.integration
 
 SERVE = ["sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 1; done"]
-MS = 1_000_000
 
 
 def descriptor(name: str, image: str = IMAGE, **config: Any) -> dict[str, Any]:
@@ -115,36 +112,22 @@ def test_a_new_container_that_cannot_start_is_rolled_back(service: Service) -> N
     assert "rolled back: removed" in log and f"app ({cid}) runs again" in log
 
 
-def _never_healthy_image(busybox_rootfs: Path, base: Path) -> Path:
-    spec = importlib.util.spec_from_file_location("mkimage", REPO / "hack" / "mkimage.py")
-    assert spec is not None and spec.loader is not None
-    mk = importlib.util.module_from_spec(spec)
-    sys.modules["mkimage"] = mk  # its dataclasses look their module up
-    spec.loader.exec_module(mk)
-    config = {
-        "Cmd": SERVE,
-        "Env": ["PATH=/bin:/usr/bin"],
-        "Healthcheck": {"Test": ["CMD", "false"], "Interval": 300 * MS, "Timeout": 5000 * MS,
-                        "Retries": 2},
-    }  # fmt: skip
-    desc = mk.write_image(base, mk.split_rootfs(busybox_rootfs, 1), config=config)
-    mk.write_index(base, "never", [desc], nested=False)
-    return base
-
-
 def test_an_unhealthy_new_container_is_rolled_back(
     service: Service, busybox_rootfs: Path, tmp_path: Path
 ) -> None:
     from ocirt.image.service import ImageService
 
-    layout = _never_healthy_image(busybox_rootfs, tmp_path / "never")
+    layout = never_healthy_layout(busybox_rootfs, tmp_path / "never")
     ImageService(service.home).load(layout, name="localhost/hc")
     service.extra_config["update_agent"] = {"activation_monitor": "1s", "activation_timeout": "30s"}
     write(service, "app.json", descriptor("app", env=["V=1"]))
     service.start()
     deployed(service, 1)
     cid = containers(service)["app"]["id"]
-    write(service, "app.json", descriptor("app", "localhost/hc:never", env=["V=2"]))
+    # unless-stopped: the health monitor restarts it when it turns unhealthy; the gate
+    # still reports the health, not the stop that the restart made.
+    sick = descriptor("app", "localhost/hc:never", env=["V=2"], restart_policy="unless-stopped")
+    write(service, "app.json", sick)
     log = restart(service, 2)
     listed = containers(service)
     assert list(listed) == ["app"]

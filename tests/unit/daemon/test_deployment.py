@@ -265,7 +265,9 @@ def test_a_failed_gate_rolls_back_to_the_old_container(tmp_path: Path) -> None:
     write(ctrs, "a.json", doc("a", "sick:1"))
 
     class Health:
-        def verdict(self, container_id: str, /) -> tuple[str, float] | None:
+        def verdict(
+            self, container_id: str, started_at: str | None = None, /
+        ) -> tuple[str, float] | None:
             sick = manager.get(container_id).image_ref == "sick:1"  # type: ignore[arg-type]
             return ("unhealthy", 0.0) if sick else None
 

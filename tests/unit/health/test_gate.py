@@ -19,7 +19,9 @@ class Verdicts:
     def __init__(self, *statuses: str) -> None:
         self.statuses = list(statuses)
 
-    def verdict(self, container_id: str, /) -> tuple[str, float] | None:
+    def verdict(
+        self, container_id: str, started_at: str | None = None, /
+    ) -> tuple[str, float] | None:
         return (self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]), 0.0
 
 
@@ -49,7 +51,9 @@ def test_a_restart_during_the_check_fails_it() -> None:
     cid = running(manager)
 
     class Restarts:
-        def verdict(self, container_id: str, /) -> tuple[str, float] | None:
+        def verdict(
+            self, container_id: str, started_at: str | None = None, /
+        ) -> tuple[str, float] | None:
             view = manager.get(cid)
             manager.views[cid] = replace(view, state=replace(view.state, started_at="later"))
             return "starting", 0.0
@@ -58,6 +62,29 @@ def test_a_restart_during_the_check_fails_it() -> None:
         ActivationGate(manager, Restarts(), timeout=30).verify(cid)
     assert not info.value.unhealthy
     assert info.value.message == "container app restarted during its activation check"
+
+
+def test_a_run_restarted_for_being_unhealthy_fails_as_unhealthy() -> None:
+    manager = FakeManager()
+    cid = running(manager)
+    first = manager.get(cid).state.started_at
+
+    class RestartedUnhealthy:
+        """The monitor saw the first run turn unhealthy and restarted the container."""
+
+        def verdict(
+            self, container_id: str, started_at: str | None = None, /
+        ) -> tuple[str, float] | None:
+            if started_at == first:
+                return "unhealthy", 0.0
+            view = manager.get(cid)
+            manager.views[cid] = replace(view, state=replace(view.state, started_at="again"))
+            return "starting", 0.0
+
+    with pytest.raises(ActivationFailed) as info:
+        ActivationGate(manager, RestartedUnhealthy(), timeout=30).verify(cid)
+    assert info.value.unhealthy
+    assert info.value.message == "container app is unhealthy"
 
 
 def test_a_stopped_container_fails_without_health() -> None:

@@ -380,7 +380,9 @@ class Unhealthy:
         self.manager = manager
         self.image = image
 
-    def verdict(self, container_id: str, /) -> tuple[str, float] | None:
+    def verdict(
+        self, container_id: str, started_at: str | None = None, /
+    ) -> tuple[str, float] | None:
         if self.manager.get(ContainerId(container_id)).image_ref != self.image:
             return None
         return "unhealthy", 0.0
