@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -293,3 +294,28 @@ def test_start_runs_in_a_thread_and_signals_the_end(tmp_path: Path) -> None:
     assert deployment.done.wait(30)
     deployment.close()
     assert [v.name for v in manager.list()] == ["a"]
+
+
+def test_a_stop_during_the_gate_rolls_the_recreate_back(tmp_path: Path) -> None:
+    ctrs, manager = tmp_path / "ctrs", FakeManager()
+    write(ctrs, "a.json", doc("a"))
+    (old,) = deploy(manager, settings(ctrs), tmp_path)
+    write(ctrs, "a.json", doc("a", "slow:1"))
+    checking = threading.Event()
+
+    class NeverDecides:
+        def verdict(
+            self, container_id: str, started_at: str | None = None, /
+        ) -> tuple[str, float] | None:
+            checking.set()
+            return "starting", 0.0
+
+    gate = ActivationGate(manager, NeverDecides(), monitor=0, timeout=600)
+    deployment = Deployment(manager, settings(ctrs), tmp_path, gate)
+    deployment.start()
+    assert checking.wait(30)
+    deployment.close()
+    assert deployment.done.is_set()
+    (view,) = manager.list()
+    assert (view.id, view.name, view.image_ref) == (old, "a", "img:1")
+    assert view.state.status is Status.RUNNING
