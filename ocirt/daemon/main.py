@@ -39,7 +39,9 @@ from ocirt.daemon.config import (
 from ocirt.errors import InvalidArgument, OcirtError
 
 if TYPE_CHECKING:
+    from ocirt.daemon.deployment import Deployment
     from ocirt.daemon.localapi import LocalApi
+    from ocirt.health.gate import ActivationGate
     from ocirt.health.monitor import HealthMonitor
     from ocirt.image.registry.auth import RegistryAccess
     from ocirt.image.service import ImageService
@@ -150,12 +152,19 @@ class Daemon:
     metrics: MetricsFeature | None = None
     update_agent: UpdateAgentService | None = None
     health: HealthMonitor | None = None
+    deployment: Deployment | None = None
 
     def close(self, stop_containers: bool) -> None:
         parts: tuple[
-            ThingsClient | MetricsFeature | UpdateAgentService | LocalApi | HealthMonitor | None,
+            Deployment
+            | ThingsClient
+            | MetricsFeature
+            | UpdateAgentService
+            | LocalApi
+            | HealthMonitor
+            | None,
             ...,
-        ] = (self.things, self.metrics, self.update_agent, self.api, self.health)
+        ] = (self.deployment, self.things, self.metrics, self.update_agent, self.api, self.health)
         for part in parts:
             if part is not None:
                 try:
@@ -275,13 +284,10 @@ def sysinfo(daemon: Daemon) -> dict[str, object]:
 
 def serve(daemon: Daemon) -> None:
     """Deployment, local API and things client: the parts that face users."""
-    from ocirt.daemon.deployment import deploy
     from ocirt.daemon.localapi import SOCKET_NAME, ApiHandlers, ImageHandlers, LocalApi
     from ocirt.metrics.service import MetricsService
 
     config = daemon.config
-    if config.deployment.enable:
-        deploy(daemon.manager, config.deployment, Path(config.deployment.home_dir))
     # health checks and update agent hook (issue 16): health checks of images that have
     # one; `ocirt apply` always, MQTT when update_agent.enable.
     from ocirt.health.monitor import HealthMonitor
@@ -299,6 +305,18 @@ def serve(daemon: Daemon) -> None:
         config.manager.default_ctrs_stop_timeout,
     )
     daemon.health.start()
+    if config.deployment.enable:
+        from ocirt.daemon.deployment import Deployment
+
+        # In the background, as Kanto deploys; after the health monitor, for the gate.
+        daemon.deployment = Deployment(
+            daemon.manager,
+            config.deployment,
+            Path(config.deployment.home_dir),
+            activation_gate(daemon),
+            config.manager.default_ctrs_stop_timeout,
+        )
+        daemon.deployment.start()
 
     daemon.update_agent = UpdateAgentService(
         config.update_agent,
@@ -363,6 +381,20 @@ def serve(daemon: Daemon) -> None:
         daemon.things.start()
 
 
+def activation_gate(daemon: Daemon) -> ActivationGate:
+    """The gate a replaced or installed container passes (`ocirt.health.gate`), with the
+    update agent's settings."""
+    from ocirt.health.gate import ActivationGate
+
+    settings = daemon.config.update_agent
+    return ActivationGate(
+        daemon.manager,
+        daemon.health,
+        monitor=settings.activation_monitor,
+        timeout=settings.activation_timeout,
+    )
+
+
 def software_updatable(daemon: Daemon) -> tuple[SoftwareUpdatable, ...]:
     """The SoftwareUpdatable feature; its journal lives in the things home dir."""
     from ocirt.swupdate.feature import SoftwareUpdatable
@@ -374,6 +406,7 @@ def software_updatable(daemon: Daemon) -> tuple[SoftwareUpdatable, ...]:
         HttpArtifactSource(_registry_settings(config)),
         Path(config.things.home_dir) / "softwareupdatable",
         stop_timeout=config.manager.default_ctrs_stop_timeout,
+        gate=activation_gate(daemon),
     )
     return (feature,)
 

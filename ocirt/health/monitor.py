@@ -74,6 +74,9 @@ class HealthMonitor:
         self._runc = (runtime, "--root", str(runc_root))
         self._stop_timeout = stop_timeout
         self._runs: dict[str, _Run] = {}
+        # container id -> (start time, last status) of the run before the current one:
+        # the activation gate asks about a run that an unhealthy restart replaced.
+        self._ended: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
         self._unsubscribe: Callable[[], None] | None = None
         self._closed = False
@@ -113,20 +116,27 @@ class HealthMonitor:
         health = self.health(container_id)
         return health.to_json() if health is not None else None
 
-    def verdict(self, container_id: str, /) -> tuple[str, float] | None:
-        """For the update agent's activation gate: (status of the current run, the least
-        time a verdict may take: the start period, or one probe when that is longer),
-        or None when the image has no health check."""
+    def verdict(
+        self, container_id: str, started_at: str | None = None, /
+    ) -> tuple[str, float] | None:
+        """For the activation gate (`ocirt.health.gate`): (status of the run that began at
+        `started_at`, by default the current one; the least time a verdict may take: the
+        start period, or one probe when that is longer), or None when the image has no
+        health check. A run not seen yet is starting."""
         view = self._manager.get(container_id)
         check = self.check_of(view)
         if check is None:
             return None
         least = max(check.start_period, check.interval + check.timeout)
+        wanted = started_at if started_at is not None else view.state.started_at
         with self._lock:
             run = self._runs.get(container_id)
-        if run is None or run.started_at != view.state.started_at:
-            return STARTING, least
-        return run.health.status, least
+            ended = self._ended.get(container_id)
+        if run is not None and run.started_at == wanted:
+            return run.health.status, least
+        if ended is not None and ended[0] == wanted:
+            return ended[1], least
+        return STARTING, least
 
     # ---- runs -------------------------------------------------------------------------------
 
@@ -152,6 +162,8 @@ class HealthMonitor:
                 return
             run = _Run(view.id, view.state.started_at, check)
             self._runs[view.id] = run
+            if old is not None:
+                self._ended[view.id] = (old.started_at, old.health.status)
         if old is not None:
             old.stop.set()
         thread = threading.Thread(
@@ -162,6 +174,8 @@ class HealthMonitor:
     def _end(self, container_id: str, *, forget: bool) -> None:
         with self._lock:
             run = self._runs.pop(container_id, None) if forget else self._runs.get(container_id)
+            if forget:
+                self._ended.pop(container_id, None)
         if run is not None:
             run.stop.set()
 

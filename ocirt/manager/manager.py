@@ -30,10 +30,11 @@ from pathlib import Path
 
 from ocirt.atomic import Durability, make_private_dir
 from ocirt.config.ditto import ContainerUpdate, CreateRequest, apply_update, new_definition
+from ocirt.config.ids import check_container_id
 from ocirt.config.model import ContainerConfig, ContainerDefinition, ContainerId, LogDriver
 from ocirt.config.state import Operation, Status, check
 from ocirt.config.validation import check_name, check_unique_name
-from ocirt.errors import OcirtError
+from ocirt.errors import InvalidArgument, OcirtError
 from ocirt.logs.jsonline import LogEntry
 from ocirt.manager import bundle, rules
 from ocirt.manager.events import EventBus, Subscriber
@@ -168,16 +169,29 @@ class Manager:
     # ------------------------------------------------------------------ create
 
     def create(
-        self, image_ref: str, config: ContainerConfig, name: str | None = None
+        self,
+        image_ref: str,
+        config: ContainerConfig,
+        name: str | None = None,
+        *,
+        container_id: str | None = None,
     ) -> ContainerView:
+        """A new container; `container_id` is a requested id (a deployment descriptor's or
+        a SoftwareUpdatable module's `container_id`, as Kanto honours it), else a UUID."""
+        if container_id is None:
+            cid = ContainerId(str(uuid.uuid4()))
+        else:
+            cid = ContainerId(check_container_id(container_id))
         # The one way to a definition (`ocirt spec` takes it too): defaults, validation.
         request = CreateRequest(image_ref=image_ref, start=False, name=name, config=config)
-        definition = new_definition(ContainerId(str(uuid.uuid4())), request)
+        definition = new_definition(cid, request)
         runtime = RuntimeRecord(state=ContainerState(Status.CREATING), created=rules.rfc3339nano())
         slot = Slot(StoredContainer(definition, runtime))
         with slot.lock:
             with self.registry.lock:
                 self.registry.check_open()
+                if self.registry.taken(cid):
+                    raise InvalidArgument(f"container with id = {cid} already exists")
                 check_unique_name(definition.name, self.registry.names())
                 self.registry.add(slot)
             try:

@@ -156,6 +156,10 @@ class Registry:
         with self.lock:
             self._slots.pop(container_id, None)
 
+    def taken(self, container_id: str) -> bool:
+        """Whether a container has this id; the caller holds `lock`."""
+        return container_id in self._slots
+
     def names(self, exclude: str | None = None) -> Sequence[str]:
         """The names in use; the caller holds `lock`."""
         return [

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ocirt.errors import InvalidArgument
+from ocirt.health.gate import ActivationGate
 from ocirt.manager.types import Event, EventKind, Status
 from ocirt.swupdate import model
 from ocirt.swupdate.fetch import ArtifactSource
@@ -68,10 +69,13 @@ class SoftwareUpdatable:
         state_dir: Path,
         *,
         stop_timeout: float = 30.0,
+        gate: ActivationGate | None = None,
     ) -> None:
         self._manager = manager
         self._post: Post | None = None
-        self._runner = Runner(manager, source, Journal(state_dir), self, stop_timeout=stop_timeout)
+        self._runner = Runner(
+            manager, source, Journal(state_dir), self, stop_timeout=stop_timeout, gate=gate
+        )
         # Publisher thread only: container id -> image ref, and the map last sent.
         self._containers: dict[str, str] = {}
         self._sent: dict[str, object] | None = None

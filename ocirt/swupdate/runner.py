@@ -12,6 +12,11 @@ Where ocirt does better than Kanto (docs/compatibility.md):
 - a module whose descriptor names an existing container replaces that container
   (create the new one, stop the old, start the new, remove the old) where Kanto fails
   on the name;
+- a started container must pass the activation gate (`ocirt.health.gate`: it keeps
+  running, and turns healthy when its image has a health check); a failure is the
+  install's rollback and FINISHED_ERROR saying why (Kanto reports success once started);
+- a descriptor's `container_id` is the container's id, as in Kanto, unless the container
+  the module replaces holds it (that one is removed only once the new one runs);
 - after a restart, an operation the last run did not finish goes on: an install still
   downloading resumes its download, one that was creating or starting containers is
   rolled back and reported FINISHED_ERROR; it is never left at INSTALLING.
@@ -27,8 +32,9 @@ from typing import Protocol
 
 from ocirt.config.model import ContainerConfig, ContainerId
 from ocirt.config.reader import load_json
-from ocirt.daemon.deployment import descriptor_request
+from ocirt.daemon.deployment import read_descriptor
 from ocirt.errors import NotFound, OcirtError, ValidationError
+from ocirt.health.gate import ActivationGate, Interrupted
 from ocirt.manager.faults import crash_point
 from ocirt.manager.types import StopOptions
 from ocirt.swupdate import plan
@@ -83,6 +89,7 @@ class _Descriptor:
     image_ref: str
     config: ContainerConfig
     name: str | None
+    container_id: str | None = None
 
 
 class Runner:
@@ -94,12 +101,15 @@ class Runner:
         reporter: Reporter,
         *,
         stop_timeout: float = 30.0,
+        gate: ActivationGate | None = None,
     ) -> None:
         self._manager = manager
         self._source = source
         self._journal = journal
         self._reporter = reporter
         self._stop_timeout = stop_timeout
+        # Without a health monitor the gate still checks that each started container runs.
+        self._gate = gate if gate is not None else ActivationGate(manager, monitor=0.0)
         self._queue: queue.Queue[tuple[Entry, bool] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="ocirt-swupdate", daemon=True)
         self._lock = threading.Lock()
@@ -125,6 +135,7 @@ class Runner:
         self._thread.start()
 
     def close(self) -> None:
+        self._gate.close()
         self._queue.put(None)
         if self._thread.is_alive():
             self._thread.join(timeout=5)
@@ -142,6 +153,11 @@ class Runner:
                     self._install(entry, resumed)
                 else:
                     self._remove(entry, resumed)
+            except Interrupted:
+                # The daemon is stopping: the journal keeps the entry, and the next start
+                # rolls the module back and reports it.
+                log.warning("%s operation %d interrupted by the stop", entry.kind, entry.seq)
+                return
             except Exception as exc:
                 log.exception("%s operation %d failed unexpectedly", entry.kind, entry.seq)
                 self._report_crash(entry, exc)
@@ -239,10 +255,10 @@ class Runner:
         if not isinstance(decoded, dict):
             raise _Failure(f"the SoftwareArtifact [{artifact.filename}] is not a JSON object")
         try:
-            image_ref, config, name = descriptor_request(body)
+            read = read_descriptor(body, artifact.filename)
         except ValidationError as exc:
             raise _Failure(exc.message, rejected=True) from exc
-        return _Descriptor(image_ref, config, name)
+        return _Descriptor(read.image_ref, read.config, read.name, read.container_id)
 
     def _create_and_start(
         self, entry: Entry, correlation_id: str, ident: ModuleId, descriptors: list[_Descriptor]
@@ -250,11 +266,14 @@ class Runner:
         created: list[str] = []
         displaced: list[dict[str, object]] = []
         for descriptor in descriptors:
+            requested = descriptor.container_id
             if descriptor.name is not None:
                 existing = next(
                     (v for v in self._manager.list() if v.name == descriptor.name), None
                 )
                 if existing is not None:
+                    if requested == existing.id:
+                        requested = None  # it keeps its id until the new one runs
                     aside = f"{descriptor.name}.replaced-{entry.seq}"
                     displaced.append(
                         {
@@ -266,7 +285,9 @@ class Runner:
                     )
                     self._journal.update(entry, displaced=displaced)
                     self._manager.rename(existing.id, aside)
-            view = self._manager.create(descriptor.image_ref, descriptor.config, descriptor.name)
+            view = self._manager.create(
+                descriptor.image_ref, descriptor.config, descriptor.name, container_id=requested
+            )
             created.append(view.id)
             self._journal.update(entry, created=created)
             self._reporter.installed(view.id, view.image_ref)
@@ -278,6 +299,8 @@ class Runner:
                 self._manager.stop(ContainerId(str(old["id"])), options)
         for cid in created:
             self._manager.start(ContainerId(cid))
+        for cid in created:
+            self._gate.verify(cid)
 
     def _roll_back(self, entry: Entry) -> str:
         """Undo a module's partial install; returns what to add to the report's message."""

@@ -18,7 +18,13 @@ Unsubscribe = Callable[[], None]
 
 class ContainerManager(Protocol):
     def create(
-        self, image_ref: str, config: ContainerConfig, name: str | None = None, /
+        self,
+        image_ref: str,
+        config: ContainerConfig,
+        name: str | None = None,
+        /,
+        *,
+        container_id: str | None = None,
     ) -> ContainerView: ...
 
     def start(self, container_id: ContainerId, /) -> object: ...

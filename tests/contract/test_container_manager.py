@@ -13,7 +13,13 @@ import pytest
 from ocirt.config.ditto import parse_update
 from ocirt.config.model import ContainerConfig, ContainerId, NetworkMode
 from ocirt.config.state import Status
-from ocirt.errors import AlreadyExists, FailedPrecondition, NotFound, ValidationError
+from ocirt.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ValidationError,
+)
 from ocirt.manager.types import Event, StopOptions
 from tests.support.fake_env import FakeEnv
 from tests.support.fake_manager import FakeManager
@@ -68,6 +74,24 @@ def test_names_are_unique_and_valid(manager: Any) -> None:
     assert manager.get(first.id).name == "one"
     manager.rename(first.id, "three")
     assert manager.get(first.id).name == "three"
+
+
+def test_a_requested_id_is_honoured_once_and_checked(manager: Any) -> None:
+    view = manager.create("busybox", CONFIG, "asked", container_id="my-app.1")
+    assert view.id == "my-app.1"
+    assert manager.get(ContainerId("my-app.1")).name == "asked"
+    # The id's defaults follow the requested id, as for a generated one.
+    unnamed = manager.create("busybox", CONFIG, container_id="plain")
+    assert (unnamed.name, unnamed.config.host_name) == ("plain", "plain-host")
+    with pytest.raises(InvalidArgument) as taken:
+        manager.create("busybox", CONFIG, "other", container_id="my-app.1")
+    assert taken.value.status == 400
+    assert taken.value.message == "container with id = my-app.1 already exists"
+    for bad in ("../etc", "-x", "a/b", ""):
+        with pytest.raises(InvalidArgument) as invalid:
+            manager.create("busybox", CONFIG, "other", container_id=bad)
+        assert invalid.value.message == f"invalid container id {bad!r}"
+    assert {v.id for v in manager.list()} == {"my-app.1", "plain"}
 
 
 def test_lifecycle_states_and_refusals(manager: Any) -> None:

@@ -14,10 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from ocirt.config.ditto import ContainerUpdate, CreateRequest, apply_update, new_definition
+from ocirt.config.ids import check_container_id
 from ocirt.config.model import ContainerConfig, ContainerDefinition, ContainerId
 from ocirt.config.state import Operation, Status, check
 from ocirt.config.validation import check_name, check_unique_name
-from ocirt.errors import NotFound
+from ocirt.errors import InvalidArgument, NotFound
 from ocirt.manager.types import ContainerState, ContainerView, Event, EventKind, StopOptions
 
 
@@ -44,10 +45,20 @@ class FakeManager:
         self._set(replace(view, state=replace(view.state, status=status, pid=pid)))
 
     def create(
-        self, image_ref: str, config: ContainerConfig, name: str | None = None
+        self,
+        image_ref: str,
+        config: ContainerConfig,
+        name: str | None = None,
+        *,
+        container_id: str | None = None,
     ) -> ContainerView:
         self.calls.append(("create", image_ref, config, name))
-        cid = ContainerId(f"c{next(self._ids)}")
+        if container_id is None:
+            cid = ContainerId(f"c{next(self._ids)}")
+        else:
+            cid = ContainerId(check_container_id(container_id))
+            if cid in self.views:
+                raise InvalidArgument(f"container with id = {cid} already exists")
         # The real definition rules: defaults (host name ...), validation, unique names.
         request = CreateRequest(image_ref=image_ref, start=False, name=name, config=config)
         definition = new_definition(cid, request)

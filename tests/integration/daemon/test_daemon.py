@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from service_harness import IMAGE, Cloud, Service, in_container, state_updates
+from service_harness import IMAGE, Cloud, Service, deployed, in_container, state_updates
 
 pytestmark = pytest.mark.integration
 
@@ -104,6 +104,7 @@ def test_deployment_descriptors_are_applied_once(service: Service, cloud: Cloud)
     (deploy / "ignored.txt").write_text("{not a descriptor}")
     service.start()
     cloud.wait_twin("/features/ContainerFactory", lambda t: len(t) >= 1)
+    deployed(service, 1)
     listed = json.loads(service.cli("list", "--json").stdout)
     assert [c["name"] for c in listed] == ["deployed"]
     cid = listed[0]["id"]
@@ -113,6 +114,7 @@ def test_deployment_descriptors_are_applied_once(service: Service, cloud: Cloud)
 
     service.stop()
     service.start()
+    deployed(service, 2)
     again = json.loads(service.cli("list", "--json").stdout)
     assert [c["id"] for c in again] == [cid]
 

@@ -413,6 +413,41 @@ def in_container(service: Service, cid: str, *argv: str) -> str:
     return done.stdout
 
 
+def deployed(service: Service, runs: int) -> str:
+    """The daemon's log once its deployment has finished `runs` times (deployment runs in
+    the background, as Kanto's does)."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        text = service.log_path.read_text(errors="replace")
+        if text.count("deployment finished") >= runs:
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"deployment did not finish: {text[-3000:]}")
+        time.sleep(0.1)
+
+
+def never_healthy_layout(busybox_rootfs: Path, base: Path) -> Path:
+    """An OCI layout of `never`: busybox serving forever, whose HEALTHCHECK always fails
+    (every 300 ms, unhealthy after two failures). Load it with a name, e.g. localhost/hc."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mkimage", REPO / "hack" / "mkimage.py")
+    assert spec is not None and spec.loader is not None
+    mk = importlib.util.module_from_spec(spec)
+    sys.modules["mkimage"] = mk  # its dataclasses look their module up
+    spec.loader.exec_module(mk)
+    ms = 1_000_000
+    config = {
+        "Cmd": ["sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 1; done"],
+        "Env": ["PATH=/bin:/usr/bin"],
+        "Healthcheck": {"Test": ["CMD", "false"], "Interval": 300 * ms, "Timeout": 5000 * ms,
+                        "Retries": 2},
+    }  # fmt: skip
+    desc = mk.write_image(base, mk.split_rootfs(busybox_rootfs, 1), config=config)
+    mk.write_index(base, "never", [desc], nested=False)
+    return base
+
+
 def environ_of(pid: int) -> dict[str, str]:
     raw = Path(f"/proc/{pid}/environ").read_bytes()
     return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
@@ -461,8 +496,10 @@ __all__ = [
     "Cloud",
     "Service",
     "build_layout",
+    "deployed",
     "environ_of",
     "in_container",
+    "never_healthy_layout",
     "os",
     "running_broker",
     "state_updates",

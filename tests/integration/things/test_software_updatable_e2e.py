@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from service_harness import IMAGE, Cloud, Service, in_container
+from service_harness import IMAGE, Cloud, Service, in_container, never_healthy_layout
 
 pytestmark = pytest.mark.integration
 
@@ -493,6 +493,40 @@ def test_replacing_a_same_named_container(
     cloud.wait_for(lambda: old not in names_in(dependencies(cloud)), "the old one removed")
     (new,) = names_in(dependencies(cloud))
     assert "V=2" in in_container(service, new, "cat", "/proc/1/environ")
+
+
+def test_container_id_honoured_and_an_unhealthy_replacement_rolled_back(
+    service: Service,
+    cloud: Cloud,
+    artifacts: ArtifactServer,
+    busybox_rootfs: Path,
+    tmp_path: Path,
+) -> None:
+    from ocirt.image.service import ImageService
+
+    layout = never_healthy_layout(busybox_rootfs, tmp_path / "never")
+    ImageService(service.home).load(layout, name="localhost/hc")
+    service.extra_config["update_agent"] = {"activation_monitor": "1s", "activation_timeout": "30s"}
+    ready(service, cloud)
+    body = json.loads(descriptor("swu-web", env=["V=1"]))
+    body["container_id"] = "swu-id-1"
+    first = install(cloud, module("web", artifact(artifacts, "/a.json", json.dumps(body).encode())))
+    (end,) = finished(cloud, first)
+    assert end["status"] == "FINISHED_SUCCESS", end
+    assert names_in(dependencies(cloud)) == {"swu-id-1"}
+    assert "V=1" in in_container(service, "swu-id-1", "cat", "/proc/1/environ")
+
+    sick = {"container_id": "swu-id-2", "container_name": "swu-web",
+            "image": {"name": "localhost/hc:never"}, "config": {"env": ["V=2"]}}  # fmt: skip
+    second = install(
+        cloud, module("web", artifact(artifacts, "/b.json", json.dumps(sick).encode()))
+    )
+    (end,) = finished(cloud, second)
+    assert end["status"] == "FINISHED_ERROR"
+    assert end["message"].startswith("container swu-web is unhealthy; the install was rolled back")
+    assert "restored swu-web (swu-id-1)" in end["message"]
+    cloud.wait_for(lambda: names_in(dependencies(cloud)) == {"swu-id-1"}, "the rollback")
+    assert "V=1" in in_container(service, "swu-id-1", "cat", "/proc/1/environ")
 
 
 def test_https_with_the_registry_trust(service: Service, cloud: Cloud, tmp_path: Path) -> None:

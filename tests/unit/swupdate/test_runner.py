@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from ocirt.config.model import ContainerConfig
+from ocirt.config.model import ContainerConfig, ContainerId
 from ocirt.config.state import Status
 from ocirt.errors import RuncError, Unavailable
+from ocirt.health.gate import ActivationGate
 from ocirt.swupdate.journal import Journal
 from ocirt.swupdate.plan import Report
 from ocirt.swupdate.runner import RESTART_MESSAGE, Runner
@@ -370,3 +371,99 @@ def test_an_unexpected_error_still_ends_the_module(tmp_path: Path) -> None:
     message = str(recorder.last()["message"])
     assert message.startswith("internal runtime error: boom; the install was rolled back")
     assert manager.views == {}
+
+
+class Unhealthy:
+    """The health monitor's verdict for containers of one image: never healthy."""
+
+    def __init__(self, manager: FakeManager, image: str) -> None:
+        self.manager = manager
+        self.image = image
+
+    def verdict(
+        self, container_id: str, started_at: str | None = None, /
+    ) -> tuple[str, float] | None:
+        if self.manager.get(ContainerId(container_id)).image_ref != self.image:
+            return None
+        return "unhealthy", 0.0
+
+
+def run_gated(
+    tmp_path: Path, manager: FakeManager, source: Source, value: dict[str, object]
+) -> Recorder:
+    recorder = Recorder()
+    gate = ActivationGate(manager, Unhealthy(manager, "localhost/sick:1"), monitor=0, timeout=0)
+    runner = Runner(
+        manager, source, Journal(tmp_path / "journal"), recorder, stop_timeout=1, gate=gate
+    )
+    runner.start()
+    runner.submit("install", value)
+    runner.close()
+    return recorder
+
+
+def test_an_unhealthy_new_container_rolls_the_install_back(tmp_path: Path) -> None:
+    manager = FakeManager()
+    old = manager.create("localhost/old:1", ContainerConfig(), "web")
+    manager.start(old.id)
+    body = descriptor("web", "localhost/sick:1")
+    value = install_value(artifact("http://h/a", body))
+    recorder = run_gated(tmp_path, manager, Source({"http://h/a": body}), value)
+    (view,) = manager.list()
+    assert (view.id, view.name, view.state.status) == (old.id, "web", Status.RUNNING)
+    assert recorder.statuses()[-2:] == ["INSTALLED", "FINISHED_ERROR"]
+    message = str(recorder.last()["message"])
+    assert message.startswith("container web is unhealthy; the install was rolled back")
+    assert f"restored web ({old.id})" in message
+
+
+def test_a_healthy_gate_lets_the_install_finish(tmp_path: Path) -> None:
+    manager = FakeManager()
+    body = descriptor("web")
+    value = install_value(artifact("http://h/a", body))
+    recorder = run_gated(tmp_path, manager, Source({"http://h/a": body}), value)
+    (view,) = manager.list()
+    assert view.state.status is Status.RUNNING
+    assert recorder.statuses()[-1] == "FINISHED_SUCCESS"
+
+
+def test_a_descriptors_container_id_is_honoured(tmp_path: Path) -> None:
+    manager = FakeManager()
+    body = json.dumps({"container_id": "app-7", "container_name": "web",
+                       "image": {"name": IMAGE}}).encode()  # fmt: skip
+    source = Source({"http://h/a": body})
+    recorder = run(
+        tmp_path, manager, source, ("install", install_value(artifact("http://h/a", body)))
+    )
+    (view,) = manager.list()
+    assert (view.id, view.name) == ("app-7", "web")
+    assert recorder.statuses()[-1] == "FINISHED_SUCCESS"
+
+
+def test_a_replaced_container_keeps_its_id_until_the_new_one_runs(tmp_path: Path) -> None:
+    manager = FakeManager()
+    old = manager.create(IMAGE, ContainerConfig(), "web", container_id="app-7")
+    manager.start(old.id)
+    body = json.dumps({"container_id": "app-7", "container_name": "web",
+                       "image": {"name": "localhost/new:2"}}).encode()  # fmt: skip
+    source = Source({"http://h/a": body})
+    recorder = run(
+        tmp_path, manager, source, ("install", install_value(artifact("http://h/a", body)))
+    )
+    (view,) = manager.list()
+    assert view.id != "app-7" and view.image_ref == "localhost/new:2"
+    assert recorder.statuses()[-1] == "FINISHED_SUCCESS"
+
+
+def test_a_container_id_another_container_holds_is_finished_error(tmp_path: Path) -> None:
+    manager = FakeManager()
+    manager.create(IMAGE, ContainerConfig(), "other", container_id="app-7")
+    body = json.dumps({"container_id": "app-7", "container_name": "web",
+                       "image": {"name": IMAGE}}).encode()  # fmt: skip
+    source = Source({"http://h/a": body})
+    recorder = run(
+        tmp_path, manager, source, ("install", install_value(artifact("http://h/a", body)))
+    )
+    assert [v.name for v in manager.list()] == ["other"]
+    assert recorder.statuses()[-1] == "FINISHED_ERROR"
+    assert recorder.last()["message"] == "container with id = app-7 already exists"
