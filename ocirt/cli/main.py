@@ -1,53 +1,159 @@
-"""The `ocirt` command: argument parsing and dispatch only.
+"""The `ocirt` command: global options, dispatch, and the end of the process.
 
-Each command is a module `ocirt.cli.<module>` with `HELP: str`,
-`add_arguments(parser)` and `run(args) -> int` (the exit code). Command modules import
-their heavy dependencies inside `run`, so that `ocirt --help` stays cheap on small devices.
+`ocirt [--host SOCKET] [--timeout T] COMMAND [options]`. Each command is a module
+`ocirt.cli.<module>` with `HELP: str`, `add_arguments(parser)` and `run(args) -> int`
+(the exit code). Only the chosen command's module is imported and only its parser is
+built: `ocirt list` is one JSON line on a unix socket, and the interpreter's start-up is
+most of its cost (issue 17, bench/cli_startup.py).
+
+Exit codes: 0, 1 for an error (kanto-cm's `Error: ...`), 2 for a usage error (argparse),
+130 on Ctrl-C, and 141 (128 + SIGPIPE, what a shell shows for Docker's or Go's CLI) when
+the reader of stdout went away (`ocirt get X | head -1`): quietly, without a traceback.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
+import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-# command name -> module under ocirt.cli
-COMMANDS: dict[str, str] = {
-    "spec": "spec_cmd",
-    "image": "image_cmd",
-    "daemon": "daemon_cmd",
-    "create": "create_cmd",
-    "start": "start_cmd",
-    "stop": "stop_cmd",
-    "pause": "pause_cmd",
-    "resume": "resume_cmd",
-    "rename": "rename_cmd",
-    "update": "update_cmd",
-    "remove": "remove_cmd",
-    "get": "get_cmd",
-    "list": "list_cmd",
-    "logs": "logs_cmd",
-    "sysinfo": "sysinfo_cmd",
+if TYPE_CHECKING:
+    import argparse
+
+# command name -> (module under ocirt.cli, one-line help for `ocirt --help`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "create": ("create_cmd", "Create a container from an image (started only with --start)."),
+    "start": ("start_cmd", "Start a container."),
+    "stop": ("stop_cmd", "Stop a running or paused container."),
+    "pause": ("pause_cmd", "Pause (freeze) a running container."),
+    "resume": ("resume_cmd", "Resume a paused container."),
+    "rename": ("rename_cmd", "Rename a container."),
+    "update": ("update_cmd", "Update a container's restart policy or memory limits."),
+    "remove": ("remove_cmd", "Remove containers (-f also stops running ones)."),
+    "get": ("get_cmd", "Show a container (as JSON)."),
+    "list": ("list_cmd", "List containers."),
+    "logs": ("logs_cmd", "Print a container's log."),
+    "sysinfo": ("sysinfo_cmd", "Show information about the daemon."),
+    "image": ("image_cmd", "Manage images."),
+    "spec": ("spec_cmd", "Print the OCI runtime spec of a container config (no daemon)."),
+    "daemon": ("daemon_cmd", "Run the ocirt daemon."),
 }
 
+USAGE = "usage: ocirt [-h] [--version] [--host SOCKET] [--timeout T] COMMAND ..."
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ocirt", description="A small container manager.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, module_name in COMMANDS.items():
-        module = importlib.import_module(f"ocirt.cli.{module_name}")
-        p = sub.add_parser(name, help=cast(str, module.HELP), description=cast(str, module.HELP))
-        module.add_arguments(p)
-        p.set_defaults(run=module.run)
+EXIT_BROKEN_PIPE = 141
+EXIT_INTERRUPTED = 130
+
+
+def usage_text() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = [
+        USAGE,
+        "",
+        "A small container manager speaking Eclipse Kanto's container-management API.",
+        "",
+        "global options (before COMMAND):",
+        "  -h, --help            show this help and exit",
+        "  --version             print the version and exit",
+        "  --host, --socket SOCKET",
+        "                        the daemon's local API socket (or $OCIRT_SOCKET)",
+        "  --timeout T           seconds (or a Go duration) to wait for the daemon (30)",
+        "",
+        "commands:",
+        *(f"  {name.ljust(width)}  {text}" for name, (_, text) in COMMANDS.items()),
+        "",
+        "`ocirt COMMAND --help` shows a command's options.",
+    ]
+    return "\n".join(lines)
+
+
+def _usage_error(message: str) -> int:
+    print(f"{USAGE}\nocirt: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _dispatch(argv: list[str]) -> int:
+    from ocirt.cli.common import CliError, guarded
+
+    defaults: dict[str, object] = {}
+    socket = os.environ.get("OCIRT_SOCKET")
+    if socket:
+        defaults["socket"] = socket
+    index = 0
+    while index < len(argv) and argv[index].startswith("-"):
+        option, sep, value = argv[index].partition("=")
+        if option in ("-h", "--help"):
+            print(usage_text())
+            return 0
+        if option == "--version":
+            from ocirt import __version__
+
+            print(f"ocirt version {__version__}")
+            return 0
+        if option not in ("--host", "--socket", "--timeout"):
+            return _usage_error(f"unknown global option {option} (global options come first)")
+        if not sep:
+            index += 1
+            if index == len(argv):
+                return _usage_error(f"{option} needs a value")
+            value = argv[index]
+        if option == "--timeout":
+            from ocirt.cli.common import seconds_arg
+
+            try:
+                defaults["timeout"] = seconds_arg(value)
+            except CliError as exc:
+                print(f"Error: {exc.message}", file=sys.stderr)
+                return 1
+        else:
+            defaults["socket"] = value
+        index += 1
+    if index == len(argv):
+        return _usage_error("a command is required (ocirt --help lists them)")
+    name = argv[index]
+    if name not in COMMANDS:
+        return _usage_error(f"unknown command {name!r} (ocirt --help lists them)")
+    parser = command_parser(name)
+    # Global options are the defaults of the command's own --socket/--timeout.
+    known = {action.dest for action in parser._actions}
+    parser.set_defaults(**{k: v for k, v in defaults.items() if k in known})
+
+    def body() -> int:
+        args = parser.parse_args(argv[index + 1 :])
+        code: int = args.run(args)
+        return code
+
+    return guarded(body)
+
+
+def command_parser(name: str) -> argparse.ArgumentParser:
+    """The parser of one command (its module imported now); `run` is set on the result."""
+    import argparse
+    import importlib
+
+    module_name, help_text = COMMANDS[name]
+    module = importlib.import_module(f"ocirt.cli.{module_name}")
+    parser = argparse.ArgumentParser(prog=f"ocirt {name}", description=help_text)
+    module.add_arguments(parser)
+    parser.set_defaults(run=module.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    run = cast(Callable[[argparse.Namespace], int], args.run)
-    return run(args)
+    try:
+        code = _dispatch(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # The reader is gone: nothing more can be said on stdout, and Python's own flush
+        # at exit must not fail again with a traceback.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

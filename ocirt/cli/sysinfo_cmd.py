@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
+from typing import TYPE_CHECKING
 
 from ocirt.cli.common import add_connection_args, call, guarded, print_json
+
+if TYPE_CHECKING:
+    import argparse
 
 HELP = "Show information about the daemon."
 

@@ -250,7 +250,11 @@ def serve(daemon: Daemon) -> None:
         deploy(daemon.manager, config.deployment, Path(config.manager.home_dir))
     daemon.api = LocalApi(
         Path(config.manager.exec_root_dir) / SOCKET_NAME,
-        ApiHandlers(daemon.manager, lambda: sysinfo(daemon)),
+        ApiHandlers(
+            daemon.manager,
+            lambda: sysinfo(daemon),
+            stop_timeout=config.manager.default_ctrs_stop_timeout,
+        ),
     )
     daemon.api.start()
     if config.things.enable:
