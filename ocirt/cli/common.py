@@ -10,11 +10,13 @@ stdlib a request needs; `json` itself is imported where a command prints or send
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
 
+# Not typing.TYPE_CHECKING: importing typing costs the CLI ~2 ms (mypy knows the name).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable, Sequence
+    from typing import Any
 
 DEFAULT_SOCKET = "/var/run/container-management/ocirt.sock"
 
@@ -58,7 +60,9 @@ def add_container_arg(parser: argparse.ArgumentParser) -> None:
     """kanto-cm's way to name a container: an ID (or a unique ID prefix, or a name, as
     Docker takes them) as the argument, or its name with -n/--name."""
     parser.add_argument("container", nargs="?", help="container ID, unique ID prefix or name")
-    parser.add_argument("-n", "--name", dest="by_name", default="", help="container name")
+    parser.add_argument(
+        "-n", "--name", dest="by_name", metavar="NAME", default="", help="container name"
+    )
 
 
 def selector(args: argparse.Namespace) -> dict[str, str]:

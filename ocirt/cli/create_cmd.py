@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import Any
 
 from ocirt.cli.common import CliError, add_connection_args, call, guarded, print_json
+
+# Not typing.TYPE_CHECKING: importing typing costs the CLI ~2 ms (mypy knows the name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 HELP = "Create a container from an image (does not start it unless --start)."
 
@@ -149,6 +153,10 @@ _NOT_WITH_FILE = (
     "log_max_size", "log_path", "log_mode", "log_max_buffer_size", "memory",
     "memory_reservation", "memory_swap", "dec_keys", "dec_recipients",
 )  # fmt: skip
+# Not typing.TYPE_CHECKING: importing typing costs the CLI ~2 ms (mypy knows the name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def file_request(args: argparse.Namespace) -> dict[str, Any]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ocirt.cli.common import (
     add_connection_args,
     add_container_arg,
@@ -13,6 +11,8 @@ from ocirt.cli.common import (
     selector,
 )
 
+# Not typing.TYPE_CHECKING: importing typing costs the CLI ~2 ms (mypy knows the name).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 

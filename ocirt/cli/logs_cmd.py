@@ -5,7 +5,6 @@ log. `since_time` (pure) reads --since; printing the streamed entries is the onl
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
 from ocirt.cli.common import (
     CliError,
@@ -16,6 +15,8 @@ from ocirt.cli.common import (
     selector,
 )
 
+# Not typing.TYPE_CHECKING: importing typing costs the CLI ~2 ms (mypy knows the name).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from datetime import datetime

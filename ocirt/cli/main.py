@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
+# Not typing.TYPE_CHECKING: importing typing costs the CLI ~2 ms (mypy knows the name).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Sequence
 
 # command name -> (module under ocirt.cli, one-line help for `ocirt --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -66,6 +67,18 @@ def usage_text() -> str:
         "`ocirt COMMAND --help` shows a command's options.",
     ]
     return "\n".join(lines)
+
+
+def terminal_columns() -> int:
+    """shutil.get_terminal_size().columns, without importing shutil."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+    except (AttributeError, OSError, ValueError):
+        return 80
 
 
 def _usage_error(message: str) -> int:
@@ -132,9 +145,25 @@ def command_parser(name: str) -> argparse.ArgumentParser:
     import argparse
     import importlib
 
+    class Formatter(argparse.HelpFormatter):
+        # argparse's own imports shutil (and with it bz2, lzma, fnmatch: ~2 ms on every
+        # call) for the terminal width, which only printing the help needs.
+        def __init__(
+            self,
+            prog: str,
+            indent_increment: int = 2,
+            max_help_position: int = 24,
+            width: int | None = None,
+        ) -> None:
+            if width is None:
+                width = terminal_columns() - 2
+            super().__init__(prog, indent_increment, max_help_position, width)
+
     module_name, help_text = COMMANDS[name]
     module = importlib.import_module(f"ocirt.cli.{module_name}")
-    parser = argparse.ArgumentParser(prog=f"ocirt {name}", description=help_text)
+    parser = argparse.ArgumentParser(
+        prog=f"ocirt {name}", description=help_text, formatter_class=Formatter
+    )
     module.add_arguments(parser)
     parser.set_defaults(run=module.run)
     return parser

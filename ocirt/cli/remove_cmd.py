@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
 
 from ocirt.cli.common import (
     ID_AND_NAME,
@@ -16,8 +15,11 @@ from ocirt.cli.common import (
     seconds_arg,
 )
 
+# Not typing.TYPE_CHECKING: importing typing costs the CLI ~2 ms (mypy knows the name).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from typing import Any
 
 HELP = "Remove containers (-f also stops running ones)."
 
@@ -27,10 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "containers", nargs="*", metavar="container", help="container ID, ID prefix or name"
     )
-    parser.add_argument("-n", "--name", dest="by_name", default="", help="container name")
+    parser.add_argument(
+        "-n", "--name", dest="by_name", metavar="NAME", default="", help="container name"
+    )
     parser.add_argument("-f", "--force", action="store_true", help="stop it first if running")
     parser.add_argument(
-        "-t", "--time", dest="grace", type=seconds_arg, default=None,
+        "-t", "--time", dest="grace", metavar="DURATION", type=seconds_arg, default=None,
         help="with -f: stop gracefully within this time (a Go duration or seconds) "
         "instead of SIGKILL at once",
     )  # fmt: skip

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ocirt.cli.common import (
     CliError,
     add_connection_args,
@@ -13,6 +11,8 @@ from ocirt.cli.common import (
     selector,
 )
 
+# Not typing.TYPE_CHECKING: importing typing costs the CLI ~2 ms (mypy knows the name).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
 
@@ -24,7 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "names", nargs="+", metavar="ARG", help="CONTAINER NEW_NAME, or NEW_NAME with -n"
     )
-    parser.add_argument("-n", "--name", dest="by_name", default="", help="container name")
+    parser.add_argument(
+        "-n", "--name", dest="by_name", metavar="NAME", default="", help="container name"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from ocirt.cli.common import (
     add_connection_args,
     add_container_arg,
@@ -14,8 +12,11 @@ from ocirt.cli.common import (
     selector,
 )
 
+# Not typing.TYPE_CHECKING: importing typing costs the CLI ~2 ms (mypy knows the name).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from typing import Any
 
 HELP = "Stop a running or paused container."
 
@@ -24,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_connection_args(parser)
     add_container_arg(parser)
     parser.add_argument(
-        "-t", "--time", dest="grace", type=seconds_arg, default=None,
+        "-t", "--time", dest="grace", metavar="DURATION", type=seconds_arg, default=None,
         help="grace period before SIGKILL: a Go duration (15s, 1m15s) or seconds "
         "(default: the daemon's default_ctrs_stop_timeout)",
     )  # fmt: skip
