@@ -60,7 +60,7 @@ def test_a_kanto_cm_session(service: Service) -> None:
     # kanto-cm's table: Go's tabwriter with '|' after each column (see the unit test).
     table = ok(service, "list")
     assert table.split("\n")[3] == (
-        f"{cid}\t|web{' ' * 34}\t|{IMAGE.ljust(60)}\t|Created   \t|{' ' * 32}|0{' ' * 9}\t|"
+        f"{cid} \t|web{' ' * 34}\t|{IMAGE.ljust(60)}\t|Created   \t|{' ' * 32}|0{' ' * 9}\t|"
     )
     assert table.startswith("\nID ") and table.endswith("\t|\n\n")
 
