@@ -11,6 +11,13 @@ daemon spends on a list is measured by the daemon's benches. Rounds are interlea
 
 Usage: python3 bench/cli_startup.py [--rounds N] [--ocirt PATH]
 (default PATH: the `ocirt` script next to this interpreter, else on $PATH).
+
+An editable install (hack/setup.sh) runs setuptools' finder from a .pth file at every
+start-up, in the baseline too, which flatters the ratio; a regular install is what a
+device has:
+    .venv/bin/pip wheel --no-deps -w /tmp/whl . && /usr/bin/python3 -m venv /tmp/v
+    /tmp/v/bin/pip install --no-deps /tmp/whl/ocirt-*.whl
+    python3 bench/cli_startup.py --ocirt /tmp/v/bin/ocirt
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
+    from types import SimpleNamespace
 
 # command name -> (module under ocirt.cli, one-line help for `ocirt --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -40,6 +41,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "spec": ("spec_cmd", "Print the OCI runtime spec of a container config (no daemon)."),
     "daemon": ("daemon_cmd", "Run the ocirt daemon."),
 }
+
+# The everyday commands, parsed by ocirt.cli.fastargs first (argparse when it gives up).
+FAST_COMMANDS = frozenset(
+    ("list", "get", "start", "stop", "pause", "resume", "remove", "rename", "update",
+     "logs", "sysinfo")
+)  # fmt: skip
 
 USAGE = "usage: ocirt [-h] [--version] [--host SOCKET] [--timeout T] COMMAND ..."
 
@@ -127,14 +134,26 @@ def _dispatch(argv: list[str]) -> int:
     name = argv[index]
     if name not in COMMANDS:
         return _usage_error(f"unknown command {name!r} (ocirt --help lists them)")
-    parser = command_parser(name)
-    # Global options are the defaults of the command's own --socket/--timeout.
-    known = {action.dest for action in parser._actions}
-    parser.set_defaults(**{k: v for k, v in defaults.items() if k in known})
+    rest = argv[index + 1 :]
 
     def body() -> int:
-        args = parser.parse_args(argv[index + 1 :])
-        code: int = args.run(args)
+        import importlib
+
+        module = importlib.import_module(f"ocirt.cli.{COMMANDS[name][0]}")
+        args: argparse.Namespace | SimpleNamespace | None = None
+        if name in FAST_COMMANDS:
+            from ocirt.cli.fastargs import FastParser
+
+            fast = FastParser()
+            module.add_arguments(fast)
+            args = fast.parse(rest, defaults)
+        if args is None:
+            parser = command_parser(name)
+            # Global options are the defaults of the command's own --socket/--timeout.
+            known = {action.dest for action in parser._actions}
+            parser.set_defaults(**{k: v for k, v in defaults.items() if k in known})
+            args = parser.parse_args(rest)
+        code: int = module.run(args)
         return code
 
     return guarded(body)
