@@ -5,14 +5,17 @@ The protocol is the server's (`ocirt.daemon.localapi`): write one line
 ``{"op": "...", "args": {...}}``, read answer lines until one carries "ok". An error
 answer becomes a CliError with the daemon's status, code and message.
 
-This runs on every `ocirt list` (issue 17): no other ocirt package, and the C `_socket`
-rather than `socket`, whose enums and selectors cost more than the call itself.
+This runs on every `ocirt list` (issue 17): no other ocirt package, the C `_socket`
+rather than `socket` (whose enums and selectors cost more than the call itself), and the
+C half of `json` (`_json`) rather than the package, which imports `re` and compiles its
+patterns: `encode` and `decode` are json.dumps and json.loads for the JSON values a
+request and an answer hold (tests/unit/cli/test_client.py holds them side by side).
 """
 
 from __future__ import annotations
 
+import _json
 import _socket
-import json
 import os
 
 from ocirt.cli.common import CliError
@@ -78,15 +81,15 @@ def stream(
                 f"cannot reach the ocirt daemon at {address}: {exc}", 500, UNAVAILABLE
             ) from exc
         sock.settimeout(timeout)
-        sock.sendall(json.dumps({"op": op, "args": args}).encode() + b"\n")
+        sock.sendall(encode({"op": op, "args": args}).encode() + b"\n")
         for line in _lines(sock):
-            message = json.loads(line)
+            message = decode(line)
             if message.get("ok") is False:
                 raise _rebuild(message.get("error") or {})
             yield message
             if "ok" in message:
                 return
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TypeError) as exc:
         raise CliError(f"talking to the ocirt daemon failed: {exc}", 500, UNAVAILABLE) from exc
     finally:
         sock.close()
@@ -119,3 +122,62 @@ def _rebuild(error: dict[str, Any]) -> CliError:
         status,
         str(error.get("code", "messages:execution.failed")),
     )
+
+
+class _Context:
+    """What `_json.make_scanner` reads: json.loads' defaults (NaN and Infinity included)."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = float
+    memo: dict[str, object] = {}
+
+
+# typeshed types the context as a scanner; any object with these attributes will do.
+_scan = _json.make_scanner(_Context())  # type: ignore[arg-type]
+
+
+def decode(text: bytes | str) -> Any:
+    """json.loads of one JSON text. Raises ValueError."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    start = len(text) - len(text.lstrip(" \t\n\r"))
+    try:
+        value, end = _scan(text, start)
+    except StopIteration:
+        raise ValueError(f"invalid JSON at {start}: {text[:80]!r}") from None
+    if text[end:].strip(" \t\n\r"):
+        raise ValueError(f"extra data after the JSON value at {end}: {text[:80]!r}")
+    return value
+
+
+def encode(value: object) -> str:
+    """json.dumps(value, separators=(",", ":")) for dicts with str keys, lists, tuples,
+    str, int, finite float, bool and None. Raises TypeError or ValueError."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return str(_json.encode_basestring_ascii(value))
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{value} is not a JSON number")
+        return float.__repr__(value)
+    if isinstance(value, dict):
+        items = []
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"JSON keys are strings, not {key!r}")
+            items.append(f"{_json.encode_basestring_ascii(key)}:{encode(item)}")
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(encode(item) for item in value) + "]"
+    raise TypeError(f"{type(value).__name__} is not JSON")

@@ -83,8 +83,6 @@ def since_time(text: str, now: datetime) -> datetime:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
     from ocirt.cli.client import stream
 
     def body() -> int:
@@ -105,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
             if not isinstance(entry, dict):
                 continue
             if args.json:
+                import json
+
                 print(json.dumps(entry), flush=True)
                 continue
             out = sys.stderr if entry.get("stream") == "stderr" else sys.stdout

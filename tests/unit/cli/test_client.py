@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ocirt.cli.client import request, stream
+from ocirt.cli.client import decode, encode, request, stream
 from ocirt.cli.common import CliError
 
 
@@ -131,3 +131,50 @@ def test_garbage_from_the_daemon_is_unavailable(
     replies.append(b"this is not json\n")
     with pytest.raises(CliError, match="talking to the ocirt daemon failed"):
         request(path, "list", {})
+
+
+VALUES = [
+    None,
+    True,
+    0,
+    -17,
+    2**70,
+    2.5,
+    1e-07,
+    "",
+    "plain",
+    'quote " backslash \\ newline \n tab \t nul \x00',
+    "é ü 中 😀",
+    [],
+    {},
+    {"op": "create", "args": {"value": {"imageRef": "img", "start": False, "config": {
+        "env": ["A=1"], "cmd": ["sh", "-c", "echo hi"], "rp": {"retryTimeout": 30.0},
+        "portMappings": [{"hostPort": 80, "hostIP": "0.0.0.0"}]}}}},
+    (1, "a"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_encode_is_json_dumps(value: object) -> None:
+    assert encode(value) == json.dumps(value, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_decode_is_json_loads(value: object) -> None:
+    text = json.dumps(value)
+    assert decode(text) == json.loads(text)
+    assert decode(f" \n{text}\r\n".encode()) == json.loads(text)
+    assert decode(json.dumps(value, ensure_ascii=False).encode()) == json.loads(text)
+
+
+def test_decode_takes_what_the_daemon_may_send_and_refuses_the_rest() -> None:
+    assert decode(b'{"x": NaN, "y": Infinity}')["y"] == float("inf")
+    for bad in (b"", b"nonsense", b'{"a": 1} {"b": 2}', b'{"a": ', b"\xff"):
+        with pytest.raises(ValueError):
+            decode(bad)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), {1: "x"}, {"a": object()}])
+def test_encode_refuses_what_is_not_json(value: object) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        encode(value)
