@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
     from types import SimpleNamespace
+    from typing import Any
 
 # command name -> (module under ocirt.cli, one-line help for `ocirt --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -137,9 +138,7 @@ def _dispatch(argv: list[str]) -> int:
     rest = argv[index + 1 :]
 
     def body() -> int:
-        import importlib
-
-        module = importlib.import_module(f"ocirt.cli.{COMMANDS[name][0]}")
+        module = command_module(name)
         args: argparse.Namespace | SimpleNamespace | None = None
         if name in FAST_COMMANDS:
             from ocirt.cli.fastargs import FastParser
@@ -159,10 +158,16 @@ def _dispatch(argv: list[str]) -> int:
     return guarded(body)
 
 
+def command_module(name: str) -> Any:
+    """The module of a command, imported now (`__import__`: importlib costs an import)."""
+    qualified = f"ocirt.cli.{COMMANDS[name][0]}"
+    __import__(qualified)
+    return sys.modules[qualified]
+
+
 def command_parser(name: str) -> argparse.ArgumentParser:
     """The parser of one command (its module imported now); `run` is set on the result."""
     import argparse
-    import importlib
 
     class Formatter(argparse.HelpFormatter):
         # argparse's own imports shutil (and with it bz2, lzma, fnmatch: ~2 ms on every
@@ -178,8 +183,8 @@ def command_parser(name: str) -> argparse.ArgumentParser:
                 width = terminal_columns() - 2
             super().__init__(prog, indent_increment, max_help_position, width)
 
-    module_name, help_text = COMMANDS[name]
-    module = importlib.import_module(f"ocirt.cli.{module_name}")
+    help_text = COMMANDS[name][1]
+    module = command_module(name)
     parser = argparse.ArgumentParser(
         prog=f"ocirt {name}", description=help_text, formatter_class=Formatter
     )
