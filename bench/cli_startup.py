@@ -9,8 +9,9 @@ one JSON line, as the daemon writes it). The stub isolates the CLI's own cost; w
 daemon spends on a list is measured by the daemon's benches. Rounds are interleaved
 (pass, list-1, list-50, in a rotating order); the figures are medians.
 
-Usage: python3 bench/cli_startup.py [--rounds N] [--ocirt PATH]
-(default PATH: the `ocirt` script next to this interpreter, else on $PATH).
+Usage: python3 bench/cli_startup.py [--rounds N] [--ocirt PATH]...
+(default PATH: the `ocirt` script next to this interpreter, else on $PATH; several
+scripts, e.g. an older ocirt's, are timed in the same interleaved rounds).
 
 An editable install (hack/setup.sh) runs setuptools' finder from a .pth file at every
 start-up, in the baseline too, which flatters the ratio; a regular install is what a
@@ -84,9 +85,13 @@ class StubDaemon:
         self.server.close()
 
 
-def timed(argv: list[str]) -> float:
+def timed(argv: list[str], socket_path: Path | None = None) -> float:
+    env = dict(os.environ)
+    if socket_path is not None:
+        # $OCIRT_SOCKET rather than --host: older ocirt scripts take it as well.
+        env["OCIRT_SOCKET"] = str(socket_path)
     start = time.perf_counter()
-    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"{argv} failed: {done.stderr.decode()}")
@@ -105,52 +110,63 @@ def find_script(given: str | None) -> Path:
     return Path(found)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=40)
-    parser.add_argument("--ocirt", help="the console script to time")
-    options = parser.parse_args()
-    script = find_script(options.ocirt)
-    shebang = script.read_text().splitlines()[0]
-    interpreter = shebang.removeprefix("#!").strip()
+def describe(script: Path) -> str:
+    """The script's interpreter, printed with what the script imports and whether the
+    install is editable."""
+    interpreter = script.read_text().splitlines()[0].removeprefix("#!").strip()
+    sites = subprocess.run(
+        [interpreter, "-c", "import site; print('\\n'.join(site.getsitepackages()))"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
     editable = any(
         name.startswith("__editable__") and name.endswith(".pth")
-        for entry in subprocess.run(
-            [interpreter, "-c", "import site, sys; print('\\n'.join(site.getsitepackages()))"],
-            capture_output=True, text=True, check=True,
-        ).stdout.split()
+        for entry in sites
         for name in (os.listdir(entry) if os.path.isdir(entry) else [])
-    )  # fmt: skip
-    print(f"script: {script} (interpreter {interpreter}, editable install: {editable})")
+    )
     imports = [
         line for line in script.read_text().splitlines() if line.startswith(("import", "from"))
     ]
-    print(f"the script's imports: {imports}")
+    print(f"script: {script} (interpreter {interpreter}, editable install: {editable})")
+    print(f"  the script's imports: {imports}")
+    return interpreter
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument(
+        "--ocirt", action="append", default=[], help="a console script to time (repeatable)"
+    )
+    options = parser.parse_args()
+    scripts = [find_script(given) for given in options.ocirt or [None]]
 
     with tempfile.TemporaryDirectory() as tmp:
         one, fifty = Path(tmp) / "one.sock", Path(tmp) / "fifty.sock"
         stubs = [StubDaemon(one, 1), StubDaemon(fifty, 50)]
-        cases = {
-            "python -c pass": [interpreter, "-c", "pass"],
-            "ocirt list (1)": [str(script), "--host", str(one), "list"],
-            "ocirt list (50)": [str(script), "--host", str(fifty), "list"],
-        }
+        # name -> (argv, socket, the name of its baseline)
+        cases: dict[str, tuple[list[str], Path | None, str]] = {}
+        for number, script in enumerate(scripts, 1):
+            interpreter = describe(script)
+            base = f"[{number}] python -c pass"
+            cases[base] = ([interpreter, "-c", "pass"], None, base)
+            cases[f"[{number}] ocirt list (1)"] = ([str(script), "list"], one, base)
+            cases[f"[{number}] ocirt list (50)"] = ([str(script), "list"], fifty, base)
         times: dict[str, list[float]] = {name: [] for name in cases}
         names = list(cases)
         for name in names:  # warm the page cache
-            timed(cases[name])
+            timed(*cases[name][:2])
         for round_ in range(options.rounds):
             shift = round_ % len(names)
             for name in names[shift:] + names[:shift]:
-                times[name].append(timed(cases[name]))
+                times[name].append(timed(*cases[name][:2]))
         for stub in stubs:
             stub.close()
 
-    base = statistics.median(times["python -c pass"])
-    print(f"{options.rounds} interleaved rounds, medians:")
+    print(f"{options.rounds} interleaved rounds, medians ([n]: the n-th script above):")
     for name in names:
         median = statistics.median(times[name])
-        print(f"  {name:16} {median * 1000:7.1f} ms  {median / base:5.2f}x python -c pass")
+        base = statistics.median(times[cases[name][2]])
+        print(f"  {name:20} {median * 1000:7.1f} ms  {median / base:5.2f}x python -c pass")
 
 
 if __name__ == "__main__":
