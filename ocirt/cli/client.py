@@ -18,7 +18,7 @@ import _json
 import _socket
 import os
 
-from ocirt.cli.common import CliError
+from ocirt.cli.errors import CliError
 
 # Not typing.TYPE_CHECKING: importing typing costs the CLI ~2 ms (mypy knows the name).
 TYPE_CHECKING = False

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import sys
 
+from ocirt.cli.errors import CliError as CliError  # re-exported for the commands
+
 # Not typing.TYPE_CHECKING: importing typing costs the CLI ~2 ms (mypy knows the name).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,17 +27,6 @@ NO_CONTAINER = "You must provide either an ID or a name for the container via --
 ID_AND_NAME = (
     "Container ID and --name (-n) cannot be provided at the same time - use only one of them"
 )
-
-
-class CliError(Exception):
-    """An error the CLI prints as `Error: <message>` and ends with exit code 1: a bad
-    argument, or an error answer of the daemon (with the daemon's status and code)."""
-
-    def __init__(self, message: str, status: int = 400, code: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
 
 
 def add_connection_args(parser: argparse.ArgumentParser) -> None:

@@ -107,6 +107,7 @@ def test_a_common_command_imports_only_what_it_needs(daemon: Path, argv: list[st
         "ocirt.cli.common",
         "ocirt.cli.client",
         "ocirt.cli.fastargs",
+        "ocirt.cli.errors",
         f"ocirt.cli.{argv[0]}_cmd",
     }, ocirt
     assert "ocirt.cli.client" in ocirt  # the probe saw the whole request
