@@ -156,7 +156,7 @@ def _pull(args: argparse.Namespace) -> Any:
 
 def _remote(args: argparse.Namespace) -> int:
     from ocirt.cli.common import call, print_json
-    from ocirt.errors import OcirtError
+    from ocirt.cli.errors import CliError
 
     status = 0
     command = args.image_command
@@ -186,7 +186,7 @@ def _remote(args: argparse.Namespace) -> int:
         for reference in args.references:
             try:
                 removed = call(args, "image.remove", {"reference": reference, "force": args.force})
-            except OcirtError as exc:
+            except CliError as exc:
                 print(f"Error: {exc.message}", file=sys.stderr)
                 status = 1
                 continue

@@ -1,4 +1,4 @@
-"""`ocirt start CONTAINER`: Start a container."""
+"""`ocirt start CONTAINER | -n NAME`: start a container."""
 
 from __future__ import annotations
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-
 from ocirt.cli.common import add_connection_args, call, guarded, print_json
+
+# Not typing.TYPE_CHECKING: importing typing costs the CLI ~2 ms (mypy knows the name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 HELP = "Show information about the daemon."
 

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
+from ocirt.cli.common import (
+    add_connection_args,
+    add_container_arg,
+    call,
+    guarded,
+    print_json,
+    selector,
+)
 
-from ocirt.cli.common import add_connection_args, call, guarded, print_json
+# Not typing.TYPE_CHECKING: importing typing costs the CLI ~2 ms (mypy knows the name).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
 
 HELP = "Update a container's restart policy or memory limits."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_connection_args(parser)
-    parser.add_argument("container", help="container id or name")
+    add_container_arg(parser)
     parser.add_argument("--rp", help="restart policy: no, always, unless-stopped, on-failure")
     parser.add_argument("--rp-cnt", type=int, help="max retry count (on-failure)")
     parser.add_argument("--rp-to", type=float, help="retry timeout in seconds (on-failure)")
@@ -42,7 +52,7 @@ def update_value(args: argparse.Namespace) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     def body() -> int:
-        result = call(args, "update", {"id": args.container, "value": update_value(args)})
+        result = call(args, "update", {**selector(args), "value": update_value(args)})
         if args.json:
             print_json(result)
         return 0

@@ -59,6 +59,29 @@ def view_json(view: ContainerView) -> dict[str, object]:
     }
 
 
+def kanto_json(view: ContainerView) -> dict[str, object]:
+    """A container in kanto-cm's model (`kanto-cm get`): Kanto's persisted snake_case
+    form, state.status a number."""
+    from ocirt.config.kanto import to_persisted
+    from ocirt.config.model import ContainerDefinition
+    from ocirt.store.record import RuntimeRecord, runtime_to_persisted
+
+    definition = ContainerDefinition(view.id, view.name, view.image_ref, view.config)
+    document = to_persisted(definition)
+    document.update(
+        runtime_to_persisted(
+            RuntimeRecord(
+                state=view.state,
+                created=view.created_at,
+                restart_count=view.restart_count,
+                manually_stopped=view.manually_stopped,
+                started_successfully_before=view.started_successfully_before,
+            )
+        )
+    )
+    return document
+
+
 def log_json(entry: Any) -> dict[str, object]:
     """A LogEntry in Docker's json-file shape: stream, log, time (RFC 3339)."""
     stream = getattr(entry.stream, "value", entry.stream)
@@ -275,17 +298,40 @@ class ApiHandlers:
             raise InvalidArgument("this daemon has no image store")
         return self.images
 
-    def resolve(self, ref: object) -> ContainerId:
+    def resolve(self, args: dict[str, Any]) -> ContainerId:
+        """The container a request names, with kanto-cm's texts: `{"name": N}` by name
+        only; `{"id": X}` by id, then by name, then by a unique id prefix (as Docker)."""
+        name = args.get("name")
+        ref = args.get("id")
+        if name is not None and ref is None:
+            if not isinstance(name, str) or not name:
+                raise InvalidArgument("a container name is required")
+            named = [v.id for v in self.manager.list() if v.name == name]
+            if not named:
+                raise NotFound(
+                    f"The requested container with name = {name} was not found. "
+                    "Try using an ID instead."
+                )
+            return ContainerId(named[0])
         if not isinstance(ref, str) or not ref:
             raise InvalidArgument("a container id or name is required")
         try:
             return ContainerId(self.manager.get(ref).id)
         except NotFound:
             pass
-        matches = [v.id for v in self.manager.list() if v.name == ref]
-        if len(matches) == 1:
-            return ContainerId(matches[0])
-        raise NotFound(f"no such container with id = {ref} exists")
+        views = self.manager.list()
+        named = [v.id for v in views if v.name == ref]
+        if len(named) == 1:
+            return ContainerId(named[0])
+        prefixed = sorted(v.id for v in views if v.id.startswith(ref))
+        if len(prefixed) == 1:
+            return ContainerId(prefixed[0])
+        if prefixed:
+            raise InvalidArgument(
+                f"The container ID prefix = {ref} is ambiguous: it matches "
+                f"{len(prefixed)} containers ({', '.join(prefixed)}). Give more of the ID."
+            )
+        raise NotFound(f"The requested container with ID = {ref} was not found.")
 
     def call(self, op: str, args: dict[str, Any]) -> object:
         if op == "create":
@@ -300,8 +346,10 @@ class ApiHandlers:
             return self._stats(args)
         if op.startswith("image."):
             return self.image_handlers().call(op, args)
-        cid = self.resolve(args.get("id"))
+        cid = self.resolve(args)
         if op == "get":
+            if args.get("format") == "kanto":
+                return kanto_json(self.manager.get(cid))
             return self._view(self.manager.get(cid))
         if op == "start":
             self.manager.start(cid)
@@ -312,14 +360,17 @@ class ApiHandlers:
         elif op == "resume":
             self.manager.resume(cid)
         elif op == "rename":
-            name = args.get("name")
+            name = args.get("newName")
             if not isinstance(name, str):
                 raise InvalidArgument("rename needs a new name")
             self.manager.rename(cid, name)
         elif op == "update":
             self.manager.update(cid, parse_update(args.get("value") or {}))
         elif op == "remove":
-            self.manager.remove(cid, bool(args.get("force", False)))
+            force = bool(args.get("force", False))
+            if force and args.get("timeout") is not None:
+                self._stop_before_remove(cid, args)
+            self.manager.remove(cid, force)
             return {"id": cid}
         else:
             raise InvalidArgument(f"unknown operation {op!r}")
@@ -332,8 +383,17 @@ class ApiHandlers:
         refs = args.get("ids")
         if refs is not None and not isinstance(refs, list):
             raise InvalidArgument("ids must be a list of container ids or names")
-        ids = [str(self.resolve(ref)) for ref in refs] if refs else None
+        ids = [str(self.resolve({"id": ref})) for ref in refs] if refs else None
         return self.stats(ids, args.get("interval", 1.0))
+
+    def _stop_before_remove(self, cid: ContainerId, args: dict[str, Any]) -> None:
+        """`remove -f -t T`: a graceful stop within T, then the forced remove."""
+        if not self.manager.get(cid).state.status.is_active:
+            return
+        options = _stop_options({"timeout": args.get("timeout")})
+        with contextlib.suppress(FailedPrecondition):
+            # It ended by itself in between: the remove goes on.
+            self.manager.stop(cid, options)
 
     def _create(self, args: dict[str, Any]) -> object:
         descriptor = args.get("descriptor")
@@ -344,12 +404,15 @@ class ApiHandlers:
                 raise InvalidArgument("descriptor must be the text of a container JSON file")
             image_ref, config, name = descriptor_request(descriptor)
             view = self.manager.create(image_ref, config, name)
+            if args.get("start"):
+                self.manager.start(view.id)
+                view = self.manager.get(view.id)
         else:
             view = frontend.create(self.manager, parse_create_with_config(args.get("value")))
         return view_json(view)
 
     def logs(self, args: dict[str, Any]) -> Iterator[object]:
-        cid = self.resolve(args.get("id"))
+        cid = self.resolve(args)
         tail = args.get("tail")
         if tail is not None and (not isinstance(tail, int) or isinstance(tail, bool) or tail < 0):
             raise InvalidArgument("tail must be a number >= 0")
@@ -384,6 +447,8 @@ def _stop_options(args: dict[str, Any]) -> StopOptions:
     if timeout is not None:
         if isinstance(timeout, bool) or not isinstance(timeout, int | float):
             raise InvalidArgument("timeout must be a number of seconds")
+        if not 0 <= timeout < float("inf"):
+            raise InvalidArgument("timeout must be a number of seconds >= 0")
         options = replace(options, timeout=float(timeout))
     if args.get("signal"):
         options = replace(options, signal=str(args["signal"]))

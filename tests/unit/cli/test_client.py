@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from ocirt.cli.client import request, stream
-from ocirt.errors import OcirtError, Unavailable
+from ocirt.cli.client import decode, encode, request, stream
+from ocirt.cli.common import CliError
 
 
 def test_no_daemon_is_unavailable(tmp_path: Path) -> None:
-    with pytest.raises(Unavailable):
+    with pytest.raises(CliError, match="cannot reach the ocirt daemon"):
         request(tmp_path / "absent.sock", "list", {})
 
 
@@ -36,7 +36,7 @@ def test_connect_timeout_bounds_reaching_a_daemon_that_does_not_accept(tmp_path:
                 extra.connect(str(path))
             except BlockingIOError:
                 break
-        with pytest.raises(Unavailable, match="cannot reach the ocirt daemon"):
+        with pytest.raises(CliError, match="cannot reach the ocirt daemon"):
             request(path, "sysinfo", {}, timeout=None, connect_timeout=0.2)
     finally:
         for extra in waiting:
@@ -80,13 +80,13 @@ def test_request_sends_one_json_line_and_returns_the_result(
     assert json.loads(received[0]) == {"op": "get", "args": {"id": "web"}}
 
 
-def test_error_answer_becomes_an_ocirt_error_with_the_daemons_status(
+def test_error_answer_becomes_a_cli_error_with_the_daemons_status(
     scripted: tuple[Path, list[bytes], list[bytes]],
 ) -> None:
     path, replies, _ = scripted
     error = {"status": 404, "code": "things:feature.notfound", "message": "no such container"}
     replies.append(json.dumps({"ok": False, "error": error}).encode() + b"\n")
-    with pytest.raises(OcirtError) as caught:
+    with pytest.raises(CliError) as caught:
         request(path, "start", {"id": "x"})
     assert (caught.value.status, caught.value.code, caught.value.message) == (
         404,
@@ -100,7 +100,7 @@ def test_error_answer_without_details_is_a_500(
 ) -> None:
     path, replies, _ = scripted
     replies.append(b'{"ok": false}\n')
-    with pytest.raises(OcirtError) as caught:
+    with pytest.raises(CliError) as caught:
         request(path, "list", {})
     assert (caught.value.status, caught.value.message) == (500, "unknown error")
 
@@ -120,7 +120,7 @@ def test_connection_closed_without_an_answer_is_unavailable(
 ) -> None:
     path, replies, _ = scripted
     replies.append(b'{"log": {"log": "a"}}\n')
-    with pytest.raises(Unavailable, match="closed the connection without an answer"):
+    with pytest.raises(CliError, match="closed the connection without an answer"):
         request(path, "list", {})
 
 
@@ -129,5 +129,52 @@ def test_garbage_from_the_daemon_is_unavailable(
 ) -> None:
     path, replies, _ = scripted
     replies.append(b"this is not json\n")
-    with pytest.raises(Unavailable, match="talking to the ocirt daemon failed"):
+    with pytest.raises(CliError, match="talking to the ocirt daemon failed"):
         request(path, "list", {})
+
+
+VALUES = [
+    None,
+    True,
+    0,
+    -17,
+    2**70,
+    2.5,
+    1e-07,
+    "",
+    "plain",
+    'quote " backslash \\ newline \n tab \t nul \x00',
+    "é ü 中 😀",
+    [],
+    {},
+    {"op": "create", "args": {"value": {"imageRef": "img", "start": False, "config": {
+        "env": ["A=1"], "cmd": ["sh", "-c", "echo hi"], "rp": {"retryTimeout": 30.0},
+        "portMappings": [{"hostPort": 80, "hostIP": "0.0.0.0"}]}}}},
+    (1, "a"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_encode_is_json_dumps(value: object) -> None:
+    assert encode(value) == json.dumps(value, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_decode_is_json_loads(value: object) -> None:
+    text = json.dumps(value)
+    assert decode(text) == json.loads(text)
+    assert decode(f" \n{text}\r\n".encode()) == json.loads(text)
+    assert decode(json.dumps(value, ensure_ascii=False).encode()) == json.loads(text)
+
+
+def test_decode_takes_what_the_daemon_may_send_and_refuses_the_rest() -> None:
+    assert decode(b'{"x": NaN, "y": Infinity}')["y"] == float("inf")
+    for bad in (b"", b"nonsense", b'{"a": 1} {"b": 2}', b'{"a": ', b"\xff"):
+        with pytest.raises(ValueError):
+            decode(bad)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), {1: "x"}, {"a": object()}])
+def test_encode_refuses_what_is_not_json(value: object) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        encode(value)

@@ -5,15 +5,14 @@ from __future__ import annotations
 import pytest
 
 from ocirt.cli import create_cmd, list_cmd, update_cmd
-from ocirt.cli.common import table
-from ocirt.cli.main import build_parser
+from ocirt.cli.common import CliError, table
+from ocirt.cli.main import command_parser
 from ocirt.config.ditto import parse_create_with_config
 from ocirt.config.model import NetworkMode, PortProtocol, Propagation
-from ocirt.errors import InvalidArgument
 
 
 def parsed(*argv: str) -> object:
-    return build_parser().parse_args(["create", *argv])
+    return command_parser("create").parse_args(list(argv))
 
 
 def test_create_flags_become_a_valid_ditto_value() -> None:
@@ -51,12 +50,12 @@ def test_create_flags_become_a_valid_ditto_value() -> None:
     [("--ports", "80"), ("--ports", "a:b"), ("--devices", "/dev/x"), ("--mp", "/a")],
 )
 def test_bad_flag_values(flag: str, text: str) -> None:
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(CliError):
         create_cmd.create_value(parsed(flag, text, "img"))  # type: ignore[arg-type]
 
 
 def test_update_value() -> None:
-    args = build_parser().parse_args(["update", "--rp", "always", "--memory-swap", "-1", "c"])
+    args = command_parser("update").parse_args(["--rp", "always", "--memory-swap", "-1", "c"])
     assert update_cmd.update_value(args) == {
         "restartPolicy": {"type": "always"},
         "resources": {"memorySwap": "-1"},
@@ -67,7 +66,7 @@ def test_list_filters() -> None:
     c = {"imageRef": "img", "state": {"status": "EXITED", "exitCode": 3}}
     assert list_cmd.matches(c, list_cmd.parse_filters(["status=exited", "exitcode=3"]))
     assert not list_cmd.matches(c, list_cmd.parse_filters(["image=other"]))
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(CliError):
         list_cmd.parse_filters(["name=x"])
 
 

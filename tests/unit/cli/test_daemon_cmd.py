@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ocirt.cli import daemon_cmd
-from ocirt.cli.main import build_parser, main
+from ocirt.cli.main import command_parser, main
 from ocirt.daemon.config import DeploymentMode, LogLevel
 from ocirt.daemon.main import load_config_file
 
@@ -84,7 +84,7 @@ KANTO_DAEMON_FLAGS = [
 
 
 def parse(*argv: str) -> Any:
-    return build_parser().parse_args(["daemon", *argv])
+    return command_parser("daemon").parse_args(list(argv))
 
 
 def test_every_kanto_flag_is_there() -> None:

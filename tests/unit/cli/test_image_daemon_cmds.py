@@ -58,7 +58,7 @@ def test_daemon_with_a_missing_config_file_exits_1(
     ],
 )
 def test_connection_options_go_before_or_after_the_image_command(argv: list[str]) -> None:
-    from ocirt.cli.main import build_parser
+    from ocirt.cli.main import command_parser
 
-    args = build_parser().parse_args(argv)
+    args = command_parser(argv[0]).parse_args(argv[1:])
     assert (args.socket, args.json, args.image_command) == ("/s", True, "list")

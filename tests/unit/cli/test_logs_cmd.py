@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from ocirt.cli.common import CliError
 from ocirt.cli.logs_cmd import since_time
-from ocirt.cli.main import build_parser
+from ocirt.cli.main import command_parser
 from ocirt.daemon.localapi import since_arg
 from ocirt.errors import InvalidArgument
 
@@ -88,16 +89,16 @@ def test_a_time_without_zone_is_local_time() -> None:
     ],
 )
 def test_refusals_say_what_is_wrong(text: str, message: str) -> None:
-    with pytest.raises(InvalidArgument) as caught:
+    with pytest.raises(CliError) as caught:
         since_time(text, NOW)
     assert caught.value.message.startswith(message)
     assert caught.value.status == 400
 
 
 def test_the_flag_is_parsed_and_sent_as_utc_rfc3339() -> None:
-    args = build_parser().parse_args(["logs", "--since", "1h30m", "--tail", "5", "web"])
+    args = command_parser("logs").parse_args(["--since", "1h30m", "--tail", "5", "web"])
     assert (args.since, args.tail, args.container) == ("1h30m", 5, "web")
-    assert build_parser().parse_args(["logs", "web"]).since is None
+    assert command_parser("logs").parse_args(["web"]).since is None
     # What the CLI sends must pass the daemon's check and mean the same instant.
     when = since_time("2024-01-02T03:04:05.123+05:00", NOW)
     wire = when.astimezone(UTC).isoformat()

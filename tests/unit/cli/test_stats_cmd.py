@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ocirt.cli import stats_cmd
-from ocirt.cli.main import build_parser
+from ocirt.cli.main import command_parser
 
 
 def test_row_formats_like_docker_stats() -> None:
@@ -34,6 +34,6 @@ def test_a_container_without_figures_shows_dashes() -> None:
 
 
 def test_arguments() -> None:
-    args = build_parser().parse_args(["stats", "--no-stream", "--json", "a", "b"])
+    args = command_parser("stats").parse_args(["--no-stream", "--json", "a", "b"])
     assert (args.no_stream, args.json, args.containers) == (True, True, ["a", "b"])
-    assert build_parser().parse_args(["stats"]).containers == []
+    assert command_parser("stats").parse_args([]).containers == []

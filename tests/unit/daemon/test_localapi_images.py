@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from ocirt.cli.client import request, stream
+from ocirt.cli.errors import CliError
 from ocirt.config.model import ContainerConfig
 from ocirt.daemon import localapi
 from ocirt.daemon.localapi import ApiHandlers, ImageHandlers, LocalApi
-from ocirt.errors import ImageNotFound, OcirtError, RegistryUnavailable
+from ocirt.errors import ImageNotFound, RegistryUnavailable
 from ocirt.image.content.store import DamagedRecord
 from ocirt.image.reference import parse_digest
 from ocirt.image.service import ImageListing, Progress
@@ -115,7 +116,7 @@ def test_an_image_in_use_is_removed_only_when_forced(
     path, manager, images = api
     request(path, "image.pull", {"reference": "docker.io/library/a:1"})
     view = manager.create("a:1", ContainerConfig(), "web")
-    with pytest.raises(OcirtError) as caught:
+    with pytest.raises(CliError) as caught:
         request(path, "image.remove", {"reference": "docker.io/library/a:1"})
     assert caught.value.message == (
         f"image docker.io/library/a:1 is used by container web ({view.id}): remove the "
@@ -129,7 +130,7 @@ def test_an_image_in_use_is_removed_only_when_forced(
 def test_a_failed_pull_sweeps_what_it_stored(api: tuple[Path, FakeManager, FakeImages]) -> None:
     path, _, images = api
     images.fail = RegistryUnavailable("a:1: cannot reach registry")
-    with pytest.raises(OcirtError, match="cannot reach registry"):
+    with pytest.raises(CliError, match="cannot reach registry"):
         request(path, "image.pull", {"reference": "a:1"})
     assert images.calls[-1] == ("gc", set(), None)
     assert images.store == {}
@@ -185,7 +186,7 @@ def test_bad_image_requests_are_400s(
     api: tuple[Path, FakeManager, FakeImages], op: str, args: dict[str, Any], message: str
 ) -> None:
     path, _, _ = api
-    with pytest.raises(OcirtError) as caught:
+    with pytest.raises(CliError) as caught:
         request(path, op, args)
     assert (caught.value.status, caught.value.message) == (400, message)
 
