@@ -1,0 +1,56 @@
+"""RuncProbeRunner against a stand-in for runc (no root): a script that takes runc's
+`exec` arguments and runs the probe on the host the way `runc exec` does in a container:
+a new session, its host pid written to --pid-file (temp + rename), the stand-in waiting
+for it as its parent. The real runc is exercised by tests/integration/things/
+test_health_e2e.py."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from ocirt.health.probe import ProbeResult, RuncProbeRunner
+
+FAKE_RUNC = """\
+import os, subprocess, sys
+args = sys.argv[1:]
+assert args[:3] == ["--root", {root!r}, "exec"], args
+args = args[3:]
+pid_file = None
+if args[0] == "--pid-file":
+    pid_file, args = args[1], args[2:]
+container_id, argv = args[0], args[1:]
+assert container_id == "ctr", container_id
+child = subprocess.Popen(argv, start_new_session=True)
+if pid_file:
+    with open(pid_file + ".tmp", "w") as f:
+        f.write(str(child.pid))
+    os.rename(pid_file + ".tmp", pid_file)
+sys.exit(child.wait())
+"""
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> RuncProbeRunner:
+    root = tmp_path / "root"
+    script = tmp_path / "fake-runc"
+    script.write_text(f"#!{sys.executable}\n" + FAKE_RUNC.format(root=str(root)))
+    script.chmod(0o755)
+    return RuncProbeRunner(root, str(script))
+
+
+def test_exit_code_and_output(runner: RuncProbeRunner) -> None:
+    result = runner.run("ctr", ["sh", "-c", "echo out; echo err >&2; exit 3"], 30.0)
+    assert result == ProbeResult(3, "out\nerr\n")
+
+
+def test_a_missing_runtime_is_an_oserror(tmp_path: Path) -> None:
+    with pytest.raises(OSError):
+        RuncProbeRunner(tmp_path, str(tmp_path / "no-runc")).run("ctr", ["true"], 5.0)
+
+
+def test_a_hung_probe_times_out(runner: RuncProbeRunner) -> None:
+    result = runner.run("ctr", ["sleep", "1000"], 0.5)
+    assert (result.exit_code, result.timed_out) == (-1, True)
