@@ -208,6 +208,8 @@ class HealthMonitor:
             probe = self._probe(run)
             if run.stop.is_set():
                 return
+            if run.paused:
+                continue  # paused during the probe: its frozen test tells nothing
             in_start = self._clock.monotonic() - run.began < run.check.start_period
             with self._lock:
                 before = run.health.status

@@ -346,6 +346,19 @@ def test_a_paused_container_is_not_probed_until_resumed() -> None:
     assert not h.pending  # the resume did not begin a new run
 
 
+def test_a_probe_cut_short_by_a_pause_is_not_recorded() -> None:
+    def pause_then_time_out() -> ProbeResult:
+        h.manager.set_status(CID, Status.PAUSED)
+        return ProbeResult(-1, "", timed_out=True)
+
+    h = harness(Healthcheck(("c",), retries=1), [ok(), pause_then_time_out])
+    h.clock.at[4] = lambda: h.manager.set_status(CID, Status.RUNNING)
+    h.run_loop()
+    assert statuses(h.runner.seen) == [STARTING, HEALTHY, HEALTHY]
+    health = h.monitor.health(CID)
+    assert health is not None and [p.exit_code for p in health.log] == [0]
+
+
 def test_a_probe_timeout_counts_as_a_failure() -> None:
     timed_out = ProbeResult(-1, "", timed_out=True)
     h = harness(CHECK, [ok(), timed_out, timed_out])
