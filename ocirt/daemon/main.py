@@ -291,6 +291,7 @@ def serve(daemon: Daemon) -> None:
     # health checks and update agent hook (issue 16): health checks of images that have
     # one; `ocirt apply` always, MQTT when update_agent.enable.
     from ocirt.health.monitor import HealthMonitor
+    from ocirt.health.probe import RuncProbeRunner
     from ocirt.metrics.feature import MetricsFeature
     from ocirt.updateagent.service import UpdateAgentService
 
@@ -300,8 +301,7 @@ def serve(daemon: Daemon) -> None:
         lambda ref: images.get(ref).config.execution.healthcheck,
         # The manager's runc state root (ManagerSettings.runc_root): runc exec finds the
         # container there.
-        Path(config.manager.exec_root_dir) / "runc",
-        "runc",
+        RuncProbeRunner(Path(config.manager.exec_root_dir) / "runc"),
         config.manager.default_ctrs_stop_timeout,
     )
     daemon.health.start()

@@ -1,30 +1,31 @@
-"""Runs each running container's health check on its schedule. Does I/O (runc exec).
+"""Runs each running container's health check on its schedule.
 
 One thread per running container with a check: it waits `interval`, runs the test in the
-container with its own `runc exec` (the manager's runc root; the process inherits the
-container's env, user and working directory from its spec), bounded by `timeout`, and
-records the result (`ocirt.health.state`). A new run (a RUNNING event with a new start
-time) starts afresh in `starting`; a stopped container's last health is kept, marked by
-its run. When a container turns unhealthy and its restart policy is `always` or
-`unless-stopped`, the monitor restarts it (stop with the default timeout, then start).
+container through a `ProbeRunner` (`ocirt.health.probe`: its own `runc exec`; the process
+inherits the container's env, user and working directory from its spec), bounded by
+`timeout`, and records the result (`ocirt.health.state`). A new run (a RUNNING event with
+a new start time) starts afresh in `starting`; a stopped container's last health is kept,
+marked by its run; a removed container's is dropped. A paused container is not probed
+(runc refuses to exec in it; a pause is no failure). When a container turns unhealthy and
+its restart policy is `always` or `unless-stopped`, the monitor restarts it (stop with
+the default timeout, then start). Time and threads are ports too, for the unit tests.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Protocol
 
 from ocirt.config.model import RestartPolicyType
 from ocirt.errors import OcirtError
 from ocirt.health.healthcheck import Healthcheck
+from ocirt.health.probe import ProbeRunner
 from ocirt.health.state import STARTING, UNHEALTHY, Health, Probe, record
 from ocirt.manager.types import ContainerView, Event, EventKind, Status, StopOptions
 
@@ -46,6 +47,30 @@ class Manager(Protocol):
     def subscribe(self, callback: Callable[[Event], None], /) -> Callable[[], None]: ...
 
 
+class Clock(Protocol):
+    def monotonic(self) -> float: ...
+
+    def wait(self, stop: threading.Event, seconds: float, /) -> bool:
+        """Wait `seconds` or until `stop` is set; True when it is set."""
+        ...
+
+
+class SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wait(self, stop: threading.Event, seconds: float, /) -> bool:
+        return stop.wait(seconds)
+
+
+# Starts `target` on its own thread, named `name`.
+Spawn = Callable[[Callable[[], None], str], None]
+
+
+def _spawn_thread(target: Callable[[], None], name: str) -> None:
+    threading.Thread(target=target, name=name, daemon=True).start()
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -55,9 +80,10 @@ class _Run:
     container_id: str
     started_at: str
     check: Healthcheck
-    began: float = field(default_factory=time.monotonic)
+    began: float
     health: Health = field(default_factory=Health)
     stop: threading.Event = field(default_factory=threading.Event)
+    paused: bool = False
 
 
 class HealthMonitor:
@@ -65,14 +91,18 @@ class HealthMonitor:
         self,
         manager: Manager,
         lookup: Lookup,
-        runc_root: Path,
-        runtime: str = "runc",
+        runner: ProbeRunner,
         stop_timeout: float = 30.0,
+        *,
+        clock: Clock | None = None,
+        spawn: Spawn = _spawn_thread,
     ) -> None:
         self._manager = manager
         self._lookup = lookup
-        self._runc = (runtime, "--root", str(runc_root))
+        self._runner = runner
         self._stop_timeout = stop_timeout
+        self._clock = clock if clock is not None else SystemClock()
+        self._spawn = spawn
         self._runs: dict[str, _Run] = {}
         # container id -> (start time, last status) of the run before the current one:
         # the activation gate asks about a run that an unhealthy restart replaced.
@@ -147,6 +177,8 @@ class HealthMonitor:
         elif event.kind is EventKind.STATE:
             if view.state.status is Status.RUNNING:
                 self._begin(view)
+            elif view.state.status is Status.PAUSED:
+                self._pause(view.id)
             elif not view.state.status.is_active:
                 self._end(view.id, forget=False)
 
@@ -159,17 +191,21 @@ class HealthMonitor:
         with self._lock:
             old = self._runs.get(view.id)
             if old is not None and old.started_at == view.state.started_at:
+                old.paused = False  # a resume
                 return
-            run = _Run(view.id, view.state.started_at, check)
+            run = _Run(view.id, view.state.started_at, check, self._clock.monotonic())
             self._runs[view.id] = run
             if old is not None:
                 self._ended[view.id] = (old.started_at, old.health.status)
         if old is not None:
             old.stop.set()
-        thread = threading.Thread(
-            target=self._probe_loop, args=(run,), name=f"ocirt-health-{view.id[:8]}", daemon=True
-        )
-        thread.start()
+        self._spawn(lambda: self._probe_loop(run), f"ocirt-health-{view.id[:8]}")
+
+    def _pause(self, container_id: str) -> None:
+        with self._lock:
+            run = self._runs.get(container_id)
+            if run is not None:
+                run.paused = True
 
     def _end(self, container_id: str, *, forget: bool) -> None:
         with self._lock:
@@ -180,11 +216,15 @@ class HealthMonitor:
             run.stop.set()
 
     def _probe_loop(self, run: _Run) -> None:
-        while not run.stop.wait(run.check.interval):
+        while not self._clock.wait(run.stop, run.check.interval):
+            if run.paused:
+                continue
             probe = self._probe(run)
             if run.stop.is_set():
                 return
-            in_start = time.monotonic() - run.began < run.check.start_period
+            if run.paused:
+                continue  # paused during the probe: its frozen test tells nothing
+            in_start = self._clock.monotonic() - run.began < run.check.start_period
             with self._lock:
                 before = run.health.status
                 run.health = record(run.health, run.check, probe, in_start)
@@ -196,23 +236,16 @@ class HealthMonitor:
 
     def _probe(self, run: _Run) -> Probe:
         start = _now()
-        argv = [*self._runc, "exec", run.container_id, *run.check.argv]
+        check = run.check
         try:
-            done = subprocess.run(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                timeout=run.check.timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            message = f"Health check exceeded timeout ({run.check.timeout:g}s)"
-            return Probe(start, _now(), -1, message)
+            result = self._runner.run(run.container_id, check.argv, check.timeout)
         except OSError as exc:
             return Probe(start, _now(), -1, f"cannot run the health check: {exc}")
-        output = done.stdout.decode(errors="replace")
-        return Probe(start, _now(), done.returncode, output)
+        if result.timed_out:
+            # Docker's text; a partial output is dropped, as Docker does.
+            message = f"Health check exceeded timeout ({check.timeout:g}s)"
+            return Probe(start, _now(), -1, message)
+        return Probe(start, _now(), result.exit_code, result.output)
 
     def _on_unhealthy(self, run: _Run) -> bool:
         """Restart the container when its policy says so; True when it was restarted."""

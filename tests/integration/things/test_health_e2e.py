@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,14 @@ pytestmark = pytest.mark.integration
 
 SERVE = "touch /tmp/ready; trap 'exit 0' TERM INT; while :; do sleep 1; done"
 MS = 1_000_000
+HUNG = "sleep 1000"
+# tag, Healthcheck.Test, timeout (ms), retries
+HEALTHCHECKS = (
+    ("good", ["CMD-SHELL", "test -f /tmp/ready"], 5000, 2),
+    ("never", ["CMD", "false"], 5000, 2),
+    ("hung", ["CMD", *HUNG.split()], 1000, 1000),
+    ("hungsh", ["CMD-SHELL", f"{HUNG}; echo never"], 1000, 1000),
+)
 
 
 def _mkimage() -> Any:
@@ -30,17 +39,18 @@ def _mkimage() -> Any:
 
 @pytest.fixture(scope="module")
 def health_layouts(busybox_rootfs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One OCI layout with two busybox images: `good` (its check passes once the
-    container has made /tmp/ready) and `never` (its check always fails)."""
+    """OCI layouts of busybox images: `good` (its check passes once the container has made
+    /tmp/ready), `never` (its check always fails), and `hung`, `hungsh` (their check
+    hangs past its 1 s timeout: directly, and in a shell that waits for it)."""
     mk = _mkimage()
     layers = mk.split_rootfs(busybox_rootfs, 1)
     base = tmp_path_factory.mktemp("health")
-    for tag, test in (("good", ["CMD-SHELL", "test -f /tmp/ready"]), ("never", ["CMD", "false"])):
+    for tag, test, timeout, retries in HEALTHCHECKS:
         config = {
             "Cmd": ["sh", "-c", SERVE],
             "Env": ["PATH=/bin:/usr/bin"],
-            "Healthcheck": {"Test": test, "Interval": 300 * MS, "Timeout": 5000 * MS,
-                            "Retries": 2},
+            "Healthcheck": {"Test": test, "Interval": 300 * MS, "Timeout": timeout * MS,
+                            "Retries": retries},
         }  # fmt: skip
         layout = base / tag
         desc = mk.write_image(layout, layers, config=config)
@@ -51,7 +61,7 @@ def health_layouts(busybox_rootfs: Path, tmp_path_factory: pytest.TempPathFactor
 def load(service: Service, layouts: Path) -> None:
     from ocirt.image.service import ImageService
 
-    for tag in ("good", "never"):
+    for tag, *_ in HEALTHCHECKS:
         ImageService(service.home).load(layouts / tag, name="localhost/hc")
 
 
@@ -157,3 +167,45 @@ def test_unhealthy_is_shown_when_the_policy_keeps_it(
     shown = get(service, "kept")
     assert shown["state"]["status"] == "RUNNING"  # not restarted
     assert shown["health"]["failingStreak"] >= 2
+
+
+def hung_probes(service: Service, cid: str) -> list[int]:
+    """Host pids of the live `sleep 1000` processes in the container (its cgroup, as
+    `runc ps` lists it)."""
+    done = subprocess.run(
+        ["runc", "--root", str(service.exec_root / "runc"), "ps", "--format", "json", cid],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    found = []
+    for pid in json.loads(done.stdout):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            continue  # ended meanwhile
+        zombie = stat.rsplit(")", 1)[1].split()[0] == "Z"
+        if cmdline.split(b"\0")[:2] == HUNG.encode().split() and not zombie:
+            found.append(pid)
+    return found
+
+
+@pytest.mark.parametrize("tag", ["hung", "hungsh"])
+def test_a_probe_past_its_timeout_is_killed_in_the_container(
+    service: Service, health_layouts: Path, tag: str
+) -> None:
+    start(service, health_layouts)
+    created = service.cli("create", "-n", "slow", "--rp", "no", "--start", f"localhost/hc:{tag}")
+    assert created.returncode == 0, created.stderr
+    cid = get(service, "slow")["id"]
+
+    def timed_out_twice() -> list[dict[str, Any]] | None:
+        log = (get(service, "slow").get("health") or {}).get("log", [])
+        return log if len(log) >= 2 else None
+
+    log = wait_until("two timed-out probes", timed_out_twice)
+    assert {(e["exitCode"], e["output"]) for e in log} == {
+        (-1, "Health check exceeded timeout (1s)")
+    }
+    # The probe running now may be there; none of the timed-out ones may be left.
+    assert len(hung_probes(service, cid)) <= 1
+    assert get(service, "slow")["state"]["status"] == "RUNNING"
