@@ -128,6 +128,15 @@ class NftablesFirewall:
         if commands:
             self._run(["-j", "-f", "-"], {"nftables": commands})
 
+    def _table_exists(self) -> bool:
+        try:
+            self._run(["-j", "list", "table", FAMILY, TABLE])
+        except NetworkError as exc:
+            if "No such file or directory" in exc.message:
+                return False
+            raise
+        return True
+
     def _list(self) -> tuple[set[str], list[dict[str, Any]]]:
         """The chain names and rules of our table; nothing when it does not exist yet."""
         try:
@@ -221,4 +230,10 @@ class NftablesFirewall:
             # The table goes too once no bridge uses it, so nothing of ocirt is left behind.
             present, rules = self._list()
             if present and not present - {hook.value for hook in Hook} and not rules:
-                self._batch([{"delete": {"table": {"family": FAMILY, "name": TABLE}}}])
+                try:
+                    self._batch([{"delete": {"table": {"family": FAMILY, "name": TABLE}}}])
+                except NetworkError:
+                    # Another ocirt (a second home on this host) may have removed it
+                    # meanwhile: gone is what was wanted.
+                    if self._table_exists():
+                        raise

@@ -131,6 +131,28 @@ def test_uninstall_drops_the_table_with_the_last_bridge(nft: FakeNft) -> None:
     assert nft.table is None
 
 
+def test_uninstall_when_another_ocirt_dropped_the_table_meanwhile(
+    nft: FakeNft, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fw = NftablesFirewall()
+    fw.install(firewall_plan("br", SUBNET, icc=True, ip_masq=True))
+    real_run = nft.run
+
+    def run(argv: list[str], input: str | None = None, **kw: Any) -> Any:
+        # The other ocirt removes the table between our listing and our delete.
+        if input is not None and '"delete": {"table"' in input:
+            nft.table = None
+            return subprocess.CompletedProcess(
+                argv, 1, "", "Error: Could not process rule: No such file or directory"
+            )
+        return real_run(argv, input, **kw)
+
+    monkeypatch.setattr(nft, "run", run)
+    monkeypatch.setattr(subprocess, "run", run)
+    fw.uninstall("br")  # gone is what was wanted: no error
+    assert nft.table is None
+
+
 def test_nothing_to_do_sends_nothing(nft: FakeNft) -> None:
     NftablesFirewall().add_rules([])
     NftablesFirewall().remove_owner("br", "c1")  # no table yet: a listing, no batch
