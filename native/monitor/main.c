@@ -465,15 +465,24 @@ static void start_spool(struct monitor *m)
 
 static void watch_oom(struct monitor *m)
 {
+	if (m->o.oom_watch_late) {
+		util_warn(0, "test hook: arming the watch once pid %d is exiting", (int)m->ctr_pid);
+		int late = oom_test_wait_exiting(m->ctr_pid, 60);
+		if (late < 0)
+			util_warn(late, "test hook: pid %d is not exiting", (int)m->ctr_pid);
+	}
 	int rc = oom_watch_init(&m->oom, m->ctr_pid, m->o.start);
 	if (rc == -ESRCH) {
 		char state[PATH_MAX];
 		if (snprintf(state, sizeof(state), "%s/%s/state.json", m->o.root, m->o.id) <
 		    (int)sizeof(state))
 			rc = oom_watch_init_runc_state(&m->oom, state, m->o.start);
+		else
+			rc = -ENAMETOOLONG;
 	}
 	if (rc < 0)
-		util_warn(rc, "no OOM counter for pid %d; oomKilled will be false", (int)m->ctr_pid);
+		util_warn(rc, "no OOM counter for pid %d (from /proc, or runc's state.json once "
+			  "it is exiting); oomKilled will be false", (int)m->ctr_pid);
 }
 
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 /* Does the comma-separated list contain the word? */
 static bool has_word(const char *list, const char *word)
@@ -104,16 +105,33 @@ static int read_counter(const char *file, uint64_t *out)
 	return -ENOENT;
 }
 
-/* Alive (not a zombie): /proc/<pid>/cgroup of a zombie no longer names its cgroup. */
-static bool running(pid_t pid)
+/* PF_EXITING (include/linux/sched.h): set at the start of do_exit(), never cleared. */
+#define PF_EXITING_FLAG 0x00000004UL
+
+/* The state letter and flags of /proc/<pid>/stat (fields 3 and 9); -errno. */
+static int task_stat(pid_t pid, char *state, unsigned long *flags)
 {
-	char path[64], buf[512];
+	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (util_read_file(path, buf, sizeof(buf)) < 0)
-		return false;
+	ssize_t n = util_read_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	/* The name (field 2) may hold anything, ')' too: the fields follow its last ')'. */
 	const char *paren = strrchr(buf, ')');
-	return paren != NULL && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X' &&
-	       paren[2] != '\0';
+	if (paren == NULL || sscanf(paren + 1, " %c %*d %*d %*d %*d %*d %lu", state, flags) != 2)
+		return -EINVAL;
+	return 0;
+}
+
+/* Running user code still: not exiting, not a zombie. On cgroup v1, /proc/<pid>/cgroup
+ * prints "/" for every hierarchy once the task is exiting (PF_EXITING, set at the start of
+ * do_exit), well before it becomes a zombie; a path read while this holds is the task's. */
+static bool not_exiting(pid_t pid)
+{
+	char state;
+	unsigned long flags;
+	return task_stat(pid, &state, &flags) == 0 && !(flags & PF_EXITING_FLAG) &&
+	       state != 'Z' && state != 'X' && state != 'x';
 }
 
 static int arm(struct oom_watch *w, const char *dir, bool v2, bool fresh)
@@ -138,8 +156,9 @@ int oom_watch_init(struct oom_watch *w, pid_t pid, bool fresh)
 	int rc = cgroup_path(pid, &v2, cg, sizeof(cg));
 	if (rc < 0)
 		return rc;
-	/* Checked after the read: alive now means it was alive when its cgroup was read. */
-	if (!running(pid))
+	/* Checked after the read: PF_EXITING is never cleared, so a task not exiting now was
+	 * not exiting when its cgroup was read, and the path read is its cgroup's. */
+	if (!not_exiting(pid))
 		return -ESRCH;
 	rc = cgroup_dir(v2, cg, dir, sizeof(dir));
 	if (rc < 0)
@@ -216,8 +235,31 @@ int oom_watch_init_runc_state(struct oom_watch *w, const char *state_file, bool 
 
 bool oom_watch_fired(const struct oom_watch *w)
 {
+	if (!w->armed)
+		return false; /* said when the watch could not be armed */
 	uint64_t now;
-	if (!w->armed || read_counter(w->file, &now) < 0)
+	int rc = read_counter(w->file, &now);
+	if (rc < 0) {
+		util_warn(rc, "cannot read the OOM counter %s; oomKilled will be false", w->file);
 		return false;
+	}
 	return now > w->start;
+}
+
+int oom_test_wait_exiting(pid_t pid, int timeout_s)
+{
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* Busy, not sleeping: the point is to look during the exit, before the zombie. */
+	do {
+		char state;
+		unsigned long flags;
+		int rc = task_stat(pid, &state, &flags);
+		if (rc < 0)
+			return rc;
+		if (flags & PF_EXITING_FLAG)
+			return 0;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	} while (now.tv_sec - t0.tv_sec < timeout_s);
+	return -ETIMEDOUT;
 }

@@ -16,7 +16,8 @@ static const char usage[] =
 	"       [--test-write-delay-ms MS]   (tests only: sleep before each log write)\n"
 	"tests only, in the environment: OCIRT_MONITOR_TEST_SPOOL_CAP=BYTES (the spool's\n"
 	"backlog cap), OCIRT_MONITOR_TEST_SPOOL_FAIL_AFTER=BYTES (the spool fails with EIO\n"
-	"once it took that many bytes; 0: never used)\n";
+	"once it took that many bytes; 0: never used), OCIRT_MONITOR_TEST_OOM_WATCH_LATE=1\n"
+	"(the OOM watch is armed only once the container's init is exiting)\n";
 
 void options_usage(void)
 {
@@ -135,6 +136,14 @@ int options_parse(int argc, char **argv, struct options *o)
 		if (parse_num(hook, "OCIRT_MONITOR_TEST_SPOOL_FAIL_AFTER", 0, LLONG_MAX, &v) < 0)
 			return -EINVAL;
 		o->spool_fail_after = (unsigned long long)v;
+	}
+	/* The OOM watch armed during the init's exit: the race of an init OOM-killed (or
+	 * ended by one) right after runc returned, every time. */
+	hook = getenv("OCIRT_MONITOR_TEST_OOM_WATCH_LATE");
+	if (hook) {
+		if (parse_num(hook, "OCIRT_MONITOR_TEST_OOM_WATCH_LATE", 0, 1, &v) < 0)
+			return -EINVAL;
+		o->oom_watch_late = v == 1;
 	}
 	if (optind != argc || !o->root || !o->id || !o->bundle || !o->state_dir || !o->pid_file)
 		return -EINVAL;

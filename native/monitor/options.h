@@ -25,6 +25,7 @@ struct options {
 	int sync_fd;
 	unsigned long long spool_cap;        /* 0: spool_default_cap */
 	unsigned long long spool_fail_after; /* test hook; ULLONG_MAX: never */
+	bool oom_watch_late;                 /* test hook: arm once the init is exiting */
 };
 
 /* Fill *o from argv and the test-hook variables. 0, or -EINVAL for anything the monitor

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -84,6 +85,41 @@ def test_oom_kill_is_recorded(env: Env) -> None:
     record = env.exit_record()
     assert record.exit_code == 137
     assert record.oom_killed is True
+
+
+def test_oom_kill_is_recorded_when_the_watch_comes_during_the_exit(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An init OOM-killed before the monitor armed its watch. The hook arms it only once
+    the init is exiting (PF_EXITING): while it frees its memory and is not yet a zombie,
+    its /proc/<pid>/cgroup names the root cgroup on cgroup v1, not its own."""
+    if not env.run_mode:
+        pytest.skip("the watch is armed before a create's container can start")
+    monkeypatch.setenv("OCIRT_MONITOR_TEST_OOM_WATCH_LATE", "1")
+    # Once the monitor looks (/go), the init itself becomes the victim: `tail` keeps the
+    # newline-free input in memory up to the limit, which its exit then has to free.
+    script = (
+        "while [ ! -e /go ]; do sleep 0.01; done; mkfifo /zero.fifo; "
+        "head -c 2000m /dev/zero > /zero.fifo & exec tail /zero.fifo"
+    )
+    bundle = env.bundle(["/bin/sh", "-c", script], memory=256 << 20)
+    monitor_log = env.state_dir / "monitor.log"
+
+    def open_the_gate() -> None:
+        wait_for(
+            "the monitor in its hook",
+            lambda: monitor_log.exists() and b"test hook" in monitor_log.read_bytes(),
+            LONG_WAIT,
+        )
+        (env.rootfs / "go").touch()
+
+    with ThreadPoolExecutor(1) as pool:
+        gate = pool.submit(open_the_gate)
+        env.launch(env.options(bundle))
+        gate.result()
+    record = env.exit_record()
+    assert (record.exit_code, record.signal, record.oom_killed) == (137, 9, True)
+    assert b"oomKilled will be false" not in monitor_log.read_bytes()
 
 
 LAUNCHER = textwrap.dedent(
