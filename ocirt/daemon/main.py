@@ -21,6 +21,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -34,7 +35,7 @@ from ocirt.daemon.config import (
     LogSettings,
     parse_daemon_config,
 )
-from ocirt.errors import InvalidArgument, OcirtError
+from ocirt.errors import FailedPrecondition, InvalidArgument, OcirtError
 
 if TYPE_CHECKING:
     from ocirt.daemon.localapi import LocalApi
@@ -109,6 +110,52 @@ def setup_logging(settings: LogSettings) -> None:
     for handler in handlers:
         root.addHandler(handler)
     root.setLevel(_LEVELS[settings.level])
+
+
+LOCK_NAME = "ocirt.lock"
+
+
+def lock_dirs(*directories: Path) -> list[int]:
+    """One daemon per home and exec root: an exclusive flock on `<dir>/ocirt.lock`, held
+    (by the open descriptors returned) until the process ends. A second daemon fails here,
+    before it touches the socket, the containers or the MQTT session."""
+    import fcntl
+
+    held: list[int] = []
+    try:
+        for directory in directories:
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path = directory / LOCK_NAME
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                os.close(fd)
+                raise FailedPrecondition(
+                    f"ocirt is already running (pid {owner or 'unknown'})"
+                ) from None
+            except OSError as exc:
+                os.close(fd)
+                raise InvalidArgument(f"cannot lock {path}: {exc.strerror}") from exc
+            held.append(fd)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except BaseException:
+        for fd in held:
+            os.close(fd)
+        raise
+    return held
+
+
+def reopen_logs(settings: LogSettings) -> None:
+    """SIGHUP: reopen the log file (logrotate moved it away) by setting logging up anew."""
+    old = list(logging.getLogger().handlers)
+    setup_logging(settings)
+    for handler in old:
+        with contextlib.suppress(Exception):
+            handler.close()
+    log.info("log file reopened on SIGHUP")
 
 
 def notify_systemd(state: str) -> None:
@@ -319,22 +366,37 @@ def run_daemon(
     setup_logging(config.log)
     for warning in config.warnings:
         log.warning("config: %s", warning)
-    stopping = threading.Event()
+    locks = lock_dirs(Path(config.manager.exec_root_dir), Path(config.manager.home_dir))
+    wake = threading.Event()
+    received: set[int] = set()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
+        # The main loop acts on it: a handler that logs could meet a held logging lock.
+        received.add(signum)
+        wake.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
     daemon = build(config, cgroup_parent)
     try:
         serve(daemon)
         log.info("ocirt daemon ready (pid %d)", os.getpid())
         notify_systemd("READY=1")
-        while not stopping.wait(IMAGE_SWEEP_INTERVAL):
-            expire_images(daemon)
+        next_sweep = time.monotonic() + IMAGE_SWEEP_INTERVAL
+        while not received & {signal.SIGTERM, signal.SIGINT}:
+            wake.wait(max(0.0, next_sweep - time.monotonic()))
+            wake.clear()
+            if signal.SIGHUP in received:
+                received.discard(signal.SIGHUP)
+                reopen_logs(config.log)
+            if time.monotonic() >= next_sweep:
+                expire_images(daemon)
+                next_sweep = time.monotonic() + IMAGE_SWEEP_INTERVAL
         log.info("stopping%s", " and stopping containers" if stop_containers_on_exit else "")
         notify_systemd("STOPPING=1")
     finally:
         daemon.close(stop_containers_on_exit)
+        for fd in locks:
+            os.close(fd)
     return 0
