@@ -8,6 +8,12 @@ One request per connection: the client writes one JSON object line
 The socket is mode 0600 in a 0700 directory: only root may talk to it.
 
 Containers are named by id or by their (unique, decision 8) name.
+
+Bounds (the `limits` section of the daemon config): at most `api_max_connections` open
+connections, the next one is answered 503 and closed; a connection silent for
+`api_idle_timeout` is closed; a request nested deeper than the JSON parser goes is a 400.
+Operations that change a container run on the daemon's lanes (`ocirt.lanes`), shared with
+the MQTT front end: a create that pulls never holds up a stop, and a full queue is a 503.
 """
 
 from __future__ import annotations
@@ -20,14 +26,16 @@ import re
 import socketserver
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, is_dataclass
+from concurrent.futures import CancelledError
+from dataclasses import asdict, dataclass, is_dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ocirt.config.ditto import parse_create_with_config, parse_update, to_ditto_config
 from ocirt.config.model import ContainerId
-from ocirt.errors import InvalidArgument, NotFound, OcirtError
+from ocirt.errors import InvalidArgument, NotFound, OcirtError, Overloaded
+from ocirt.lanes import Lane, Lanes
 from ocirt.manager.types import ContainerView, StopOptions
 from ocirt.things.twin import state_value
 
@@ -73,12 +81,34 @@ def _error(exc: OcirtError) -> dict[str, object]:
     return {"ok": False, "error": {"status": exc.status, "code": exc.code, "message": exc.message}}
 
 
-class ApiHandlers:
-    """The operations, over anything with the Manager's methods (plus `logs`)."""
+@dataclass(frozen=True, slots=True)
+class ApiLimits:
+    max_connections: int = 64
+    idle_timeout: float = 30.0
 
-    def __init__(self, manager: Any, sysinfo: Callable[[], dict[str, object]]) -> None:
+
+class ApiHandlers:
+    """The operations, over anything with the Manager's methods (plus `logs`). With
+    `lanes`, operations that change containers run there; reads run on the caller."""
+
+    def __init__(
+        self,
+        manager: Any,
+        sysinfo: Callable[[], dict[str, object]],
+        lanes: Lanes | None = None,
+    ) -> None:
         self.manager = manager
         self.sysinfo = sysinfo
+        self.lanes = lanes
+
+    def _in_lane(self, lane: Lane, key: str | None, run: Callable[[], object]) -> object:
+        if self.lanes is None:
+            return run()
+        task = self.lanes.submit(lane, key, run)
+        try:
+            return task.future.result()
+        except CancelledError:
+            raise Overloaded("the daemon is stopping; try again once it is back") from None
 
     def resolve(self, ref: object) -> ContainerId:
         if not isinstance(ref, str) or not ref:
@@ -94,7 +124,7 @@ class ApiHandlers:
 
     def call(self, op: str, args: dict[str, Any]) -> object:
         if op == "create":
-            return self._create(args)
+            return self._in_lane(Lane.SLOW, None, lambda: self._create(args))
         if op == "list":
             return [view_json(v) for v in self.manager.list()]
         if op == "sysinfo":
@@ -102,6 +132,12 @@ class ApiHandlers:
         cid = self.resolve(args.get("id"))
         if op == "get":
             return view_json(self.manager.get(cid))
+        if op not in _CONTROL_OPS:
+            raise InvalidArgument(f"unknown operation {op!r}")
+        # Keyed as the MQTT front end keys it: one order per container across both.
+        return self._in_lane(Lane.CONTROL, f"Container:{cid}", lambda: self._control(op, cid, args))
+
+    def _control(self, op: str, cid: ContainerId, args: dict[str, Any]) -> object:
         if op == "start":
             self.manager.start(cid)
         elif op == "stop":
@@ -170,6 +206,9 @@ def since_arg(value: object) -> datetime | None:
     )
 
 
+_CONTROL_OPS = frozenset({"start", "stop", "pause", "resume", "rename", "update", "remove"})
+
+
 def _stop_options(args: dict[str, Any]) -> StopOptions:
     defaults = StopOptions()
     timeout = args.get("timeout", defaults.timeout)
@@ -185,10 +224,25 @@ def _stop_options(args: dict[str, Any]) -> StopOptions:
 class _Handler(socketserver.StreamRequestHandler):
     server: _Server
 
+    def setup(self) -> None:
+        super().setup()
+        # A silent peer is let go (reads and writes alike) rather than holding a thread.
+        self.connection.settimeout(self.server.limits.idle_timeout)
+
     def handle(self) -> None:
         try:
             line = self.rfile.readline(MAX_REQUEST + 1)
+        except (TimeoutError, OSError):
+            log.debug("local API: closed a connection that sent no request in time")
+            return
+        if len(line) > MAX_REQUEST:
+            self._send(_error(InvalidArgument(f"request over {MAX_REQUEST} bytes")))
+            return
+        try:
             request = json.loads(line) if line.strip() else None
+        except RecursionError:
+            self._send(_error(InvalidArgument("malformed request: nested too deeply")))
+            return
         except ValueError:
             request = None
         if not isinstance(request, dict) or not isinstance(request.get("op"), str):
@@ -224,19 +278,57 @@ class _Handler(socketserver.StreamRequestHandler):
 class _Server(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
     handlers: ApiHandlers
+    limits: ApiLimits
+
+    def __init__(self, path: str, limits: ApiLimits) -> None:
+        self.limits = limits
+        self._open = 0
+        self._count_lock = threading.Lock()
+        super().__init__(path, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._count_lock:
+            full = self._open >= self.limits.max_connections
+            if not full:
+                self._open += 1
+        if full:
+            # Answered on the listener's thread, briefly: no thread for a refused peer.
+            refusal = _error(
+                Overloaded(f"too many local API connections ({self.limits.max_connections})")
+            )
+            with contextlib.suppress(OSError):
+                request.settimeout(1.0)
+                request.sendall(json.dumps(refusal).encode() + b"\n")
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._count_lock:
+            self._open -= 1
 
 
 class LocalApi:
     """Serves ApiHandlers on `<exec_root>/ocirt.sock` from a background thread."""
 
-    def __init__(self, path: Path, handlers: ApiHandlers) -> None:
+    def __init__(self, path: Path, handlers: ApiHandlers, limits: ApiLimits | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
         old = os.umask(0o177)
         try:
-            self._server = _Server(str(self.path), _Handler)
+            self._server = _Server(str(self.path), limits or ApiLimits())
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)

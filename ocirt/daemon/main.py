@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ocirt.daemon.localapi import LocalApi
     from ocirt.image.registry.auth import RegistryAccess
     from ocirt.image.service import ImageService
+    from ocirt.lanes import Lanes
     from ocirt.manager.manager import Manager
     from ocirt.manager.ports import NetworkProvider
     from ocirt.network.bridge import BridgeNetwork
@@ -182,8 +183,16 @@ class Daemon:
     bridge: BridgeNetwork | None = None
     api: LocalApi | None = None
     things: ThingsClient | None = None
+    lanes: Lanes | None = None
 
     def close(self, stop_containers: bool) -> None:
+        if self.lanes is not None:
+            # First: refuse new commands and answer the queued ones (503) while the MQTT
+            # client and the local API can still carry the answers.
+            wait = self.config.manager.default_ctrs_stop_timeout + 5.0
+            left = self.lanes.close(wait)
+            if left:
+                log.info("answered %d queued commands with 503: stopping", len(left))
         parts: tuple[ThingsClient | LocalApi | None, ...] = (self.things, self.api)
         for part in parts:
             if part is not None:
@@ -290,14 +299,19 @@ def sysinfo(daemon: Daemon) -> dict[str, object]:
 def serve(daemon: Daemon) -> None:
     """Deployment, local API and things client: the parts that face users."""
     from ocirt.daemon.deployment import deploy
-    from ocirt.daemon.localapi import SOCKET_NAME, ApiHandlers, LocalApi
+    from ocirt.daemon.localapi import SOCKET_NAME, ApiHandlers, ApiLimits, LocalApi
+    from ocirt.lanes import Lanes
 
     config = daemon.config
+    limits = config.limits
     if config.deployment.enable:
         deploy(daemon.manager, config.deployment, Path(config.manager.home_dir))
+    # One set of lanes for both front ends: pulls are bounded together.
+    daemon.lanes = Lanes(limits.create_workers, limits.control_workers, limits.command_queue_size)
     daemon.api = LocalApi(
         Path(config.manager.exec_root_dir) / SOCKET_NAME,
-        ApiHandlers(daemon.manager, lambda: sysinfo(daemon)),
+        ApiHandlers(daemon.manager, lambda: sysinfo(daemon), daemon.lanes),
+        ApiLimits(limits.api_max_connections, limits.api_idle_timeout),
     )
     daemon.api.start()
     if config.things.enable:
@@ -326,12 +340,14 @@ def serve(daemon: Daemon) -> None:
                 root_ca=connection.transport.root_ca,
                 client_cert=connection.transport.client_cert,
                 client_key=connection.transport.client_key,
+                max_message_size=limits.mqtt_max_message_size,
             ),
             daemon.manager,
             features,
             Path(config.things.home_dir),
             factory_enabled=factory,
             extensions=extensions,
+            lanes=daemon.lanes,
         )
         daemon.things.start()
 

@@ -296,7 +296,7 @@ def test_serve_deploys_descriptors_and_starts_the_things_client(
         def __getattr__(self, name: str) -> Any:
             return lambda *args, **kwargs: self.calls.append(name)
 
-    monkeypatch.setattr(mqtt.paho, "Client", Paho)
+    monkeypatch.setattr(mqtt, "_BoundedClient", Paho)
     ctrs = tmp_path / "ctrs"
     ctrs.mkdir()
     (ctrs / "web.json").write_text(json.dumps({"container_name": "web", "image": {"name": "img"}}))
