@@ -571,6 +571,8 @@ class ThingsClient:
     def _on_task_done(self, command: protocol.Command, done: Future[Any]) -> None:
         if done.cancelled():  # queued when the daemon began to stop
             self._answer_refused(command, Overloaded("the daemon is stopping; try again"))
+        elif done.exception() is not None:
+            log.error("%s %s failed: %r", command.feature, command.operation, done.exception())
 
     def _answer_refused(self, command: protocol.Command, exc: OcirtError) -> None:
         outcome = protocol.Outcome.failed(protocol.DittoError.from_exception(exc))
