@@ -18,6 +18,7 @@ from typing import TypeVar
 from ocirt.config.durations import parse_duration
 from ocirt.errors import InvalidArgument
 from ocirt.network.settings import BridgeOptions, options_from_kanto
+from ocirt.things.protocol import MAX_PAYLOAD
 
 DEFAULT_CONFIG_FILE = "/etc/container-management/config.json"
 DEFAULT_HOME = "/var/lib/container-management"
@@ -411,6 +412,9 @@ def _limits(s: _Section) -> LimitsSettings:
         api_max_connections=s.integer("api_max_connections", d.api_max_connections, 1),
         api_idle_timeout=s.duration("api_idle_timeout", d.api_idle_timeout),
     )
+    if result.mqtt_max_message_size > MAX_PAYLOAD:
+        # Above it the Ditto parser refuses anyway (400), after reading the whole message.
+        raise InvalidArgument(f"limits.mqtt_max_message_size must be at most {MAX_PAYLOAD}")
     if result.api_idle_timeout <= 0:
         raise InvalidArgument("limits.api_idle_timeout must be more than 0s")
     s.finish()

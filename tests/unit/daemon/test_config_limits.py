@@ -36,6 +36,7 @@ def test_every_key() -> None:
     [
         ({"create_workers": 0}, "limits.create_workers must be an integer >= 1"),
         ({"mqtt_max_message_size": 10}, "limits.mqtt_max_message_size must be an integer"),
+        ({"mqtt_max_message_size": 2 << 20}, "must be at most 1048576"),
         ({"api_idle_timeout": "0s"}, "limits.api_idle_timeout must be more than 0s"),
         ({"queue": 1}, "unknown configuration keys: limits.queue"),
     ],
