@@ -13,6 +13,8 @@ things front end maps any OcirtError without knowing where it came from
     +-- FailedPrecondition          500   operation not allowed in the current state
     +-- Unavailable                 500   a needed service or host cannot be reached
     |   +-- RegistryUnavailable
+    |   +-- Overloaded              503 messages:service.unavailable  queue full, stopping
+    +-- TooLarge                    413 messages:payload.toolarge      input over a bound
     +-- PermissionDenied            500
     |   +-- AuthenticationError           bad registry credentials
     +-- RuncError                   500   runc failed; carries its stderr
@@ -75,6 +77,21 @@ class Unavailable(OcirtError):
 
 class RegistryUnavailable(Unavailable):
     pass
+
+
+class Overloaded(Unavailable):
+    """No room to take the request now (its queue is full, or the daemon is stopping);
+    answered at once so the client can retry, rather than left without an answer."""
+
+    status = 503
+    code = "messages:service.unavailable"
+
+
+class TooLarge(OcirtError):
+    """An input over a size bound, refused unread."""
+
+    status = 413
+    code = "messages:payload.toolarge"
 
 
 class PermissionDenied(OcirtError):

@@ -23,6 +23,7 @@ from ocirt.config.durations import parse_duration
 from ocirt.errors import InvalidArgument
 from ocirt.manager.types import DEFAULT_STOP_TIMEOUT
 from ocirt.network.settings import BridgeOptions, options_from_kanto
+from ocirt.things.protocol import MAX_PAYLOAD
 from ocirt.updateagent.settings import UpdateAgentSettings
 
 DEFAULT_CONFIG_FILE = "/etc/container-management/config.json"
@@ -134,6 +135,23 @@ class ConnectionSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitsSettings:
+    """The `limits` section: ocirt's own bounds on what others may make the daemon hold
+    (Kanto has no such section; docs/compatibility.md)."""
+
+    # Biggest MQTT message read; a larger one is skipped unread and answered 413.
+    mqtt_max_message_size: int = 1024 * 1024
+    # Commands waiting for a worker, per lane; one more is answered 503 at once.
+    command_queue_size: int = 64
+    # Workers for creates (which may pull) and for everything else.
+    create_workers: int = 2
+    control_workers: int = 4
+    # Local API: open connections, and seconds a connection may stay silent.
+    api_max_connections: int = 64
+    api_idle_timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
 class DaemonConfig:
     log: LogSettings = field(default_factory=LogSettings)
     manager: ManagerConfig = field(default_factory=ManagerConfig)
@@ -143,6 +161,7 @@ class DaemonConfig:
     deployment: DeploymentSettings = field(default_factory=DeploymentSettings)
     connection: ConnectionSettings = field(default_factory=ConnectionSettings)
     update_agent: UpdateAgentSettings = field(default_factory=UpdateAgentSettings)
+    limits: LimitsSettings = field(default_factory=LimitsSettings)
     warnings: tuple[str, ...] = ()
 
 
@@ -514,6 +533,25 @@ def _update_agent(s: _Section) -> UpdateAgentSettings:
     return result
 
 
+def _limits(s: _Section) -> LimitsSettings:
+    d = LimitsSettings()
+    result = LimitsSettings(
+        mqtt_max_message_size=s.integer("mqtt_max_message_size", d.mqtt_max_message_size, 1024),
+        command_queue_size=s.integer("command_queue_size", d.command_queue_size, 1),
+        create_workers=s.integer("create_workers", d.create_workers, 1),
+        control_workers=s.integer("control_workers", d.control_workers, 1),
+        api_max_connections=s.integer("api_max_connections", d.api_max_connections, 1),
+        api_idle_timeout=s.duration("api_idle_timeout", d.api_idle_timeout),
+    )
+    if result.mqtt_max_message_size > MAX_PAYLOAD:
+        # Above it the Ditto parser refuses anyway (400), after reading the whole message.
+        raise InvalidArgument(f"limits.mqtt_max_message_size must be at most {MAX_PAYLOAD}")
+    if result.api_idle_timeout <= 0:
+        raise InvalidArgument("limits.api_idle_timeout must be more than 0s")
+    s.finish()
+    return result
+
+
 def parse_daemon_config(raw: object) -> DaemonConfig:
     """Kanto's config.json (already JSON-decoded) -> DaemonConfig. Raises InvalidArgument."""
     notes = _Notes()
@@ -532,6 +570,7 @@ def parse_daemon_config(raw: object) -> DaemonConfig:
         deployment=_deployment(top.section("deployment"), manager),
         connection=_connection(top.section("connection")),
         update_agent=_update_agent(top.section("update_agent")),
+        limits=_limits(top.section("limits")),
     )
     _grpc_server(top.section("grpc_server"))
     top.finish()

@@ -14,6 +14,12 @@ settings, insecure registries, credentials and decryption keys: the CLI never op
 store of its own. `image.pull` streams ``{"progress": {...}}`` lines (at most a few a
 second per layer) before its answer. Paths (`load`, `save`, key files) are the daemon's:
 the CLI sends them absolute.
+
+Bounds (the `limits` section of the daemon config): at most `api_max_connections` open
+connections, the next one is answered 503 and closed; a connection silent for
+`api_idle_timeout` is closed; a request nested deeper than the JSON parser goes is a 400.
+Operations that change a container run on the daemon's lanes (`ocirt.lanes`), shared with
+the MQTT front end: a create that pulls never holds up a stop, and a full queue is a 503.
 """
 
 from __future__ import annotations
@@ -28,14 +34,23 @@ import socketserver
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, is_dataclass, replace
+from concurrent.futures import CancelledError
+from dataclasses import asdict, dataclass, is_dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ocirt.config.ditto import parse_create_with_config, parse_update, to_ditto_config
 from ocirt.config.model import ContainerId
-from ocirt.errors import FailedPrecondition, InvalidArgument, NotFound, OcirtError, Unavailable
+from ocirt.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    OcirtError,
+    Overloaded,
+    Unavailable,
+)
+from ocirt.lanes import Lane, Lanes
 from ocirt.manager import frontend
 from ocirt.manager.types import ContainerView, StopOptions
 from ocirt.things.twin import state_value
@@ -264,8 +279,15 @@ class ImageHandlers:
             log.warning("cleaning up after a failed pull: %s", exc)
 
 
+@dataclass(frozen=True, slots=True)
+class ApiLimits:
+    max_connections: int = 64
+    idle_timeout: float = 30.0
+
+
 class ApiHandlers:
-    """The operations, over anything with the Manager's methods (plus `logs`)."""
+    """The operations, over anything with the Manager's methods (plus `logs`). With
+    `lanes`, operations that change containers run there; reads run on the caller."""
 
     def __init__(
         self,
@@ -275,6 +297,7 @@ class ApiHandlers:
         health: Callable[[str], dict[str, object] | None] | None = None,
         stats: Callable[[list[str] | None, object], object] | None = None,
         images: ImageHandlers | None = None,
+        lanes: Lanes | None = None,
     ) -> None:
         self.manager = manager
         self.sysinfo = sysinfo
@@ -285,6 +308,18 @@ class ApiHandlers:
         # (container ids or None for all running, interval in seconds) -> rows.
         self.stats = stats
         self.images = images
+        # Operations that change containers run there (shared with MQTT); reads run on
+        # the caller.
+        self.lanes = lanes
+
+    def _in_lane(self, lane: Lane, key: str | None, run: Callable[[], object]) -> object:
+        if self.lanes is None:
+            return run()
+        task = self.lanes.submit(lane, key, run)
+        try:
+            return task.future.result()
+        except CancelledError:
+            raise Overloaded("the daemon is stopping; try again once it is back") from None
 
     def _view(self, view: ContainerView) -> dict[str, object]:
         out = view_json(view)
@@ -335,7 +370,7 @@ class ApiHandlers:
 
     def call(self, op: str, args: dict[str, Any]) -> object:
         if op == "create":
-            return self._create(args)
+            return self._in_lane(Lane.SLOW, None, lambda: self._create(args))
         if op == "list":
             return [self._view(v) for v in self.manager.list()]
         if op == "sysinfo":
@@ -351,6 +386,12 @@ class ApiHandlers:
             if args.get("format") == "kanto":
                 return kanto_json(self.manager.get(cid))
             return self._view(self.manager.get(cid))
+        if op not in _CONTROL_OPS:
+            raise InvalidArgument(f"unknown operation {op!r}")
+        # Keyed as the MQTT front end keys it: one order per container across both.
+        return self._in_lane(Lane.CONTROL, f"Container:{cid}", lambda: self._control(op, cid, args))
+
+    def _control(self, op: str, cid: ContainerId, args: dict[str, Any]) -> object:
         if op == "start":
             self.manager.start(cid)
         elif op == "stop":
@@ -440,6 +481,9 @@ def since_arg(value: object) -> datetime | None:
     )
 
 
+_CONTROL_OPS = frozenset({"start", "stop", "pause", "resume", "rename", "update", "remove"})
+
+
 def _stop_options(args: dict[str, Any]) -> StopOptions:
     """The options the caller gave; the rest are a plain stop's (`StopOptions`)."""
     options = StopOptions()
@@ -460,10 +504,25 @@ def _stop_options(args: dict[str, Any]) -> StopOptions:
 class _Handler(socketserver.StreamRequestHandler):
     server: _Server
 
+    def setup(self) -> None:
+        super().setup()
+        # A silent peer is let go (reads and writes alike) rather than holding a thread.
+        self.connection.settimeout(self.server.limits.idle_timeout)
+
     def handle(self) -> None:
         try:
             line = self.rfile.readline(MAX_REQUEST + 1)
+        except (TimeoutError, OSError):
+            log.debug("local API: closed a connection that sent no request in time")
+            return
+        if len(line) > MAX_REQUEST:
+            self._send(_error(InvalidArgument(f"request over {MAX_REQUEST} bytes")))
+            return
+        try:
             request = json.loads(line) if line.strip() else None
+        except RecursionError:
+            self._send(_error(InvalidArgument("malformed request: nested too deeply")))
+            return
         except ValueError:
             request = None
         if not isinstance(request, dict) or not isinstance(request.get("op"), str):
@@ -506,19 +565,57 @@ class _Handler(socketserver.StreamRequestHandler):
 class _Server(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
     handlers: ApiHandlers
+    limits: ApiLimits
+
+    def __init__(self, path: str, limits: ApiLimits) -> None:
+        self.limits = limits
+        self._open = 0
+        self._count_lock = threading.Lock()
+        super().__init__(path, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._count_lock:
+            full = self._open >= self.limits.max_connections
+            if not full:
+                self._open += 1
+        if full:
+            # Answered on the listener's thread, briefly: no thread for a refused peer.
+            refusal = _error(
+                Overloaded(f"too many local API connections ({self.limits.max_connections})")
+            )
+            with contextlib.suppress(OSError):
+                request.settimeout(1.0)
+                request.sendall(json.dumps(refusal).encode() + b"\n")
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._count_lock:
+            self._open -= 1
 
 
 class LocalApi:
     """Serves ApiHandlers on `<exec_root>/ocirt.sock` from a background thread."""
 
-    def __init__(self, path: Path, handlers: ApiHandlers) -> None:
+    def __init__(self, path: Path, handlers: ApiHandlers, limits: ApiLimits | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
         old = os.umask(0o177)
         try:
-            self._server = _Server(str(self.path), _Handler)
+            self._server = _Server(str(self.path), limits or ApiLimits())
         finally:
             os.umask(old)
         os.chmod(self.path, 0o600)

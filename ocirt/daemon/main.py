@@ -21,6 +21,7 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ from ocirt.daemon.config import (
     parse_daemon_config,
     with_overrides,
 )
-from ocirt.errors import InvalidArgument, OcirtError
+from ocirt.errors import FailedPrecondition, InvalidArgument, OcirtError
 
 if TYPE_CHECKING:
     from ocirt.daemon.deployment import Deployment
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from ocirt.health.monitor import HealthMonitor
     from ocirt.image.registry.auth import RegistryAccess
     from ocirt.image.service import ImageService
+    from ocirt.lanes import Lanes
     from ocirt.manager.manager import Manager
     from ocirt.manager.ports import NetworkProvider
     from ocirt.metrics.feature import MetricsFeature
@@ -125,6 +127,52 @@ def setup_logging(settings: LogSettings) -> None:
     root.setLevel(_LEVELS[settings.level])
 
 
+LOCK_NAME = "ocirt.lock"
+
+
+def lock_dirs(*directories: Path) -> list[int]:
+    """One daemon per home and exec root: an exclusive flock on `<dir>/ocirt.lock`, held
+    (by the open descriptors returned) until the process ends. A second daemon fails here,
+    before it touches the socket, the containers or the MQTT session."""
+    import fcntl
+
+    held: list[int] = []
+    try:
+        for directory in directories:
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path = directory / LOCK_NAME
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                os.close(fd)
+                raise FailedPrecondition(
+                    f"ocirt is already running (pid {owner or 'unknown'})"
+                ) from None
+            except OSError as exc:
+                os.close(fd)
+                raise InvalidArgument(f"cannot lock {path}: {exc.strerror}") from exc
+            held.append(fd)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except BaseException:
+        for fd in held:
+            os.close(fd)
+        raise
+    return held
+
+
+def reopen_logs(settings: LogSettings) -> None:
+    """SIGHUP: reopen the log file (logrotate moved it away) by setting logging up anew."""
+    old = list(logging.getLogger().handlers)
+    setup_logging(settings)
+    for handler in old:
+        with contextlib.suppress(Exception):
+            handler.close()
+    log.info("log file reopened on SIGHUP")
+
+
 def notify_systemd(state: str) -> None:
     """sd_notify(3) for Type=notify; a no-op outside systemd."""
     address = os.environ.get("NOTIFY_SOCKET")
@@ -154,7 +202,16 @@ class Daemon:
     health: HealthMonitor | None = None
     deployment: Deployment | None = None
 
+    lanes: Lanes | None = None
+
     def close(self, stop_containers: bool) -> None:
+        if self.lanes is not None:
+            # First: refuse new commands and answer the queued ones (503) while the MQTT
+            # client and the local API can still carry the answers.
+            wait = self.config.manager.default_ctrs_stop_timeout + 5.0
+            left = self.lanes.close(wait)
+            if left:
+                log.info("answered %d queued commands with 503: stopping", len(left))
         parts: tuple[
             Deployment
             | ThingsClient
@@ -284,7 +341,8 @@ def sysinfo(daemon: Daemon) -> dict[str, object]:
 
 def serve(daemon: Daemon) -> None:
     """Deployment, local API and things client: the parts that face users."""
-    from ocirt.daemon.localapi import SOCKET_NAME, ApiHandlers, ImageHandlers, LocalApi
+    from ocirt.daemon.localapi import SOCKET_NAME, ApiHandlers, ApiLimits, ImageHandlers, LocalApi
+    from ocirt.lanes import Lanes
     from ocirt.metrics.service import MetricsService
 
     config = daemon.config
@@ -328,6 +386,9 @@ def serve(daemon: Daemon) -> None:
     )
     daemon.update_agent.start()
     metrics = MetricsService(daemon.manager)
+    limits = config.limits
+    # One set of lanes for both front ends: pulls are bounded together.
+    daemon.lanes = Lanes(limits.create_workers, limits.control_workers, limits.command_queue_size)
     daemon.api = LocalApi(
         Path(config.manager.exec_root_dir) / SOCKET_NAME,
         ApiHandlers(
@@ -341,7 +402,9 @@ def serve(daemon: Daemon) -> None:
                 daemon.manager.list,
                 (config.containers.image_dec_keys, config.containers.image_dec_recipients),
             ),
+            lanes=daemon.lanes,
         ),
+        ApiLimits(limits.api_max_connections, limits.api_idle_timeout),
     )
     daemon.api.start()
     if config.things.enable:
@@ -377,6 +440,7 @@ def serve(daemon: Daemon) -> None:
             factory_enabled=factory,
             extensions=extensions,
             live=[daemon.metrics] if daemon.metrics else (),
+            lanes=daemon.lanes,
         )
         daemon.things.start()
 
@@ -432,6 +496,7 @@ def _mqtt_settings(config: DaemonConfig) -> MqttSettings:
         root_ca=connection.transport.root_ca,
         client_cert=connection.transport.client_cert,
         client_key=connection.transport.client_key,
+        max_message_size=config.limits.mqtt_max_message_size,
     )
 
 
@@ -446,13 +511,18 @@ def run_daemon(
     setup_logging(config.log)
     for warning in config.warnings:
         log.warning("config: %s", warning)
-    stopping = threading.Event()
+    locks = lock_dirs(Path(config.manager.exec_root_dir), Path(config.manager.home_dir))
+    wake = threading.Event()
+    received: set[int] = set()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
+        # The main loop acts on it: a handler that logs could meet a held logging lock.
+        received.add(signum)
+        wake.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
     daemon = build(config, cgroup_parent)
     try:
         serve(daemon)
@@ -464,10 +534,20 @@ def run_daemon(
             config.manager.home_dir,
         )
         notify_systemd("READY=1")
-        while not stopping.wait(IMAGE_SWEEP_INTERVAL):
-            expire_images(daemon)
+        next_sweep = time.monotonic() + IMAGE_SWEEP_INTERVAL
+        while not received & {signal.SIGTERM, signal.SIGINT}:
+            wake.wait(max(0.0, next_sweep - time.monotonic()))
+            wake.clear()
+            if signal.SIGHUP in received:
+                received.discard(signal.SIGHUP)
+                reopen_logs(config.log)
+            if time.monotonic() >= next_sweep:
+                expire_images(daemon)
+                next_sweep = time.monotonic() + IMAGE_SWEEP_INTERVAL
         log.info("stopping%s", " and stopping containers" if stop_containers_on_exit else "")
         notify_systemd("STOPPING=1")
     finally:
         daemon.close(stop_containers_on_exit)
+        for fd in locks:
+            os.close(fd)
     return 0

@@ -38,20 +38,22 @@ import queue
 import socket
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from ocirt import deferred
-from ocirt.errors import InvalidArgument, Unavailable
-from ocirt.manager.types import Event
+from ocirt.errors import InvalidArgument, OcirtError, Overloaded, TooLarge, Unavailable
+from ocirt.lanes import Lane, Lanes
+from ocirt.manager.types import Event, EventKind
 from ocirt.things import known as known_features
 from ocirt.things import protocol
 from ocirt.things.extension import Build, TwinFeature
@@ -83,6 +85,8 @@ QOS = 1
 # Kanto asks for the identity once per connect; asking again until someone answers lets
 # a device come up before its cloud connector does.
 BOOTSTRAP_RETRY = 5.0
+# Commands the broker delivers (queued in our session) before the identity is known.
+EARLY_COMMANDS = 256
 _TLS_SCHEMES = frozenset({"ssl", "tls", "mqtts", "mqtt+ssl", "tcps"})
 
 
@@ -98,7 +102,8 @@ class MqttSettings:
     root_ca: str = ""
     client_cert: str = ""
     client_key: str = ""
-    workers: int = 4
+    # Biggest message read from the broker; a larger one is skipped unread (413).
+    max_message_size: int = 1024 * 1024
 
 
 class LiveFeature(Protocol):
@@ -123,7 +128,136 @@ class _Post:
     build: Build
 
 
-_Work = Event | _Republish | _Stop | _Post
+@dataclass(frozen=True, slots=True)
+class _Acked:
+    """The broker acknowledged (PUBACK) the message with this mid."""
+
+    mid: int
+
+
+_Work = Event | _Republish | _Stop | _Post | _Acked
+
+CLIENT_ID_FILE = "mqtt-client-id"
+
+
+def persistent_client_id(home_dir: Path) -> str:
+    """The client id of this device's MQTT session, made once and kept in the things home
+    dir: the broker keeps the session (and queues commands) under it while we are away."""
+    path = home_dir / CLIENT_ID_FILE
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        text = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        log.warning("cannot read %s (%s); making a new MQTT client id", path, exc)
+        text = ""
+    if text and len(text) <= 64 and text.isascii() and text.isprintable():
+        return text
+    from ocirt.atomic import write_atomic
+
+    made = f"ocirt-{uuid.uuid4().hex}"
+    home_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, made.encode() + b"\n", mode=0o600)
+    return made
+
+
+class _BoundedClient(paho.Client):
+    """paho's client, except that a PUBLISH over `max_packet` bytes is never held in
+    memory: once its fixed header is read, its body is read in small chunks and dropped
+    (only the topic and packet id are kept), it is acknowledged so the broker does not
+    send it again, and `on_oversized(topic, size)` is called.
+
+    paho reads a packet whole into one buffer (`_packet_read`, with a recv of the whole
+    remaining length), so this hooks its socket read: the read of an oversized body
+    reports "would block", and `_packet_read` takes over from there. Written against
+    paho-mqtt 2.2's `_in_packet`; `tests/unit/things/test_mqtt.py` pins the behaviour."""
+
+    CHUNK = 64 * 1024
+
+    def __init__(self, *args: Any, max_packet: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_packet = max_packet
+        self.on_oversized: Callable[[str, int], None] | None = None
+        self._skip_head = bytearray()
+
+    def _oversized(self) -> bool:
+        packet = self._in_packet
+        return bool(
+            packet["have_remaining"]
+            and packet["command"] & 0xF0 == paho.PUBLISH
+            and packet["remaining_length"] > self.max_packet
+        )
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._oversized():
+            raise BlockingIOError  # not into one buffer: `_packet_read` skips it
+        return super()._sock_recv(bufsize)
+
+    def _packet_read(self) -> MQTTErrorCode:
+        if not self._oversized():
+            rc = super()._packet_read()
+            if rc != MQTTErrorCode.MQTT_ERR_AGAIN or not self._oversized():
+                return rc
+        return self._skip_packet()
+
+    def _skip_packet(self) -> MQTTErrorCode:
+        packet = self._in_packet
+        for _ in range(64):  # then let paho's loop write and ping too
+            if packet["to_process"] <= 0:
+                return self._skipped()
+            try:
+                data = paho.Client._sock_recv(self, min(packet["to_process"], self.CHUNK))
+            except BlockingIOError:
+                return MQTTErrorCode.MQTT_ERR_AGAIN
+            except OSError:
+                return MQTTErrorCode.MQTT_ERR_CONN_LOST
+            if not data:
+                return MQTTErrorCode.MQTT_ERR_CONN_LOST
+            packet["to_process"] -= len(data)
+            # Topic length (2), topic (<= 65535), packet id (2): all we keep.
+            room = 65539 - len(self._skip_head)
+            if room > 0:
+                self._skip_head += data[:room]
+            with self._msgtime_mutex:
+                self._last_bytes_received = paho.time_func()
+        if packet["to_process"] <= 0:
+            return self._skipped()
+        return MQTTErrorCode.MQTT_ERR_AGAIN
+
+    def _skipped(self) -> MQTTErrorCode:
+        head = bytes(self._skip_head)
+        command = self._in_packet["command"]
+        size = self._in_packet["remaining_length"]
+        self._skip_head = bytearray()
+        self._in_packet = {
+            "command": 0,
+            "have_remaining": 0,
+            "remaining_count": [],
+            "remaining_mult": 1,
+            "remaining_length": 0,
+            "packet": bytearray(b""),
+            "to_process": 0,
+            "pos": 0,
+        }
+        if len(head) < 2:
+            return MQTTErrorCode.MQTT_ERR_PROTOCOL
+        topic_length = int.from_bytes(head[:2], "big")
+        qos = (command & 0x06) >> 1
+        end = 2 + topic_length
+        if len(head) < end + (2 if qos else 0):
+            return MQTTErrorCode.MQTT_ERR_PROTOCOL
+        topic = head[2:end].decode("utf-8", errors="replace")
+        payload_size = size - end - (2 if qos else 0)
+        if qos == 1:
+            self._send_puback(int.from_bytes(head[end : end + 2], "big"))
+        elif qos == 2:
+            self._send_pubrec(int.from_bytes(head[end : end + 2], "big"))
+        if self.on_oversized is not None:
+            try:
+                self.on_oversized(topic, payload_size)
+            except Exception:
+                log.exception("handling an oversized message on %s failed", topic)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
 
 def _set_tcp_option(client: paho.Client, option: int) -> None:
@@ -219,6 +353,7 @@ class ThingsClient:
         factory_enabled: bool = True,
         extensions: tuple[TwinFeature, ...] = (),
         live: Sequence[LiveFeature] = (),
+        lanes: Lanes | None = None,
     ) -> None:
         self._settings = settings
         self._extensions = extensions
@@ -228,12 +363,16 @@ class ThingsClient:
         self._home_dir = Path(home_dir)
         self._factory_enabled = factory_enabled
         self._host, self._port, tls = broker_address(settings.broker_url)
-        self._client = paho.Client(
+        # A persistent session (Kanto's is clean): the broker keeps our subscriptions
+        # and queues commands (QoS 1) while we reconnect or restart.
+        self._client = _BoundedClient(
             CallbackAPIVersion.VERSION2,
-            client_id=f"ocirt-{uuid.uuid4()}",
-            clean_session=True,
+            client_id=persistent_client_id(self._home_dir),
+            clean_session=False,
             protocol=paho.MQTTv311,
+            max_packet=settings.max_message_size,
         )
+        self._client.on_oversized = self._on_oversized
         if settings.username:
             self._client.username_pw_set(settings.username, settings.password or None)
         if tls:
@@ -246,9 +385,12 @@ class ThingsClient:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_message = self._on_message
-        self._workers = ThreadPoolExecutor(
-            max_workers=max(1, settings.workers), thread_name_prefix="ocirt-things"
-        )
+        # Shared with the local API when the daemon passes them; closed by their owner.
+        self._own_lanes = lanes is None
+        self._lanes = lanes if lanes is not None else Lanes(2, 4, 64)
+        # Commands the broker delivered before this connection's bootstrap answered.
+        self._early: list[tuple[str, bytes]] = []
+        self._refusals: list[paho.MQTTMessageInfo] = []
         self._queue: queue.Queue[_Work] = queue.Queue()
         self._publisher = threading.Thread(
             target=self._publish_loop, name="ocirt-twin", daemon=True
@@ -291,7 +433,9 @@ class ThingsClient:
         self._closed = True
         if self._unsubscribe is not None:
             self._unsubscribe()
-        self._workers.shutdown(wait=True, cancel_futures=True)
+        if self._own_lanes:
+            self._lanes.close(wait=30.0)
+        self._flush_refusals(5.0)
         for extension in self._extensions:
             extension.close()
         self._queue.put(_Stop())
@@ -343,6 +487,8 @@ class ThingsClient:
     ) -> None:
         # Linux leaves quick-ACK mode by itself, so this is set again after each PUBACK.
         _set_tcp_option(client, socket.TCP_QUICKACK)
+        # The publisher thread forgets a deleted feature only once the broker has it.
+        self._queue.put(_Acked(mid))
 
     def _ask_identity(self, connection: int) -> None:
         with self._lock:
@@ -371,12 +517,91 @@ class ThingsClient:
             if message.topic == protocol.BOOTSTRAP_RESPONSE_TOPIC:
                 self._on_identity(bytes(message.payload))
                 return
-            if not self._closed:
-                self._workers.submit(self._run_command, message.topic, bytes(message.payload))
-        except RuntimeError:
-            pass  # the pool is shut down: we are closing
+            self._dispatch(message.topic, bytes(message.payload))
         except Exception:
             log.exception("dropped an MQTT message on %s", message.topic)
+
+    def _on_oversized(self, topic: str, size: int) -> None:
+        """A message over max_message_size (`size`: its payload's bytes), skipped unread:
+        answer 413 when its topic
+        names a request of ours (its payload, and so its envelope, is gone)."""
+        limit = self._settings.max_message_size
+        log.warning("refused a %d-byte MQTT message on %s (limit %d)", size, topic, limit)
+        error = TooLarge(f"message of {size} bytes exceeds the limit of {limit} bytes")
+        self._refuse_by_topic(topic, error)
+
+    def _refuse_by_topic(self, topic: str, error: OcirtError) -> None:
+        identity = self.identity
+        reply = protocol.topic_reply(topic)
+        if reply is None or (identity is not None and reply.thing_id != str(identity.thing)):
+            return
+        rejection = protocol.Rejection(protocol.DittoError.from_exception(error), reply)
+        self._send(protocol.rejection_response(rejection))
+
+    def _dispatch(self, topic: str, payload: bytes) -> None:
+        """Parse one command (network thread) and queue it on its lane, or answer now."""
+        identity = self.identity
+        if identity is None:
+            # A persistent session delivers what the broker queued right after the
+            # connect, before the identity is known: kept for the bootstrap, bounded.
+            with self._lock:
+                if len(self._early) < EARLY_COMMANDS and not self._closed:
+                    self._early.append((topic, payload))
+                    return
+            self._refuse_by_topic(topic, Overloaded("not ready yet: the bootstrap is not done"))
+            return
+        parsed = protocol.parse_command(topic, payload, identity.thing)
+        if isinstance(parsed, protocol.Ignored):
+            log.debug("ignored %s: %s", topic, parsed.reason)
+            return
+        if isinstance(parsed, protocol.Rejection):
+            log.info("refused a request on %s: %s", topic, parsed.error.message)
+            self._send(protocol.rejection_response(parsed))
+            return
+        command = parsed
+        lane, key = self._lane_of(command)
+        try:
+            task = self._lanes.submit(lane, key, lambda: self._run_command(command))
+        except Overloaded as exc:
+            log.warning("refused %s %s: %s", command.feature, command.operation, exc.message)
+            self._answer_refused(command, exc)
+            return
+        task.future.add_done_callback(lambda done: self._on_task_done(command, done))
+
+    def _lane_of(self, command: protocol.Command) -> tuple[Lane, str | None]:
+        """Creates and extension features (downloads) may take minutes: the slow lane.
+        Each container keeps its commands in order; creates have no order among them."""
+        if command.feature == protocol.CONTAINER_FACTORY:
+            return Lane.SLOW, None
+        if not command.feature.startswith(protocol.CONTAINER_PREFIX):
+            return Lane.SLOW, command.feature
+        return Lane.CONTROL, command.feature
+
+    def _on_task_done(self, command: protocol.Command, done: Future[Any]) -> None:
+        if done.cancelled():  # queued when the daemon began to stop
+            self._answer_refused(command, Overloaded("the daemon is stopping; try again"))
+        elif done.exception() is not None:
+            log.error("%s %s failed: %r", command.feature, command.operation, done.exception())
+
+    def _answer_refused(self, command: protocol.Command, exc: OcirtError) -> None:
+        outcome = protocol.Outcome.failed(protocol.DittoError.from_exception(exc))
+        info = self._send(protocol.command_response(command, outcome))
+        if info is not None:
+            with self._lock:
+                self._refusals = [i for i in self._refusals if not i.is_published()]
+                self._refusals.append(info)
+
+    def _flush_refusals(self, timeout: float) -> None:
+        """Let the 503 answers of a stop reach the broker before we disconnect."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            pending = list(self._refusals)
+        for info in pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(remaining)
 
     def _on_identity(self, payload: bytes) -> None:
         try:
@@ -394,34 +619,27 @@ class ThingsClient:
         log.info("thing id %s (tenant %s)", identity.thing, identity.tenant_id)
         self._client.subscribe(protocol.command_subscription(identity.thing), qos=QOS)
         self._queue.put(_Republish(identity))
+        with self._lock:
+            early, self._early = self._early, []
+        for topic, payload in early:
+            self._dispatch(topic, payload)
 
     # ---- commands (worker threads) ------------------------------------------------------
 
-    def _run_command(self, topic: str, payload: bytes) -> None:
-        identity = self.identity
-        if identity is None:
-            log.warning("command on %s before the bootstrap finished; dropped", topic)
-            return
-        parsed = protocol.parse_command(topic, payload, identity.thing)
-        if isinstance(parsed, protocol.Ignored):
-            log.debug("ignored %s: %s", topic, parsed.reason)
-            return
-        if isinstance(parsed, protocol.Rejection):
-            log.info("refused a request on %s: %s", topic, parsed.error.message)
-            self._send(protocol.rejection_response(parsed))
-            return
-        result = self._features.handle(parsed)
+    def _run_command(self, command: protocol.Command) -> None:
+        result = self._features.handle(command)
         if isinstance(result, protocol.Rejection):
             self._send(protocol.rejection_response(result))
         else:
-            self._send(protocol.command_response(parsed, result))
+            self._send(protocol.command_response(command, result))
 
-    def _send(self, message: Outbound | None) -> None:
+    def _send(self, message: Outbound | None) -> paho.MQTTMessageInfo | None:
         if message is None:
-            return
+            return None
         info = self._client.publish(message.topic, message.payload, qos=QOS)
         if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
             log.warning("publish to %s failed: %s", message.topic, paho.error_string(info.rc))
+        return info
 
     def _send_connected(self, message: Outbound) -> None:
         # Periodic data while the broker is away is dropped, not queued by paho unbounded.
@@ -435,14 +653,24 @@ class ThingsClient:
         # The container features this thing has on the cloud side, as last stored: this
         # thread alone writes the file, so it is read once per bootstrap, not per event.
         known: set[str] = set()
+        # Deletes sent but not yet acknowledged by the broker, by mid: a feature leaves
+        # `known` only on its PUBACK, so a delete lost in an outage is sent again at the
+        # next bootstrap (which compares `known` with the containers that exist).
+        deleting: dict[int, str] = {}
         while True:
             work = self._queue.get()
             if isinstance(work, _Stop):
                 return
             try:
-                if isinstance(work, _Republish):
+                if isinstance(work, _Acked):
+                    cid = deleting.pop(work.mid, None)
+                    if cid is not None and tracker is not None and cid in known:
+                        known.discard(cid)
+                        known_features.save(self._home_dir, tracker.twin.thing, known)
+                elif isinstance(work, _Republish):
                     tracker = TwinTracker(Twin(work.identity.thing, work.identity.tenant_id))
-                    known = self._republish(tracker)
+                    deleting.clear()
+                    known = self._republish(tracker, deleting)
                 elif tracker is None:
                     continue
                 elif isinstance(work, _Post):
@@ -450,9 +678,13 @@ class ThingsClient:
                         self._send(message)
                 else:
                     if self._factory_enabled:
-                        for message in tracker.on_event(work):
-                            self._send(message)
-                        if known_features.track(known, work):
+                        sent = [self._send(message) for message in tracker.on_event(work)]
+                        if work.kind is EventKind.REMOVED:
+                            # Kept in `known` until the broker acknowledges the delete.
+                            for info in sent:
+                                if info is not None:
+                                    deleting[info.mid] = work.container.id
+                        elif known_features.track(known, work):
                             known_features.save(self._home_dir, tracker.twin.thing, known)
                     for extension in self._extensions:
                         for message in extension.on_event(tracker.twin, work):
@@ -460,8 +692,10 @@ class ThingsClient:
             except Exception:
                 log.exception("twin update failed")
 
-    def _republish(self, tracker: TwinTracker) -> set[str]:
-        """Publish the whole feature set; returns the ids of the container features."""
+    def _republish(self, tracker: TwinTracker, deleting: dict[int, str]) -> set[str]:
+        """Publish the whole feature set; returns the ids of the container features the
+        cloud side may have (those that exist, and those whose delete is unacknowledged,
+        recorded in `deleting` by mid)."""
         thing = tracker.twin.thing
         views = list(self._manager.list()) if self._factory_enabled else []
         if self._factory_enabled:
@@ -470,9 +704,13 @@ class ThingsClient:
         for feature in self._live:
             feature.on_bootstrap(tracker.twin, self._send_connected)
         current = {str(view.id) for view in views}
-        for stale in sorted(known_features.load(self._home_dir, thing) - current):
-            self._send(tracker.twin.delete_container(stale))
-        known_features.save(self._home_dir, thing, current)
+        stale = known_features.load(self._home_dir, thing) - current
+        for cid in sorted(stale):
+            info = self._send(tracker.twin.delete_container(cid))
+            if info is not None:
+                deleting[info.mid] = cid
+        known = current | stale
+        known_features.save(self._home_dir, thing, known)
         for extension in self._extensions:
             for message in extension.republish(tracker.twin):
                 self._send(message)
@@ -480,4 +718,4 @@ class ThingsClient:
         self._ready.set()
         if self.on_ready is not None:
             self.on_ready(self.identity or Identity(str(thing), tracker.twin.tenant_id))
-        return current
+        return known

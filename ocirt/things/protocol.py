@@ -241,6 +241,17 @@ def command_subscription(thing: ThingId) -> str:
     return f"command//{thing}/req/#"
 
 
+def topic_reply(topic: str) -> ReplyTo | None:
+    """Where to answer a request known by its MQTT topic alone (its payload was never
+    read): the errors topic under the request's id, as for an unreadable payload
+    (decision 2). None when the topic is not a command topic."""
+    match = _COMMAND_TOPIC.match(topic)
+    if match is None:
+        return None
+    thing_id, req_id, _subject = match.groups()
+    return _fallback_reply(thing_id, req_id, None)
+
+
 def _invalid(message: str) -> DittoError:
     return DittoError.of(400, Code.PARAMETER_INVALID, message)
 

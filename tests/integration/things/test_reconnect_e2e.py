@@ -75,3 +75,54 @@ def test_features_of_containers_gone_meanwhile_are_deleted(service: Service, clo
     assert cloud.call("remove", f"Container:{first}", True).body["status"] == 204
     second = create_running()
     assert json.loads(backup.read_text()) == {second: f"Container:{second}"}
+
+
+def _create_running(cloud: Cloud) -> str:
+    value = {"imageRef": IMAGE, "start": True, "config": {"cmd": SERVE}}
+    cid = str(cloud.call("createWithConfig", "ContainerFactory", value).body["value"])
+    cloud.wait_twin(f"/features/Container:{cid}", lambda t: "RUNNING" in state_updates(t, cid))
+    return cid
+
+
+def test_a_container_removed_while_the_broker_is_down_leaves_the_twin(
+    service: Service, cloud: Cloud, broker: Broker
+) -> None:
+    # The delete cannot reach the broker, and the daemon restarts before it comes back
+    # (paho's queue of unsent messages is gone): the known-features file still names the
+    # container, since no PUBACK came, so the next bootstrap deletes its feature.
+    from ocirt.cli.client import request
+
+    service.start()
+    cloud.wait_twin("/features/ContainerFactory", lambda t: len(t) >= 1)
+    cid = _create_running(cloud)
+    backup = service.home / "things" / f"sup_back_{cloud.thing.replace(':', '_')}.json"
+
+    broker.stop()
+    request(service.socket, "remove", {"id": cid, "force": True})
+    assert service.stop() == 0
+    assert cid in json.loads(backup.read_text())
+
+    cloud._subscribed.clear()
+    broker.start()
+    assert cloud._subscribed.wait(60), "the cloud client did not come back"
+    cloud.messages.clear()
+    service.start()
+    path = f"/features/Container:{cid}"
+    cloud.wait_twin(path, lambda t: ("delete", path, None) in t)
+    # Acknowledged now: forgotten.
+    cloud.wait_for(lambda: cid not in json.loads(backup.read_text()), "the file updated")
+
+
+def test_commands_sent_while_the_daemon_is_away_are_answered_when_it_is_back(
+    service: Service, cloud: Cloud
+) -> None:
+    # A persistent session: the broker queues the commands for the daemon's client id.
+    service.start()
+    cloud.wait_twin("/features/ContainerFactory", lambda t: len(t) >= 1)
+    cid = _create_running(cloud)
+    assert service.stop() == 0
+
+    req = cloud.send("stop", f"Container:{cid}", {})
+    service.start()
+    assert cloud.response(req).body["status"] == 204
+    cloud.wait_twin(f"/features/Container:{cid}", lambda t: "STOPPED" in state_updates(t, cid))

@@ -299,7 +299,7 @@ def test_serve_deploys_descriptors_and_starts_the_things_client(
         def __getattr__(self, name: str) -> Any:
             return lambda *args, **kwargs: self.calls.append(name)
 
-    monkeypatch.setattr(mqtt.paho, "Client", Paho)
+    monkeypatch.setattr(mqtt, "_BoundedClient", Paho)
     ctrs = tmp_path / "ctrs"
     ctrs.mkdir()
     (ctrs / "web.json").write_text(json.dumps({"container_name": "web", "image": {"name": "img"}}))
@@ -374,3 +374,28 @@ def test_run_daemon_serves_sweeps_images_and_stops_on_sigterm(
     assert len(images.calls) == 1
     assert manager.closed == [True]
     assert not (tmp_path / "run" / "ocirt.sock").exists()
+
+
+def test_a_second_lock_on_the_same_dirs_names_the_holder(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    held = main.lock_dirs(tmp_path / "exec", tmp_path / "home")
+    try:
+        # flock is per open file: another process is refused, and told who holds it.
+        probe = (
+            "import sys; from pathlib import Path; from ocirt.daemon import main\n"
+            "try:\n main.lock_dirs(Path(sys.argv[1]))\n"
+            "except Exception as e: print(e.message)\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", probe, str(tmp_path / "home")],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert done.stdout.strip() == f"ocirt is already running (pid {os.getpid()})"
+    finally:
+        for fd in held:
+            os.close(fd)
+    again = main.lock_dirs(tmp_path / "exec", tmp_path / "home")
+    for fd in again:
+        os.close(fd)

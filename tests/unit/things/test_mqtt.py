@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +48,13 @@ class Published:
 @dataclass
 class _Info:
     rc: int
+    mid: int = 0
+
+    def is_published(self) -> bool:
+        return True
+
+    def wait_for_publish(self, timeout: float | None = None) -> None:
+        pass
 
 
 @dataclass
@@ -83,7 +92,9 @@ class FakePaho:
     on_disconnect: Callable[..., None] | None = None
     on_connect_fail: Callable[..., None] | None = None
     on_message: Callable[..., None] | None = None
+    on_oversized: Callable[[str, int], None] | None = None
     connect_timeout: float = 0.0
+    mids: list[int] = field(default_factory=list)
 
     def username_pw_set(self, username: str, password: str | None) -> None:
         self.credentials = (username, password)
@@ -126,8 +137,15 @@ class FakePaho:
     def publish(self, topic: str, payload: bytes, qos: int = 0) -> _Info:
         with self.changed:
             self.published.append(Published(topic, bytes(payload), qos))
+            self.mids.append(len(self.published))
             self.changed.notify_all()
-        return _Info(self.publish_rc)
+        return _Info(self.publish_rc, len(self.published))
+
+    def acked(self, *mids: int) -> None:
+        """The broker's PUBACK of the messages with these mids."""
+        assert self.on_publish is not None
+        for mid in mids:
+            self.on_publish(self, None, mid, None, None)
 
     # ---- what the test does as paho's network thread ----------------------------------
 
@@ -158,7 +176,7 @@ def fakes(monkeypatch: pytest.MonkeyPatch) -> list[FakePaho]:
         made.append(FakePaho(args, kwargs))
         return made[-1]
 
-    monkeypatch.setattr(mqtt.paho, "Client", make)
+    monkeypatch.setattr(mqtt, "_BoundedClient", make)
     return made
 
 
@@ -224,7 +242,7 @@ def _make(
     manager = manager or FakeManager()
     features = Features(manager, FeatureSettings(factory_enabled=factory))
     client = mqtt.ThingsClient(
-        settings or mqtt.MqttSettings(broker_url="tcp://broker.test:1884", workers=2),
+        settings or mqtt.MqttSettings(broker_url="tcp://broker.test:1884"),
         manager,
         features,
         home,
@@ -265,9 +283,15 @@ def test_client_is_configured_as_kanto_connects(fakes: list[FakePaho], tmp_path:
     )
     made = _make(fakes, tmp_path, settings=settings)
     fake = made.paho
-    assert fake.kwargs["clean_session"] is True
+    # A persistent session under a client id kept in the home dir (Kanto: clean, random).
+    assert fake.kwargs["clean_session"] is False
     assert fake.kwargs["protocol"] == paho.MQTTv311
     assert fake.kwargs["client_id"].startswith("ocirt-")
+    assert fake.kwargs["max_packet"] == 1024 * 1024
+    again = _make(fakes, tmp_path, settings=settings)
+    assert again.paho.kwargs["client_id"] == fake.kwargs["client_id"]
+    other = _make(fakes, tmp_path / "other", settings=settings)
+    assert other.paho.kwargs["client_id"] != fake.kwargs["client_id"]
     assert fake.credentials == ("u", "pw")
     assert fake.tls_context is None
     made.client.start()
@@ -370,15 +394,19 @@ def test_features_of_containers_gone_while_offline_are_deleted(
     try:
         made.bootstrap()
         messages = made.paho.wait_for(lambda m: len(_twin(m)) >= 4, "the deletes")
+        assert _twin(messages) == [
+            ("modify", "/features/ContainerFactory"),
+            ("modify", f"/features/Container:{kept}"),
+            ("delete", "/features/Container:gone1"),
+            ("delete", "/features/Container:gone2"),
+        ]
+        # Forgotten only once the broker has each delete (PUBACK).
+        assert known.load(home, THING) == {kept, "gone1", "gone2"}
+        gone1 = next(i + 1 for i, m in enumerate(messages) if "gone1" in m.json()["path"])
+        made.paho.acked(gone1)
     finally:
         made.client.close()
-    assert _twin(messages) == [
-        ("modify", "/features/ContainerFactory"),
-        ("modify", f"/features/Container:{kept}"),
-        ("delete", "/features/Container:gone1"),
-        ("delete", "/features/Container:gone2"),
-    ]
-    assert known.load(home, THING) == {kept}
+    assert known.load(home, THING) == {kept, "gone2"}
 
 
 def test_reconnect_republishes_the_whole_feature_set(rig: Rig) -> None:
@@ -468,7 +496,22 @@ def test_manager_events_become_twin_commands_and_update_the_known_file(rig: Rig)
         ("modify", f"{feature}/properties/status/state"),  # DEAD
         ("delete", feature),
     ]
+    delete = len(messages)
+    assert _twin(messages[delete - 1 :]) == [("delete", feature)]
+    rig.paho.acked(delete - 1)  # another message's PUBACK changes nothing
     rig.client.close()  # the publisher has handled every event once it stopped
+    # Not acknowledged: kept, so the next bootstrap deletes the feature again.
+    assert known.load(rig.home, THING) == {web}
+
+
+def test_a_removed_container_is_forgotten_once_its_delete_is_acknowledged(rig: Rig) -> None:
+    rig.bootstrap()
+    before = len(rig.paho.published)
+    web = _create(rig.manager, "web")
+    rig.manager.remove(web)
+    messages = rig.paho.wait_for(lambda m: len(_twin(m[before:])) >= 4, "the event flow")
+    rig.paho.acked(len(messages))
+    rig.client.close()
     assert known.load(rig.home, THING) == set()
 
 
@@ -598,14 +641,13 @@ def test_commands_for_other_things_are_ignored(rig: Rig) -> None:
     assert [m.topic for m in messages[before:]] == [f"command//{TID}/res/after/404"]
 
 
-def test_command_before_the_bootstrap_is_dropped(
-    rig: Rig, caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level(logging.WARNING, logger=mqtt.__name__):
-        rig.command("start", "Container:c1")
-        rig.client.close()  # waits for the worker pool
-    assert "before the bootstrap finished; dropped" in caplog.text
-    assert rig.paho.published == []
+def test_command_before_the_bootstrap_runs_after_it(rig: Rig) -> None:
+    # The persistent session delivers queued commands right after the connect.
+    rig.paho.connected()
+    rig.command("start", "Container:c1")
+    assert not any("/res/" in m.topic for m in rig.paho.published)
+    rig.bootstrap()
+    assert rig.response("r1").json()["status"] == 404
 
 
 def test_a_long_command_does_not_hold_up_another(rig: Rig) -> None:
@@ -622,12 +664,66 @@ def test_a_long_command_does_not_hold_up_another(rig: Rig) -> None:
     assert rig.response("slow").json()["status"] == 204
 
 
-def test_messages_after_close_are_dropped(rig: Rig) -> None:
+def test_messages_after_close_are_answered_503(rig: Rig) -> None:
     rig.bootstrap()
     rig.client.close()
-    before = len(rig.paho.published)
     rig.command("start", "Container:nope")
-    assert len(rig.paho.published) == before
+    answer = rig.response("r1")
+    assert answer.topic == f"command//{TID}/res/r1/503"
+    assert answer.json()["value"]["error"] == "messages:service.unavailable"
+
+
+def test_commands_queued_at_close_are_answered_503(fakes: list[FakePaho], tmp_path: Path) -> None:
+    manager = FakeManager()
+    cid = _create(manager, "slow")
+    made = _make(fakes, tmp_path, manager)
+    made.client.start()
+    made.bootstrap()
+    manager.block = threading.Event()
+    made.command("start", f"Container:{cid}", req="running")
+    made.command("stop", f"Container:{cid}", req="queued")  # behind it: same container
+    closing = threading.Thread(target=made.client.close)
+    closing.start()
+    try:
+        assert made.response("queued").json()["status"] == 503
+    finally:
+        manager.block.set()
+        closing.join(WAIT)
+    assert made.response("running").json()["status"] == 204
+
+
+def _until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, "condition never met"
+        time.sleep(0.01)
+
+
+def test_a_full_queue_is_answered_503_at_once(fakes: list[FakePaho], tmp_path: Path) -> None:
+    from ocirt.lanes import Lanes
+
+    manager = FakeManager()
+    cid = _create(manager, "c")
+    lanes = Lanes(1, 1, 1)
+    features = Features(manager, FeatureSettings())
+    client = mqtt.ThingsClient(mqtt.MqttSettings(), manager, features, tmp_path, lanes=lanes)
+    made = Rig(client, fakes[-1], manager, tmp_path, [])
+    client.on_ready = lambda identity: made.ready.append(identity)
+    client.start()
+    manager.block = threading.Event()
+    try:
+        made.bootstrap()
+        made.command("start", f"Container:{cid}", req="runs")
+        _until(lambda: ("start", cid) in manager.calls)  # running, so out of the queue
+        made.command("stop", f"Container:{cid}", req="waits")
+        made.command("pause", f"Container:{cid}", req="refused")
+        body = made.response("refused").json()
+        assert body["status"] == 503
+        assert "too many requests are waiting" in body["value"]["message"]
+    finally:
+        manager.block.set()
+        lanes.close(WAIT)
+        client.close()
 
 
 def test_a_message_that_cannot_be_handled_is_logged(
@@ -714,3 +810,58 @@ def test_paho_retry_noise_is_filtered() -> None:
 
     assert not mqtt._paho_log.filter(record("Client is not connected"))
     assert mqtt._paho_log.filter(record("failed to receive on socket"))
+
+
+# ---- oversized messages: paho's read path, over a socket pair -------------------------
+
+
+def _publish_packet(topic: str, payload: bytes, qos: int, mid: int = 0) -> bytes:
+    body = len(topic).to_bytes(2, "big") + topic.encode()
+    if qos:
+        body += mid.to_bytes(2, "big")
+    body += payload
+    length, remaining = b"", len(body)
+    while True:
+        byte, remaining = remaining % 128, remaining // 128
+        length += bytes([byte | (128 if remaining else 0)])
+        if not remaining:
+            break
+    return bytes([0x30 | (qos << 1)]) + length + body
+
+
+def test_an_oversized_publish_is_skipped_unread_and_acknowledged() -> None:
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt._BoundedClient(
+        CallbackAPIVersion.VERSION2, client_id="t", protocol=paho.MQTTv311, max_packet=4096
+    )
+    ours, broker = socket.socketpair()
+    ours.setblocking(False)
+    client._sock = ours
+    oversized: list[tuple[str, int]] = []
+    delivered: list[tuple[str, bytes]] = []
+    client.on_oversized = lambda topic, size: oversized.append((topic, size))
+    client.on_message = lambda c, u, m: delivered.append((m.topic, bytes(m.payload)))
+    big = os.urandom(300_000)
+    stream = _publish_packet("command//a/req/r1/x", big, 1, 7)
+    stream += _publish_packet("small/t", b"hi", 0)
+    sender = threading.Thread(target=broker.sendall, args=(stream,))
+    sender.start()
+    try:
+        deadline = time.monotonic() + WAIT
+        while not delivered:
+            assert time.monotonic() < deadline
+            rc = client._packet_read()
+            assert rc in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_AGAIN)
+            # Never more than the topic, the packet id and one chunk held.
+            assert len(client._in_packet["packet"]) == 0
+            assert len(client._skip_head) <= 2 + 65535 + 2
+        client.loop_write()
+        broker.settimeout(WAIT)
+        assert broker.recv(4) == bytes([0x40, 2, 0, 7])  # PUBACK of mid 7
+    finally:
+        sender.join(WAIT)
+        ours.close()
+        broker.close()
+    assert oversized == [("command//a/req/r1/x", len(big))]
+    assert delivered == [("small/t", b"hi")]
