@@ -110,7 +110,7 @@ def test_a_healthy_image_activates_and_shows_its_health(
     assert shown["health"]["status"] == "healthy"
     assert shown["health"]["log"][-1]["exitCode"] == 0
     listed = service.cli("list")
-    assert "RUNNING (healthy)" in listed.stdout
+    assert "Running (healthy)" in listed.stdout  # Kanto's status column, with the health
 
 
 def test_an_update_that_never_turns_healthy_is_rolled_back(
