@@ -93,6 +93,10 @@ class ContainersSettings:
     image_dec_recipients: tuple[str, ...] = ()
     image_expiry: float = 744 * 3600.0
     image_expiry_disable: bool = False
+    # ocirt's additions: a pull that gets no data for this long ends (and resumes from its
+    # partial next time); one that is not done within the deadline ends too.
+    pull_stall_timeout: float = 60.0
+    pull_deadline: float = 1800.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,7 +378,11 @@ def _containers(s: _Section, manager: ManagerConfig) -> ContainersSettings:
         image_dec_recipients=s.strings("image_dec_recipients", ()),
         image_expiry=s.duration("image_expiry", 744 * 3600.0),
         image_expiry_disable=s.flag("image_expiry_disable", False),
+        pull_stall_timeout=s.duration("pull_stall_timeout", 60.0),
+        pull_deadline=s.duration("pull_deadline", 1800.0),
     )
+    if result.pull_stall_timeout <= 0 or result.pull_deadline <= 0:
+        raise InvalidArgument("containers.pull_stall_timeout and pull_deadline must be > 0s")
     s.finish()
     return result
 

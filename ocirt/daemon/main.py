@@ -205,6 +205,11 @@ class Daemon:
     lanes: Lanes | None = None
 
     def close(self, stop_containers: bool) -> None:
+        # Pulls in flight end now (their partials stay for the next pull to resume), so
+        # that the creates waiting on them finish within the stop timeout below.
+        cancelled = self.images.cancel_all("cancelled: the daemon is stopping")
+        if cancelled:
+            log.info("cancelled %d pulls in flight: stopping", cancelled)
         if self.lanes is not None:
             # First: refuse new commands and answer the queued ones (503) while the MQTT
             # client and the local API can still carry the answers.
@@ -261,7 +266,12 @@ def build(config: DaemonConfig, cgroup_parent: str = "ocirt") -> Daemon:
 
     home = Path(config.manager.home_dir)
     exec_root = Path(config.manager.exec_root_dir)
-    images = ImageService(home, _registry_settings(config))
+    images = ImageService(
+        home,
+        _registry_settings(config),
+        stall_timeout=config.containers.pull_stall_timeout,
+        pull_deadline=config.containers.pull_deadline,
+    )
     rootfs = ImageRootfs(
         images, config.containers.image_dec_keys, config.containers.image_dec_recipients
     )

@@ -192,3 +192,14 @@ def test_errors_name_the_key(raw: Any, message: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         parse_daemon_config(raw)
     assert caught.value.message == message
+
+
+def test_pull_stall_timeout_and_deadline() -> None:
+    default = parse_daemon_config({}).containers
+    assert (default.pull_stall_timeout, default.pull_deadline) == (60.0, 1800.0)
+    set_ = parse_daemon_config(
+        {"containers": {"pull_stall_timeout": "15s", "pull_deadline": "10m"}}
+    ).containers
+    assert (set_.pull_stall_timeout, set_.pull_deadline) == (15.0, 600.0)
+    with pytest.raises(InvalidArgument, match="pull_stall_timeout and pull_deadline"):
+        parse_daemon_config({"containers": {"pull_deadline": "0s"}})

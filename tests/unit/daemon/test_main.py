@@ -79,9 +79,14 @@ class _Manager:
 class _Images:
     answer: Any = None
     calls: list[tuple[set[str], float | None]] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
 
     def get(self, ref: str) -> Any:
         raise NotFound(f"image {ref} is not on this device")
+
+    def cancel_all(self, reason: str = "cancelled") -> int:
+        self.cancelled.append(reason)
+        return 0
 
     def gc(self, in_use: set[str], expiry: float | None) -> Any:
         self.calls.append((in_use, expiry))
@@ -242,7 +247,8 @@ def test_close_stops_front_ends_then_the_manager_then_the_bridge(
 ) -> None:
     order: list[str] = []
     manager = ClosingManager()
-    daemon = Daemon(parse_daemon_config({}), manager, images=_Images())  # type: ignore[arg-type]
+    images = _Images()
+    daemon = Daemon(parse_daemon_config({}), manager, images=images)  # type: ignore[arg-type]
     daemon.things = _Part("things", order, fail=True)  # type: ignore[assignment]
     daemon.api = _Part("api", order)  # type: ignore[assignment]
     daemon.bridge = _Part("bridge", order, fail=True)  # type: ignore[assignment]
@@ -251,6 +257,8 @@ def test_close_stops_front_ends_then_the_manager_then_the_bridge(
     assert order == ["things", "api", "bridge"]
     assert manager.closed == [True]
     assert "error while stopping _Part" in caplog.text
+    # Pulls in flight are cancelled first, so that waiting creates end in time.
+    assert images.cancelled == ["cancelled: the daemon is stopping"]
 
 
 def _config(tmp_path: Path, **sections: Any) -> DaemonConfig:
