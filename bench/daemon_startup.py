@@ -11,8 +11,8 @@ script installed beside that interpreter (a device's install is `pip install .`)
 (pytest and paho-mqtt for tests/integration/things/service_harness.py: a private home,
 exec root, bridge and mosquitto on 127.0.0.1; all removed at the end).
 
-A restart is: SIGTERM (the containers keep running, decision 10), wait for the exit,
-start `ocirt daemon` again; the clock runs from the start until
+A restart is: SIGTERM (the containers keep running, docs/kanto-compatibility.md decision 10), wait
+for the exit, start `ocirt daemon` again; the clock runs from the start until
   ready   the daemon's sd_notify READY=1 on a NOTIFY_SOCKET of the bench (sent once the
           local API listens and the things client is started), and
   answer  the local API's first answer to a `list` request (JSON line on its socket).

@@ -5,7 +5,8 @@ Usage: python3 bench/metrics_cost.py [ROUNDS] [WINDOW_SECONDS]
 
 A private mosquitto and the real `ocirt daemon` (subprocess) with 20 running bridge-mode
 busybox containers (`sleep`, so they themselves cost nothing). Containers outlive the
-daemon (decision 10), so each round restarts the daemon on the same home, alternately
+daemon (docs/kanto-compatibility.md decision 10), so each round restarts the daemon on
+the same home, alternately
 
 - off: `things.features` = [ContainerFactory] (the metrics modules are never imported);
 - on:  [ContainerFactory, Metrics] with the request `{"frequency": "1s"}` (every

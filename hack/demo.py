@@ -7,7 +7,7 @@ managed over MQTT as a cloud would manage it.
 2. mosquitto is started on 127.0.0.1 (a private port), with a small responder that plays
    the edge connector's part: it answers the thing bootstrap (`edge/thing/request`).
 3. `ocirt daemon` starts with a Kanto config file (bridge kanto-cm0, json-file logs).
-4. The seed `createWithConfig` message of container-factory-api.md (sample values filled
+4. The `createWithConfig` example of Kanto's ContainerFactory API doc (sample values filled
    in) goes over MQTT. The response, the twin updates and the container's logs are shown.
 5. The daemon keeps serving until Ctrl-C (or at once with --once); then the demo container
    is removed and the daemon and broker are stopped. The bridge stays, as a service's does
@@ -146,7 +146,7 @@ class Cloud:
 
 
 def seed_message() -> dict[str, Any]:
-    """container-factory-api.md's createWithConfig example with its sample values filled."""
+    """The createWithConfig example of Kanto's ContainerFactory API doc, sample values filled."""
     shared = BASE / "shared"
     shared.mkdir(parents=True, exist_ok=True)
     (shared / "motd").write_text("mounted from the host\n")

@@ -12,11 +12,14 @@ Rewrites, in comments and docstrings only (Python: `#` comments and docstrings; 
     [ocirt] decisions N and M    -> docs/kanto-compatibility.md decisions N and M
     runtime-net-logs[.md]        -> docs/runtime-notes.md
     oci-image.md                 -> docs/oci-image-notes.md
+    kanto-features[.md] §N       -> docs/kanto-features-notes.md §N
+    kanto-features.md            -> docs/kanto-features-notes.md
 
 Section numbers are kept: the docs keep the numbering of the notes they replace. A line
 that grows past 100 columns is wrapped, the continuation keeping the comment's prefix
 (`# `, ` * `, `// ` or a docstring's indentation). Running it twice changes nothing.
-With --check it only lists what it would change and exits 1 if anything would.
+With --check it only lists what it would change and exits 1 if anything would. The
+script never rewrites itself: its rule table names the old citations on purpose.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 KANTO = "docs/kanto-compatibility.md"
+FEATURES = "docs/kanto-features-notes.md"
 RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?<![\w/.-])kanto-reference(?:\.md)?(?= ?§)"), KANTO),
     (re.compile(r"(?<![\w/.-])kanto-reference\.md"), KANTO),
@@ -39,6 +43,8 @@ RULES: list[tuple[re.Pattern[str], str]] = [
     ),
     (re.compile(r"(?<![\w/.-])runtime-net-logs(?:\.md)?"), "docs/runtime-notes.md"),
     (re.compile(r"(?<![\w/.-])oci-image\.md"), "docs/oci-image-notes.md"),
+    (re.compile(r"(?<![\w/.-])kanto-features(?:\.md)?(?= ?§)"), FEATURES),
+    (re.compile(r"(?<![\w/.-])kanto-features\.md"), FEATURES),
 ]
 SUFFIXES = {".py", ".c", ".h", ".pyi"}
 LINE_LIMIT = 100  # ruff's line-length
@@ -103,8 +109,11 @@ def _continuation(line: str, python: bool) -> str:
     return indent
 
 
-# Never broken apart, so that a second run still sees the citation as rewritten.
-_KEEP_TOGETHER = re.compile(r"(?<=kanto-compatibility\.md) (?=decisions? )|(?<=decision) (?=\d)")
+# Never broken apart, so that a second run still sees the citation as rewritten, and a
+# reader sees a document and its section on one line.
+_KEEP_TOGETHER = re.compile(
+    r"(?<=kanto-compatibility\.md) (?=decisions? )|(?<=decision) (?=\d)|(?<=\.md) (?=§)"
+)
 _GLUE = "\x00"
 
 
@@ -211,17 +220,23 @@ def _reflow(text: str, old: set[str], python: bool) -> str:
     return "".join(lines)
 
 
+SELF = Path(__file__).resolve()
+
+
 def files(paths: list[str]) -> Iterator[Path]:
+    """The source files under `paths`, this script excepted (its RULES and docstring
+    spell the old citations, which must stay as they are)."""
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            yield from sorted(
+            found = sorted(
                 p
                 for p in path.rglob("*")
                 if p.suffix in SUFFIXES and ".venv" not in p.parts and p.is_file()
             )
-        elif path.suffix in SUFFIXES:
-            yield path
+        else:
+            found = [path] if path.suffix in SUFFIXES else []
+        yield from (p for p in found if p.resolve() != SELF)
 
 
 def main(argv: list[str]) -> int:

@@ -6,7 +6,7 @@ things front end maps any OcirtError without knowing where it came from
 
     OcirtError                      500 messages:execution.failed
     +-- InvalidArgument             400 messages:parameter.invalid
-    |   +-- ValidationError         400   invalid container config (kanto-reference §3)
+    |   +-- ValidationError         400   invalid container config (docs/kanto-compatibility.md §3)
     |   +-- InvalidReference        400   unparsable image reference
     +-- NotFound                    404 things:feature.notfound
     +-- AlreadyExists               500
@@ -27,8 +27,9 @@ things front end maps any OcirtError without knowing where it came from
         +-- CorruptLayer                  a layer that is not a valid (compressed) tar
         +-- ImageNotFound                 unknown image in registry or store
 
-Kanto answers every manager error with 500 (kanto-reference §2); ocirt keeps 500 for
-errors of execution and uses 400/404 where the request itself is at fault (decision 3).
+Kanto answers every manager error with 500 (docs/kanto-compatibility.md §2); ocirt keeps 500 for
+errors of execution and uses 400/404 where the request itself is at fault
+(docs/kanto-compatibility.md decision 3).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`ocirt create [options] IMAGE [COMMAND...]` or `ocirt create -f FILE`.
 
-Flags follow kanto-cm's (kanto-reference §8). They are turned into a Ditto
+Flags follow kanto-cm's (docs/kanto-compatibility.md §8). They are turned into a Ditto
 createWithConfig value, so the daemon validates a CLI create exactly as a cloud one.
 `-f` takes a container in Kanto's JSON format (a deployment descriptor).
 """

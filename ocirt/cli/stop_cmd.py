@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def stop_params(args: argparse.Namespace) -> dict[str, Any]:
-    # A plain stop always ends in SIGKILL (decision 11); -s keeps Kanto's -f meaning.
+    # A plain stop always ends in SIGKILL (docs/kanto-compatibility.md decision 11); -s keeps
+    # Kanto's -f meaning.
     params: dict[str, Any] = {
         **selector(args),
         "force": args.force or not args.signal,

@@ -8,7 +8,7 @@ Entry points, by input form:
 - Kanto's persisted snake_case form (``ocirt.config.kanto``): `parse_persisted`
   (descriptors, ``kanto-cm create -f`` files, stored containers) and `to_persisted`.
 - `fill_defaults` and `validate` (Kanto's FillDefaults and ValidateContainer),
-  `check_unique_name` (decision 8) and `parse_size`.
+  `check_unique_name` (docs/kanto-compatibility.md decision 8) and `parse_size`.
 """
 
 from ocirt.config.defaults import fill_defaults

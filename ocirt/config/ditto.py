@@ -1,12 +1,12 @@
 """The Ditto (camelCase) forms of the container config: parse and serialise. Pure: no I/O.
 
 Inputs are the decoded `value` of the ContainerFactory `create` / `createWithConfig` and
-Container `update` messages (container-factory-api.md, container-api.md); the output is
-the `status.config` member of a Container feature (kanto-reference §2). Unknown keys are
+Container `update` messages (Kanto's ContainerFactory and Container API docs); the output is
+the `status.config` member of a Container feature (docs/kanto-compatibility.md §2). Unknown keys are
 ignored as Kanto ignores them; wrong types are ValidationErrors naming the member.
 
-Enums are read in either case and with - or _ (decision 4) and written upper-case as
-Kanto writes them; empty members are omitted, as Go's `omitempty` omits them.
+Enums are read in either case and with - or _ (docs/kanto-compatibility.md decision 4) and written
+upper-case as Kanto writes them; empty members are omitted, as Go's `omitempty` omits them.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ class ContainerUpdate:
 def _restart_policy(fields: Fields, pending: list[Finding], *, alias: bool) -> RestartPolicy:
     timeout_key = "retryTimeout"
     if alias and not fields.has("retryTimeout") and fields.has("timeout"):
-        timeout_key = "timeout"  # the name container-api.md uses (decision 6)
+        # The name Kanto's Container API doc uses (docs/kanto-compatibility.md decision 6).
+        timeout_key = "timeout"
     seconds = fields.number(timeout_key, low=-MAX_TIMEOUT_SECONDS, high=MAX_TIMEOUT_SECONDS)
     return RestartPolicy(
         type=enums.restart_type(fields.string("type"), pending),
@@ -135,7 +136,8 @@ def read_config(fields: Fields | None) -> tuple[ContainerConfig, list[Finding]]:
         cmd=fields.strings("cmd") or (),
         privileged=privileged,
         extra_hosts=fields.strings("extraHosts") or (),
-        # Kanto drops extra capabilities from a privileged Ditto config (kanto-reference §2).
+        # Kanto drops extra capabilities from a privileged Ditto config
+        # (docs/kanto-compatibility.md §2).
         extra_capabilities=() if privileged else capabilities,
         network_mode=enums.network_mode(fields.string("networkMode"), pending),
         open_stdin=fields.boolean("openStdin"),

@@ -1,8 +1,8 @@
 """The config's enums read from text, shared by the Ditto and Kanto forms. Pure: no I/O.
 
 Empty text means "not set" and gives Kanto's default. Text is matched in either case and
-with - or _ (decision 4). Unknown text gives the model's default plus a `Finding` carrying
-Kanto's message, ranked where Kanto's validation would report it.
+with - or _ (docs/kanto-compatibility.md decision 4). Unknown text gives the model's default plus a
+`Finding` carrying Kanto's message, ranked where Kanto's validation would report it.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ def network_mode(raw: str, pending: list[Finding]) -> NetworkMode:
 def propagation(raw: str, index: int, pending: list[Finding]) -> Propagation:
     mode = parse_enum(Propagation, raw) if raw else Propagation.RPRIVATE
     if mode is None:
-        # Kanto silently uses rprivate here; ocirt refuses the unknown mode (decision 4).
+        # Kanto silently uses rprivate here; ocirt refuses the unknown mode
+        # (docs/kanto-compatibility.md decision 4).
         pending.append(
             Finding(
                 (rules.MOUNTS, index, 1),

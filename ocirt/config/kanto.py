@@ -1,7 +1,7 @@
 """Kanto's persisted snake_case container format: parse and serialise. Pure: no I/O.
 
 The same JSON is Kanto's `<home>/containers/<id>/config.json`, a deployment descriptor
-and a `kanto-cm create -f` file (kanto-reference §3), so all three load unchanged.
+and a `kanto-cm create -f` file (docs/kanto-compatibility.md §3), so all three load unchanged.
 Top-level members that are not configuration (state, created, restart_count,
 manually_stopped, started_successfully_before, network_settings, and anything unknown)
 are handed back untouched in `PersistedContainer.extras`, for the store to round-trip.

@@ -50,7 +50,8 @@ def _wrong(path: str, expected: str, value: object) -> ValidationError:
 
 
 def parse_enum(enum: type[E], raw: str) -> E | None:
-    """The member whose value matches `raw` in either case and with - or _ (decision 4)."""
+    """The member whose value matches `raw` in either case and with - or _
+    (docs/kanto-compatibility.md decision 4)."""
     key = raw.lower().replace("_", "-")
     for member in enum:
         if member.value == key:

@@ -1,9 +1,9 @@
 """Size texts such as "100M" or "1.5g": parse them to bytes and rescale them. Pure: no I/O.
 
 Kanto accepts `^(\\d+(\\.\\d+)*) ?([kKmMgG])$`, 1024-based, with a mandatory unit
-(kanto-reference §3). ocirt also takes the unit B and a single optional decimal part, as
-the user documents promise (decision 5). A bare number stays invalid: the unit is what
-tells a reader whether "1024" meant bytes or kilobytes.
+(docs/kanto-compatibility.md §3). ocirt also takes the unit B and a single optional decimal part, as
+the user documents promise (docs/kanto-compatibility.md decision 5). A bare number stays invalid:
+the unit is what tells a reader whether "1024" meant bytes or kilobytes.
 """
 
 from __future__ import annotations

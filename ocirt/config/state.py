@@ -2,7 +2,7 @@
 
 States and their numbers are Kanto's (`containerm/containers/types`), so persisted
 definitions move between Kanto and ocirt unchanged. Messages are Kanto's exact texts
-(kanto-reference §2), including the Go title-case state names and trailing spaces.
+(docs/kanto-compatibility.md §2), including the Go title-case state names and trailing spaces.
 """
 
 from __future__ import annotations

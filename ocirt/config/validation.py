@@ -1,7 +1,7 @@
 """Validation of a container definition, with Kanto's messages and order. Pure: no I/O.
 
-The rules are Kanto's ValidateContainer (kanto-reference §3), checked in its order so that
-the first error a client sees is the one Kanto would report. A few rules concern values
+The rules are Kanto's ValidateContainer (docs/kanto-compatibility.md §3), checked in its order so
+that the first error a client sees is the one Kanto would report. A few rules concern values
 that the typed model cannot hold (an unknown network mode, an empty restart type in a
 given object...): the parsers find those while reading and hand them in as `Finding`s
 with the rank of the rule they belong to, so they still take their place in the order.
@@ -262,7 +262,7 @@ def check_name(name: str) -> None:
 
 
 def check_unique_name(name: str, existing_names: Iterable[str]) -> None:
-    """Refuse a name that another container already has (decision 8).
+    """Refuse a name that another container already has (docs/kanto-compatibility.md decision 8).
 
     The caller passes the names of the *other* containers, so renaming a container to its
     own name stays a no-op.

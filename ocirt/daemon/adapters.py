@@ -133,7 +133,7 @@ class HostNetwork:
     """Host network mode only: the container shares the host's network namespace.
 
     It gets copies of the host's /etc/hosts (plus literal extraHosts) and resolv.conf;
-    its hostname is the host's, set by the spec builder (Kanto, kanto-reference §4).
+    its hostname is the host's, set by the spec builder (Kanto, docs/kanto-compatibility.md §4).
     """
 
     def __init__(self, etc: Path = Path("/etc"), bridge_disabled: bool = False) -> None:

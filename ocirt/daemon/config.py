@@ -1,4 +1,4 @@
-"""The daemon configuration: Kanto's `config.json` format (kanto-reference §10). Pure.
+"""The daemon configuration: Kanto's `config.json` format (docs/kanto-compatibility.md §10). Pure.
 
 `parse_daemon_config(dict)` returns typed settings plus warnings. Every key Kanto reads
 (daemon_config.go) or ships in its documented template and test fixtures is accepted, so a

@@ -1,4 +1,4 @@
-"""Kanto deployment descriptors: containers declared as files (kanto-features §2.4).
+"""Kanto deployment descriptors: containers declared as files (docs/kanto-features-notes.md §2.4).
 Does I/O (reads the descriptor directory, the marker, drives the manager).
 
 At daemon start, in a thread of its own (Kanto deploys asynchronously too), every `*.json`

@@ -7,7 +7,7 @@ One request per connection: the client writes one JSON object line
 "message"}}``; `logs` streams ``{"log": {...}}`` lines and ends with ``{"ok": true}``.
 The socket is mode 0600 in a 0700 directory: only root may talk to it.
 
-Containers are named by id or by their (unique, decision 8) name.
+Containers are named by id or by their (unique, docs/kanto-compatibility.md decision 8) name.
 
 Images (`image.pull|list|remove|load|save`) are the daemon's own store, with its registry
 settings, insecure registries, credentials and decryption keys: the CLI never opens a

@@ -3,8 +3,9 @@ Does I/O (files, signals, and everything it starts).
 
 Start order: logging, manager (store, runc, monitors) with the image store and the
 bridge network, `recover()`, deployment descriptors, local API, things client. Stop
-order is the reverse. Stopping the daemon leaves containers running (decision 10)
-unless `--stop-containers-on-exit` asks for Kanto's behaviour.
+order is the reverse. Stopping the daemon leaves containers running
+(docs/kanto-compatibility.md decision 10) unless `--stop-containers-on-exit` asks for Kanto's
+behaviour.
 
 Heavy modules (image store and its crypto, iptables, paho) are imported in
 the functions that build them, so `ocirt --help` and the CLI stay light. This is the

@@ -31,7 +31,8 @@ DOCKER_SCHEMA1 = (
 INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 CONFIG_TYPES = frozenset({OCI_CONFIG, DOCKER_CONFIG})
-# Without the OCI types, distribution 2.8.2 answers 404 for OCI content (oci-image.md §1).
+# Without the OCI types, distribution 2.8.2 answers 404 for OCI content
+# (docs/oci-image-notes.md §1).
 ACCEPT = ", ".join([OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST])
 # containerd's cap on manifest bodies (resolver.go).
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # 4 MiB, as containerd

@@ -3,8 +3,8 @@
 Grammar after distribution/reference (the one Docker, containerd and Kanto accept):
 ``[domain[:port]/]path[:tag][@digest]``. A first component is a domain only if it contains
 ``.`` or ``:``, is ``localhost`` or has upper case; otherwise the image lives on docker.io,
-and a single-component docker.io path gets ``library/`` (oci-image.md §1 "docker.io names").
-A digest is validated before it is ever used as a file name (CVE-2024-3727).
+and a single-component docker.io path gets ``library/`` (docs/oci-image-notes.md §1 "docker.io
+names"). A digest is validated before it is ever used as a file name (CVE-2024-3727).
 """
 
 from __future__ import annotations

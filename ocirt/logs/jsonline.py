@@ -1,13 +1,13 @@
 """The Docker json-file line format, as ocirt's monitor writes it. Pure: no I/O.
 
-One object per line, in Kanto's field order (kanto-reference §5)::
+One object per line, in Kanto's field order (docs/kanto-compatibility.md §5)::
 
     {"stream":"stdout","log":"hello\\n","time":"2024-01-02T03:04:05.123456789Z"}
 
 The C monitor (native/monitor/jsonlog.c) is the writer; `encode_line` here is the same
 encoding in Python, for tests and for any Python-side writer. Lines over 16 KiB are
 stored as chunks whose `log` lacks the trailing newline; `EntryAssembler` joins them
-again (runtime-net-logs.md §3.2).
+again (docs/runtime-notes.md §3.2).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Callbacks never run under the manager's locks, and all events are delivered in the
 order they were published, so each container's events arrive in Kanto's order
-(kanto-reference §2). A callback that raises is logged and does not stop delivery.
+(docs/kanto-compatibility.md §2). A callback that raises is logged and does not stop delivery.
 """
 
 from __future__ import annotations

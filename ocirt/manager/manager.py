@@ -9,7 +9,7 @@ worker pool under the container's lock. Events go to subscribers through one dis
 thread (`ocirt.manager.events`), so no callback runs under a lock. The pure rules (state
 table, restart policy, stop options) know nothing of this.
 
-Lifecycle (kanto-reference §2, §7): `create` persists the definition and builds the spec
+Lifecycle (docs/kanto-compatibility.md §2, §7): `create` persists the definition and builds the spec
 (so that a spec that cannot be built is refused at once) but runs nothing and writes no
 spec; `start` activates the rootfs, attaches the network, writes the spec with that
 attachment and the current config (`ocirt.manager.bundle`), and has the runtime run the
@@ -323,7 +323,8 @@ class Manager:
     # ------------------------------------------------------------------ stop
 
     def stop(self, container_id: str, options: StopOptions | None = None) -> ContainerView:
-        """`stop` / `stopWithOptions`; None is a plain stop (`StopOptions`, decision 11)."""
+        """`stop` / `stopWithOptions`; None is a plain stop (`StopOptions`,
+        docs/kanto-compatibility.md decision 11)."""
         with self._operate(container_id, Operation.STOP) as slot:
             plan = rules.plan_stop(options or StopOptions(), self.settings.stop_timeout)
             self._stop(slot, plan, manual=True)
@@ -454,7 +455,8 @@ class Manager:
         self.supervisor.listen()
 
     def close(self, stop_containers: bool = False) -> None:
-        """Stop serving. Containers keep running unless asked (decision 10). Once: a second
+        """Stop serving. Containers keep running unless asked
+        (docs/kanto-compatibility.md decision 10). Once: a second
         close must not take the notify socket of a manager that serves after this one."""
         if self.registry.closed:
             return

@@ -1,8 +1,9 @@
 """Manager start: reconcile the store with runc and the monitors. Does I/O (through the
 manager's adapters).
 
-Run once before serving (kanto-reference §7 "Daemon start", decision 10). Whatever the
-previous manager was doing when it stopped or was killed, afterwards:
+Run once before serving (docs/kanto-compatibility.md §7 "Daemon start",
+docs/kanto-compatibility.md decision 10). Whatever the previous manager was doing when it stopped or
+was killed, afterwards:
 
 - half-created containers (a directory without config.json whose container never ran,
   or one still CREATING) and DEAD ones (a remove that did not finish) are deleted, runc

@@ -1,9 +1,9 @@
 """Restart policies and their back-off: when an exited container is started again. Pure.
 
-Kanto's restart manager (`containerm/mgr/mgr_restart_mgr.go`, kanto-reference §7) with
-ocirt decision 9: a manual stop is respected for every policy, `always` included, until
-the container is started again or the manager itself starts (then `always` restarts it,
-as Docker does).
+Kanto's restart manager (`containerm/mgr/mgr_restart_mgr.go`, docs/kanto-compatibility.md §7) with
+docs/kanto-compatibility.md decision 9: a manual stop is respected for every policy, `always`
+included, until the container is started again or the manager itself starts (then `always` restarts
+it, as Docker does).
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def should_start_on_boot(
     """Whether the manager starts a stopped container when it starts (Kanto §7).
 
     Only containers that ran once are started. A manager start clears a manual stop for
-    `always` (decision 9: "until ... the daemon restarts"), never for `unless-stopped`.
+    `always` (docs/kanto-compatibility.md decision 9: "until ... the daemon restarts"), never for
+    `unless-stopped`.
     """
     if not started_successfully_before:
         return False

@@ -1,6 +1,6 @@
 """Pure rules of the manager's use cases: stop options, times. No I/O.
 
-Messages are Kanto's (`containerm/util/util_stop_opts.go`, kanto-reference §2, §7).
+Messages are Kanto's (`containerm/util/util_stop_opts.go`, docs/kanto-compatibility.md §2, §7).
 """
 
 from __future__ import annotations

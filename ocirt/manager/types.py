@@ -1,7 +1,7 @@
 """Values the manager hands to its callers (things front end, CLI, daemon). Pure: no I/O.
 
 `ContainerView` is a consistent snapshot of one container; `Event` is one change,
-delivered to subscribers in Kanto's order (kanto-reference §2): CREATED, then STATE
+delivered to subscribers in Kanto's order (docs/kanto-compatibility.md §2): CREATED, then STATE
 changes, RENAMED, UPDATED, and REMOVED (after a STATE event with status DEAD).
 """
 
@@ -58,7 +58,8 @@ DEFAULT_STOP_TIMEOUT = 30.0
 @dataclass(frozen=True, slots=True)
 class StopOptions:
     """`stop` / `stopWithOptions`; `StopOptions()` is a plain stop: SIGTERM, the manager's
-    default timeout (None), then SIGKILL (decision 11). The one place of that rule."""
+    default timeout (None), then SIGKILL (docs/kanto-compatibility.md decision 11). The one place of
+    that rule."""
 
     signal: str = "SIGTERM"
     timeout: float | None = None

@@ -4,7 +4,7 @@ messages. Does I/O: one state file, and one thread of its own.
 At every bootstrap the feature is published (`/features/Metrics`, no properties). The
 `request` operation replaces the running request and answers 204; every `period` the
 collector's snapshot goes out as a live `data` message when it is not empty
-(kanto-features §2.1). Unlike Kanto, the request outlives a reconnect and a daemon
+(docs/kanto-features-notes.md §2.1). Unlike Kanto, the request outlives a reconnect and a daemon
 restart: it is kept in `<things home>/metrics_request.json` and reporting resumes at
 the next bootstrap. Data is dropped, not queued, while the broker is away.
 """

@@ -1,6 +1,6 @@
 """Raw cgroup figures -> Kanto's measurements and `ocirt stats` rows. Pure.
 
-Kanto's formulas (kanto-features §2.1, util/util_metrics.go), at full precision:
+Kanto's formulas (docs/kanto-features-notes.md §2.1, util/util_metrics.go), at full precision:
 
     cpu.utilization    = Δ container CPU ns / Δ machine CPU ns · 100, clamped 0..100:
                          a share of the whole machine (all CPUs), only with a previous sample

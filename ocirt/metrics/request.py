@@ -1,6 +1,6 @@
 """The value of the Metrics `request` operation, and what its filter selects. Pure.
 
-Kanto's shape (kanto-features §2.1, features_metrics.go)::
+Kanto's shape (docs/kanto-features-notes.md §2.1, features_metrics.go)::
 
     {"frequency": "5s" | <seconds>, "filter": [{"id": ["cpu.*"], "originator": "Container:<id>"}]}
 
@@ -30,7 +30,7 @@ NET_READ = "net.readBytes"
 NET_WRITE = "net.writeBytes"
 PIDS = "pids"
 
-# Kanto's order inside one originator's measurements (kanto-features §2.1).
+# Kanto's order inside one originator's measurements (docs/kanto-features-notes.md §2.1).
 MEASUREMENT_IDS = (
     CPU_UTILIZATION,
     MEMORY_TOTAL,

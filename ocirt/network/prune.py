@@ -3,9 +3,9 @@ firewall rules and chains of it. Does I/O (netlink, nftables/iptables, the netwo
 endpoint file).
 
 A daemon leaves its bridge and rules in place when it stops, as Docker and Kanto do:
-containers outlive it (decision 10) and the next start reuses them. `prune_bridge` is the
-way to take them away for good. It refuses while any container is attached to the bridge
-(an endpoint on record, or a container's netns or veth still there), since removing the
+containers outlive it (docs/kanto-compatibility.md decision 10) and the next start reuses them.
+`prune_bridge` is the way to take them away for good. It refuses while any container is attached to
+the bridge (an endpoint on record, or a container's netns or veth still there), since removing the
 bridge would cut those containers off.
 """
 

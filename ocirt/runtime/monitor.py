@@ -3,8 +3,8 @@
 The monitor is a small C process per container, like conmon: it runs `runc run -d`
 (`MonitorOptions.start`) or `runc create`, stays the container's subreaper, writes the
 json-file log and leaves an exit record. It detaches from the launching process, so
-containers outlive the daemon (ocirt decision 10). After a `create`, `runc start` is the
-launcher's job; every later verb is the manager's (runtime/runc.py).
+containers outlive the daemon (docs/kanto-compatibility.md decision 10). After a `create`, `runc
+start` is the launcher's job; every later verb is the manager's (runtime/runc.py).
 
 Launch handshake: the monitor gets the write end of a pipe (`--sync-fd`) and writes two
 JSON lines, `{"monitorPid":N}` at once and then `{"containerPid":N}` or

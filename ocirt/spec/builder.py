@@ -29,7 +29,7 @@ stated:
 - Host network mode keeps a private UTS namespace (so the container cannot rename the
   host) with the host's hostname, as Kanto and Docker show it; other modes use hostName.
 - ``RLIMIT_NOFILE`` 1024:1024 (containerd's default), clamped to the manager's hard
-  limit because runc cannot raise a limit past it even as root (runtime-net-logs §6).
+  limit because runc cannot raise a limit past it even as root (docs/runtime-notes.md §6).
 """
 
 from __future__ import annotations

@@ -163,7 +163,7 @@ class BundlePaths:
     """Host paths the spec refers to. A None file is not bind-mounted.
 
     `cgroups_path` is relative (``ocirt/<id>``): runc then places it below the manager's
-    own cgroup, which on nested hosts is not the hierarchy root (runtime-net-logs §6).
+    own cgroup, which on nested hosts is not the hierarchy root (docs/runtime-notes.md §6).
     """
 
     rootfs: str

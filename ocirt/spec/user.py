@@ -3,7 +3,7 @@
 image-spec config.md: User may be ``user``, ``uid``, ``user:group``, ``uid:gid``,
 ``uid:group`` or ``user:gid``. Names are resolved from the rootfs; an unknown name is an
 error. Additional groups (from /etc/group membership) are set only when the user is
-given by name and no group is given, as containerd does (oci-image.md "Config → runtime
+given by name and no group is given, as containerd does (docs/oci-image-notes.md "Config → runtime
 spec"). The caller reads the files (confined to the rootfs) and passes their text.
 """
 

@@ -1,2 +1,2 @@
-"""On-disk container metadata in Kanto's layout (`containers.py`) and crash-safe writes
-(`atomic.py`). Does I/O (files only)."""
+"""On-disk container metadata in Kanto's layout (`containers.py`) and the runtime members
+of a record (`record.py`); writes go through `ocirt.atomic`. Does I/O (files only)."""

@@ -2,7 +2,7 @@
 Does I/O (files only).
 
 Layout of `<home>/containers/<id>/` (Kanto's, so a device moving from Kanto keeps its
-definitions; kanto-reference §3, §5):
+definitions; docs/kanto-compatibility.md §3, §5):
 
 - `config.json`: the container in Kanto's persisted snake_case format; its presence is
   what makes the directory a container. Always replaced atomically.

@@ -1,7 +1,7 @@
 """The runtime members of Kanto's persisted container: state, created, counters. Pure.
 
 `ocirt.config` owns the definition members of `<home>/containers/<id>/config.json`
-(kanto-reference §3); this module owns the rest, in Kanto's snake_case with its
+(docs/kanto-compatibility.md §3); this module owns the rest, in Kanto's snake_case with its
 `state.status` numbers, so a device that moves from Kanto keeps its containers.
 """
 

@@ -8,5 +8,5 @@
 - `runner`: the one worker that carries operations out through the manager's API.
 - `feature`: the things glue: commands in, twin messages out.
 
-Kanto's behaviour: kanto-features.md §2.2; the differences: docs/compatibility.md.
+Kanto's behaviour: docs/kanto-features-notes.md §2.2; the differences: docs/compatibility.md.
 """

@@ -2,7 +2,7 @@
 
 Does no I/O itself; every effect goes through the `ContainerManager` port, so the
 caller decides on which thread a (possibly long) operation runs. Operation names,
-value shapes and answers are Kanto's (kanto-reference §2, features_container*.go):
+value shapes and answers are Kanto's (docs/kanto-compatibility.md §2, features_container*.go):
 every Container operation answers 204, a create answers 200 with the new id, any
 OcirtError answers with its own status/code/message, anything else with 500.
 """

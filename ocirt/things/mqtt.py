@@ -9,7 +9,7 @@ Threads, chosen here and nowhere else:
   republishes the feature set after each bootstrap and keeps the known-features file,
   so twin updates leave in the order the manager produced them.
 
-On every (re)connect the client bootstraps as Kanto's does (kanto-reference §1): it
+On every (re)connect the client bootstraps as Kanto's does (docs/kanto-compatibility.md §1): it
 asks `edge/thing/request` for the device identity, then subscribes to its commands and
 republishes the whole feature set, deleting features of containers that are gone.
 

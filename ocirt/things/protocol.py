@@ -4,20 +4,21 @@ Bytes and topics go in, typed values come out; values go in, (topic, bytes) come
 The MQTT adapter (`mqtt.py`) owns the socket, `features.py` owns what a command does,
 and `twin.py` the twin commands that mirror the containers.
 
-Inbound commands are checked in Kanto's order (kanto-reference §1); the first failing
+Inbound commands are checked in Kanto's order (docs/kanto-compatibility.md §1); the first failing
 check decides the answer::
 
     MQTT topic  command//<thingId>/req/<reqId>/<subject>     otherwise ignored, no reply
-    size        payload <= MAX_PAYLOAD                         400 (decision 2)
-    JSON        an object                                      400 error parsing Ditto message
-    envelope    topic and path non-empty strings               400 invalid Ditto message
+    size        payload <= MAX_PAYLOAD                         400
+    (docs/kanto-compatibility.md decision 2) JSON        an object
+       400 error parsing Ditto message envelope    topic and path non-empty strings
+       400 invalid Ditto message
     Ditto topic >= 3 '/'; <ns>/<name> is our thing             400 topic / 404 subject.notfound
     headers     correlation-id string; content-type iff value  400 ...: <what is wrong>
     path        /features/<F>/inbox/messages/<op>              404 thing-level / 400
 
 A reply is sent whenever `response-required` is true, also for an empty reqId
-(decision 1). A payload that cannot be read at all is answered with 400, since no one
-can tell whether its sender wanted a reply (decision 2).
+(docs/kanto-compatibility.md decision 1). A payload that cannot be read at all is answered with 400,
+since no one can tell whether its sender wanted a reply (docs/kanto-compatibility.md decision 2).
 """
 
 from __future__ import annotations
@@ -244,7 +245,7 @@ def command_subscription(thing: ThingId) -> str:
 def topic_reply(topic: str) -> ReplyTo | None:
     """Where to answer a request known by its MQTT topic alone (its payload was never
     read): the errors topic under the request's id, as for an unreadable payload
-    (decision 2). None when the topic is not a command topic."""
+    (docs/kanto-compatibility.md decision 2). None when the topic is not a command topic."""
     match = _COMMAND_TOPIC.match(topic)
     if match is None:
         return None
@@ -289,7 +290,8 @@ def parse_command(topic: str, payload: bytes, thing: ThingId) -> Command | Rejec
     correlation = headers.get("correlation-id")
     correlation_id = correlation if isinstance(correlation, str) else None
     required = headers.get("response-required", False)
-    # A non-bool response-required is a header error that deserves an answer (decision 2).
+    # A non-bool response-required is a header error that deserves an answer
+    # (docs/kanto-compatibility.md decision 2).
     wants_reply = required is not False
     fallback = _fallback_reply(thing_id, req_id, correlation_id) if wants_reply else None
 

@@ -1,4 +1,4 @@
-"""Kanto's containers update agent (kanto-features §2.3) and what ocirt adds to it.
+"""Kanto's containers update agent (docs/kanto-features-notes.md §2.3) and what ocirt adds to it.
 
 Pure parts: `topics`, `desired` (desired state -> container configs), `identify`
 (actions and their messages), `inventory` (current state), `operation` (the per-activity

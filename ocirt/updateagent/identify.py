@@ -94,7 +94,8 @@ def identify(
 ) -> list[Identified]:
     """Kanto's Identify: one action per desired container (system ones skipped), then a
     destroy action per other container that is not a system container."""
-    by_name = {view.name: view for view in current}  # names are unique (decision 8)
+    by_name = {view.name: view for view in current}  # names are unique
+    # (docs/kanto-compatibility.md decision 8)
     actions = []
     for container in desired.containers:
         if container.name in system:

@@ -9,7 +9,7 @@ Memory stays bounded: every stage is pulled with a size, so a compression bomb n
 inflates more than one read's worth; the disk too: the unpacked bytes are counted against
 `UnpackLimits`, and a layer that inflates beyond them is refused. ``finish()`` drains
 what the tar reader left (the end-of-archive padding) and checks size, digest, HMAC and
-DiffID, in that order (oci-image.md §3: digest over the encrypted blob, then decrypt,
+DiffID, in that order (docs/oci-image-notes.md §3: digest over the encrypted blob, then decrypt,
 then DiffID). When the content fails earlier (bad compressed data, a bad tar), the rest
 of the blob is still hashed (`blame_digest`), so a tampered blob is reported as the
 digest mismatch it is.

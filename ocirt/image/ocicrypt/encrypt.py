@@ -2,7 +2,7 @@
 
 Owns `LayerEncrypter` (AES-256-CTR with a random key and nonce, HMAC-SHA256 over the
 ciphertext, the plain blob's digest) and the annotations it produces: the private options
-wrapped for every JWE and PKCS7 recipient, and the public options (oci-image.md §3). A
+wrapped for every JWE and PKCS7 recipient, and the public options (docs/oci-image-notes.md §3). A
 recipient is `jwe:<public key file>` (PEM/DER SubjectPublicKeyInfo or x509 certificate,
 RSA or EC) or `pkcs7:<x509 certificate file>`, as skopeo's `--encryption-key`. PGP
 recipients are not offered. Does I/O only in `load_encrypt_recipients`, which reads the

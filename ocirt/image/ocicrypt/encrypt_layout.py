@@ -1,6 +1,6 @@
 """`ocirt image encrypt`: an OCI image layout re-written with its layers encrypted for ocicrypt
-recipients (oci-image.md §3), the counterpart of decrypting on pull. Does I/O: reads a source
-layout (directory or tar, through `LayoutSource`) and writes a layout directory.
+recipients (docs/oci-image-notes.md §3), the counterpart of decrypting on pull. Does I/O: reads a
+source layout (directory or tar, through `LayoutSource`) and writes a layout directory.
 
 The choices follow `skopeo copy --encryption-key` (containers/image 5.24, as in skopeo 1.9.3):
 

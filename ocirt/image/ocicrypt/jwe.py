@@ -1,13 +1,13 @@
 """JWE key unwrapping for ocicrypt's `org.opencontainers.image.enc.keys.jwe` (RFC 7516).
 
 ocicrypt wraps the layer's private options with go-jose `NewMultiEncrypter`, which writes
-the flattened JSON form for one recipient and the general form for several (oci-image.md §3
-"JWE"). This module decrypts those (and the compact form) with cryptography's primitives:
-key management RSA-OAEP, RSA-OAEP-256, ECDH-ES and ECDH-ES+A128KW/A192KW/A256KW (RFC 7518
-§4.3, §4.6); content A128/192/256GCM and A128CBC-HS256/A192CBC-HS384/A256CBC-HS512 (§5).
-Other algorithms (dir, AES key wrap, PBES2) are refused: a layer must be opened by a
-private key. JWKs themselves are `jwk`. Also writes JWEs for `encrypt`. Pure: no I/O but
-randomness.
+the flattened JSON form for one recipient and the general form for several
+(docs/oci-image-notes.md §3 "JWE"). This module decrypts those (and the compact form) with
+cryptography's primitives: key management RSA-OAEP, RSA-OAEP-256, ECDH-ES and
+ECDH-ES+A128KW/A192KW/A256KW (RFC 7518 §4.3, §4.6); content A128/192/256GCM and
+A128CBC-HS256/A192CBC-HS384/A256CBC-HS512 (§5). Other algorithms (dir, AES key wrap, PBES2) are
+refused: a layer must be opened by a private key. JWKs themselves are `jwk`. Also writes JWEs for
+`encrypt`. Pure: no I/O but randomness.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Decryption keys for encrypted layers: the key-argument grammar and key-file parsing.
 
 Owns `DecryptKeys` and `load_decrypt_keys`. A key argument is Kanto's `file[:password]`
-(container-factory-api "decryption") or one of ocicrypt's password forms `file:pass=pw`,
-`file:file=pwfile`, `file:fd=N` (oci-image.md §3 "Key files"); a recipient is
+(ContainerFactory API, "decryption") or one of ocicrypt's password forms `file:pass=pw`,
+`file:file=pwfile`, `file:fd=N` (docs/oci-image-notes.md §3 "Key files"); a recipient is
 `pkcs7:<x509 file>`. A key file may hold a PEM or DER private key (RSA or EC; PKCS#8,
 PKCS#1 or SEC1, optionally password-protected), an x509 certificate, a private JWK, or a
 GPG secret key ring. Does I/O: it reads the named files (and, for `fd=`, a descriptor of

@@ -1,4 +1,4 @@
-"""Decryption of ocicrypt-encrypted layers (oci-image.md §3; containers/ocicrypt).
+"""Decryption of ocicrypt-encrypted layers (docs/oci-image-notes.md §3; containers/ocicrypt).
 
 Owns the layer side of ocicrypt: the `+encrypted` media types, the
 `org.opencontainers.image.enc.*` annotations, the private and public options JSON, choosing a

@@ -1,8 +1,8 @@
 """PGP key unwrapping for ocicrypt's `org.opencontainers.image.enc.keys.pgp`, through gpg.
 
 ocicrypt writes a binary OpenPGP message (PKESK, SEIPD with MDC, literal data) for each
-recipient key (oci-image.md §3 "PGP"). Rather than carry an OpenPGP implementation (secret
-key S2K, packet grammar, MDC, every public-key algorithm), ocirt hands the message to GnuPG:
+recipient key (docs/oci-image-notes.md §3 "PGP"). Rather than carry an OpenPGP implementation
+(secret key S2K, packet grammar, MDC, every public-key algorithm), ocirt hands the message to GnuPG:
 each secret key ring is imported into a private, temporary GNUPGHOME, the message is
 decrypted there with the ring's passphrase fed through a pipe, and the home and its agent are
 removed afterwards. Does I/O: runs `gpg` (Debian `gnupg`) and writes the temporary home.

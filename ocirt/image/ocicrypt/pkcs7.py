@@ -1,7 +1,7 @@
 """PKCS7 key unwrapping for ocicrypt's `org.opencontainers.image.enc.keys.pkcs7`.
 
 The blob is a DER CMS EnvelopedData (RFC 5652 §6) as Go's pkcs7 packages write it
-(oci-image.md §3 "PKCS7"): RSA key transport of a 16-byte key, content AES-128-GCM whose
+(docs/oci-image-notes.md §3 "PKCS7"): RSA key transport of a 16-byte key, content AES-128-GCM whose
 parameters are a *primitive* tag-16 wrapper around SEQUENCE { [4] nonce, INTEGER 16 }, and
 the encrypted content either `[0]` primitive or `[0]` constructed around OCTET STRINGs.
 OpenSSL and cryptography's pkcs7_decrypt_der refuse those parameters (and GCM content), so
@@ -352,7 +352,7 @@ def encrypt(plaintext: bytes, certificates: Sequence[Certificate]) -> bytes:
 
     RSA PKCS#1 v1.5 key transport of a 16-byte key, AES-128-GCM content with Go's tag-16
     parameters and the content as `[0]` primitive, as ocicrypt writes it; Debian's skopeo
-    1.9.3 reads this form (oci-image.md §3).
+    1.9.3 reads this form (docs/oci-image-notes.md §3).
     """
 
     if not certificates:

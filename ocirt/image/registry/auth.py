@@ -1,6 +1,6 @@
 """Registry authentication, sans I/O: challenge parsing, token requests and replies,
 and the settings Kanto's ``containers.insecure_registries`` / ``registry_configurations``
-give (kanto-reference §6, §10). Pure: no I/O; client.py sends what this builds.
+give (docs/kanto-compatibility.md §6, §10). Pure: no I/O; client.py sends what this builds.
 
 Distribution token auth (docker-registry spec/auth/token.md): a 401 carries
 ``WWW-Authenticate: Bearer realm=..,service=..,scope=..`` or ``Basic realm=..``; a token

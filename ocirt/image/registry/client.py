@@ -4,7 +4,7 @@ Owns connections, TLS, redirects, the 401 dance and blob streaming with resume. 
 returns bytes and chunk iterators; checking them is content/pipeline.py's job. Every socket,
 TLS or HTTP failure leaves this module as an ocirt error that names the reference.
 
-Rules it keeps (oci-image.md §1):
+Rules it keeps (docs/oci-image-notes.md §1):
 - ``Accept`` lists all four manifest/index types (distribution 2.8.2 hides OCI content
   otherwise);
 - insecure registries (exact host match) use plain HTTP, then unverified TLS;

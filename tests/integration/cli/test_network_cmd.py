@@ -55,7 +55,7 @@ def test_prune_removes_the_bridge_and_its_rules_only_when_unused(service: Servic
         f"or it sets bridge {service.bridge} up again\n"
     )
 
-    # The daemon stops; its container runs on, attached (decision 10).
+    # The daemon stops; its container runs on, attached (docs/kanto-compatibility.md decision 10).
     assert service.stop() == 0
     attached = prune(service)
     assert attached.returncode == 1

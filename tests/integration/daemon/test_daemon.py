@@ -1,4 +1,5 @@
-"""The daemon process: restart with running containers (decision 10), the
+"""The daemon process: restart with running containers (docs/kanto-compatibility.md decision 10),
+the
 --stop-containers-on-exit switch, deployment descriptors and its config file."""
 
 from __future__ import annotations

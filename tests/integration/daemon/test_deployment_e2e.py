@@ -1,6 +1,7 @@
-"""Deployment descriptors applied by the real daemon to runc containers (kanto-features
-§2.4): Kanto's init marker, and update mode's start, live update, recreate and rollback
-(a new container that cannot start, one that never turns healthy)."""
+"""Deployment descriptors applied by the real daemon to runc containers
+(docs/kanto-features-notes.md §2.4): Kanto's init marker, and update mode's start, live
+update, recreate and rollback (a new container that cannot start, one that never turns
+healthy)."""
 
 from __future__ import annotations
 

@@ -60,7 +60,7 @@ AFTER = {
 }
 
 
-# Kanto's refusals, written out (kanto-reference §2): Go title-case states, and the
+# Kanto's refusals, written out (docs/kanto-compatibility.md §2): Go title-case states, and the
 # trailing space of the resume message.
 REFUSALS = {
     (Operation.START, Status.RUNNING): "the container with id = {cid} is already running",
@@ -213,7 +213,7 @@ def test_stop_validation_and_force(env: Env, mgr: Manager) -> None:
     assert info.value.message == f"could not stop container with ID = {cid} with SIGTERM"
     assert mgr.get(cid).state.status is Status.RUNNING
     assert not mgr.get(cid).manually_stopped
-    # ...and a plain stop always ends it, with SIGKILL (decision 11).
+    # ...and a plain stop always ends it, with SIGKILL (docs/kanto-compatibility.md decision 11).
     mgr.stop(cid, StopOptions(timeout=0.5))
     stopped = mgr.get(cid)
     assert stopped.state.status is Status.STOPPED

@@ -98,7 +98,7 @@ def test_always_and_unless_stopped_restart_until_stopped(
         lambda: mgr.get(cid).restart_count == 2 and mgr.get(cid).state.status is Status.RUNNING,
     )
     assert env.exec(cid, "cat", "/run.count").strip() == "3"
-    # A manual stop is respected by every policy (decision 9).
+    # A manual stop is respected by every policy (docs/kanto-compatibility.md decision 9).
     mgr.stop(cid, StopOptions(timeout=10))
     wait_for("the policy decision", lambda: _settled(mgr, cid))
     view = mgr.get(cid)

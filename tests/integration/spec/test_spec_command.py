@@ -1,4 +1,4 @@
-"""`ocirt spec` on the createWithConfig example of container-factory-api.md, run by runc.
+"""`ocirt spec` on the createWithConfig example of Kanto's ContainerFactory API doc, run by runc.
 
 The example's blanks are filled with real paths made here, /dev/null as the device and a
 network namespace of our own; the printed config.json is run unchanged in its bundle

@@ -1,7 +1,7 @@
 """The Ditto API end to end: real mosquitto, the real daemon, real runc containers.
 
-Requests are the seed documents' own examples (container-factory-api.md,
-container-api.md) with the thing id, the image and placeholders filled in.
+Requests are the examples of Kanto's API documentation (ContainerFactory and Container
+features) with the thing id, the image and placeholders filled in.
 """
 
 from __future__ import annotations

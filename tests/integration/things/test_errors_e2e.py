@@ -1,4 +1,5 @@
-"""Every refusal of kanto-reference §1 (and decisions 1-3) through the real daemon.
+"""Every refusal of docs/kanto-compatibility.md §1 (and docs/kanto-compatibility.md decisions 1-3)
+through the real daemon.
 
 Each answer is checked exactly, and after all the hostile input the daemon still
 serves a normal request.
@@ -83,7 +84,8 @@ def test_refusals(up: Cloud, service: Service) -> None:
     case((400, invalid, "invalid container name format : bad name"),
          op="createWithConfig", value={"imageRef": IMAGE, "name": "bad name"})  # fmt: skip
 
-    # One-way commands get no answer but still run (decision 1 keeps Kanto's rule).
+    # One-way commands get no answer but still run (docs/kanto-compatibility.md decision 1 keeps
+    # Kanto's rule).
     quiet = cloud.send(
         "create", "ContainerFactory", {"imageRef": IMAGE, "start": False},
         headers={"response-required": False, "content-type": "application/json",
@@ -92,7 +94,7 @@ def test_refusals(up: Cloud, service: Service) -> None:
     cloud.wait_twin("/features/Container:", lambda t: any(a == "modify" for a, _, _ in t))
     assert not [m for m in cloud.messages if f"/res/{quiet}/" in m.topic]
 
-    # An empty request id is answered on res//<status> (decision 1).
+    # An empty request id is answered on res//<status> (docs/kanto-compatibility.md decision 1).
     req = cloud.send("create", "ContainerFactory", {"imageRef": ""}, req_id="")
     got = cloud.wait_for(
         lambda: next((m for m in cloud.messages if m.topic.endswith("/res//500")), None),

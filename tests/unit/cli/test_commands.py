@@ -133,7 +133,7 @@ def test_lifecycle_commands_by_name(cli: Cli) -> None:
     stopped = cli.json("stop", "-t", "4", "web")
     assert stopped["state"]["status"] == "STOPPED"
     options = cli.manager.calls[-1][2]
-    # A plain stop ends in SIGKILL after the grace period (decision 11).
+    # A plain stop ends in SIGKILL after the grace period (docs/kanto-compatibility.md decision 11).
     assert (options.signal, options.timeout, options.force) == ("SIGTERM", 4.0, True)
     assert cli.json("rename", "web", "db")["name"] == "db"
     assert cli.json("get", "db")["name"] == "db"

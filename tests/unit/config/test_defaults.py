@@ -1,4 +1,4 @@
-"""Kanto's FillDefaults and FillMemorySwap (kanto-reference §3)."""
+"""Kanto's FillDefaults and FillMemorySwap (docs/kanto-compatibility.md §3)."""
 
 from __future__ import annotations
 

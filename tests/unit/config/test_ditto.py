@@ -62,7 +62,7 @@ def test_create_start_defaults_to_false_and_image_is_required() -> None:
 
 
 def test_feature_value_after_create_matches_kanto() -> None:
-    # kanto-reference §2, "Feature value after create": a default config, byte for byte.
+    # docs/kanto-compatibility.md §2, "Feature value after create": a default config, byte for byte.
     definition = new_definition(ID, parse_create({"imageRef": "influxdb:1.8.4", "start": False}))
     expected = (
         f'{{"domainName":"{ID}-domain","hostName":"{ID}-host",'
@@ -235,7 +235,8 @@ def test_sizes_with_bytes_and_decimals_are_accepted() -> None:
 
 
 def test_update_example_from_the_api_document() -> None:
-    # container-api.md's example uses "timeout" (decision 6).
+    # The example of Kanto's Container API doc uses "timeout"
+    # (docs/kanto-compatibility.md decision 6).
     update = parse_update(
         {
             "restartPolicy": {"type": "on-failure", "maxRetryCount": 3, "timeout": 10},

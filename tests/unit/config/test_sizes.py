@@ -1,4 +1,4 @@
-"""Size texts: Kanto's rules widened by decision 5."""
+"""Size texts: Kanto's rules widened by docs/kanto-compatibility.md decision 5."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ GIB = 1024 * MIB
         ("1.5G", GIB + GIB // 2),
         ("0.5k", 512),
         ("100 M", 100 * MIB),  # Kanto's pattern allows one space before the unit
-        ("100B", 100),  # decision 5: Kanto rejects B
+        ("100B", 100),  # docs/kanto-compatibility.md decision 5: Kanto rejects B
         ("100b", 100),
         ("1.9B", 1),  # truncated, as Kanto's int64 conversion truncates
         ("0M", 0),

@@ -9,7 +9,8 @@ from ocirt.errors import FailedPrecondition
 
 CID = "c0ffee"
 
-# Written out by hand from kanto-reference §2 and containerm/mgr, not derived from ALLOWED.
+# Written out by hand from docs/kanto-compatibility.md §2 and containerm/mgr, not derived from
+# ALLOWED.
 EXPECTED_ALLOWED: dict[Operation, set[Status]] = {
     Operation.START: {Status.CREATED, Status.STOPPED, Status.EXITED, Status.UNKNOWN},
     Operation.STOP: {Status.RUNNING, Status.PAUSED},

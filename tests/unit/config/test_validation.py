@@ -1,4 +1,5 @@
-"""Every validation message of kanto-reference §3 and of the ocirt decisions, and its order."""
+"""Every validation message of docs/kanto-compatibility.md §3 and of the ocirt decisions, and its
+order."""
 
 from __future__ import annotations
 

@@ -82,3 +82,26 @@ def test_check_mode_reports_without_writing(fix: ModuleType, tmp_path: Path) -> 
     assert target.read_text() == PY
     assert fix.main([str(tmp_path)]) == 0
     assert fix.main(["--check", str(tmp_path)]) == 0
+
+
+def test_kanto_features_citations(fix: ModuleType, tmp_path: Path) -> None:
+    source = (
+        '"""Metrics (kanto-features §2.1, features_metrics.go); kanto-features.md §2.2."""\n'
+        "# the agent: kanto-features.md, and docs/kanto-features-notes.md §2.3 already\n"
+        'NOTE = "kanto-features §2.4"\n'
+    )
+    out = fix.rewrite_source(tmp_path / "m.py", source)
+    assert '"""Metrics (docs/kanto-features-notes.md §2.1, features_metrics.go);' in out
+    # The docstring grew past 100 columns; the wrap keeps a document and its section together.
+    assert '\ndocs/kanto-features-notes.md §2.2."""' in out
+    assert "# the agent: docs/kanto-features-notes.md, and docs/kanto-features-notes.md §2.3" in out
+    assert 'NOTE = "kanto-features §2.4"' in out
+    assert all(len(line) <= fix.LINE_LIMIT for line in out.splitlines())
+    assert fix.rewrite_source(tmp_path / "m.py", out) == out
+
+
+def test_the_script_skips_itself(fix: ModuleType) -> None:
+    # Its rule table spells the old citations; rewriting them would break the rules.
+    assert SCRIPT.read_text() != fix.rewrite_source(SCRIPT, SCRIPT.read_text())
+    assert SCRIPT not in [p.resolve() for p in fix.files([str(SCRIPT.parent)])]
+    assert list(fix.files([str(SCRIPT)])) == []

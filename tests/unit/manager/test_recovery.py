@@ -1,5 +1,6 @@
 """Recovery on the fakes: a second manager over the store and the runtime a first one
-left (containers outlive the manager, decision 10). Every path of the reconciliation."""
+left (containers outlive the manager, docs/kanto-compatibility.md decision 10). Every path of the
+reconciliation."""
 
 from __future__ import annotations
 
@@ -235,7 +236,8 @@ def test_containers_that_ran_are_started_as_their_policy_says(env: FakeEnv) -> N
     first.stop(unless)
     first.close()
     second = env.manager()
-    # `always` comes back even after a manual stop (decision 9); unless-stopped does not.
+    # `always` comes back even after a manual stop (docs/kanto-compatibility.md decision 9);
+    # unless-stopped does not.
     wait_for("the boot start", lambda: status(second, always) is Status.RUNNING)
     assert status(second, unless) is Status.STOPPED
     assert status(second, never_ran) is Status.CREATED

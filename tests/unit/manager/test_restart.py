@@ -1,4 +1,4 @@
-"""Restart policies (Kanto §7 + decision 9) and the back-off."""
+"""Restart policies (Kanto §7 + docs/kanto-compatibility.md decision 9) and the back-off."""
 
 from __future__ import annotations
 

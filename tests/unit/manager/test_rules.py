@@ -64,6 +64,7 @@ def test_exits() -> None:
 
 
 def test_no_timeout_is_the_managers_default() -> None:
-    # A plain stop (decision 11): SIGTERM, the default timeout, then SIGKILL.
+    # A plain stop (docs/kanto-compatibility.md decision 11): SIGTERM, the default timeout, then
+    # SIGKILL.
     assert plan_stop(StopOptions(), 7.0) == StopPlan("SIGTERM", 7.0, True)
     assert plan_stop(StopOptions()).timeout == 30.0

@@ -38,7 +38,7 @@ from ocirt.spec.facts import (
 )
 
 # The bounding set seen on our machines (000001fffeffffff): everything up to
-# CAP_CHECKPOINT_RESTORE but bit 24, CAP_SYS_RESOURCE. runtime-net-logs §6 names
+# CAP_CHECKPOINT_RESTORE but bit 24, CAP_SYS_RESOURCE. docs/runtime-notes.md §6 names
 # CAP_SYS_RESOURCE there, but bit 32 is set in that mask; capsh --decode agrees.
 HOST_MASK = 0x1FFFEFFFFFF
 

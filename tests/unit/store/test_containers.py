@@ -70,7 +70,7 @@ def test_file_is_kantos_format(store: ContainerStore) -> None:
     assert raw["container_name"] == "web"
     assert raw["image"]["name"] == "busybox:1"
     assert raw["host_config"]["restart_policy"]["type"] == "on-failure"
-    # Go nanoseconds for retry_timeout (kanto-reference §3).
+    # Go nanoseconds for retry_timeout (docs/kanto-compatibility.md §3).
     assert raw["host_config"]["restart_policy"]["retry_timeout"] == 20 * 10**9
     assert raw["state"] == {
         "pid": -1,

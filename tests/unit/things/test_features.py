@@ -131,7 +131,8 @@ def test_lifecycle_operations_answer_204(features: Features, manager: FakeManage
         assert manager.views[cid].state.status is status
     stops = [c for c in manager.calls if c[0] == "stop"]
     assert stops == [
-        # A plain stop: SIGTERM, the manager's default timeout, then SIGKILL (decision 11).
+        # A plain stop: SIGTERM, the manager's default timeout, then SIGKILL
+        # (docs/kanto-compatibility.md decision 11).
         ("stop", cid, StopOptions("SIGTERM", None, True)),
         ("stop", cid, StopOptions("SIGINT", 3.0, True)),
     ]

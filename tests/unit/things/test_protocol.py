@@ -1,4 +1,5 @@
-"""The Ditto protocol by value: every refusal row of kanto-reference §1, and responses."""
+"""The Ditto protocol by value: every refusal row of docs/kanto-compatibility.md §1, and
+responses."""
 
 from __future__ import annotations
 

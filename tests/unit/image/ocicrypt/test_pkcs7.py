@@ -124,7 +124,7 @@ def test_go_parameters_are_what_the_reference_shows(
     pair: tuple[rsa.RSAPrivateKey, x509.Certificate],
 ) -> None:
     blob = envelope([pair[1]])
-    # oci-image.md §3: `10 13 30 11 84 0c <12-byte nonce> 02 01 10`.
+    # docs/oci-image-notes.md §3: `10 13 30 11 84 0c <12-byte nonce> 02 01 10`.
     start = blob.index(bytes.fromhex("1013301184 0c".replace(" ", "")))
     assert blob[start + 18 : start + 21] == bytes.fromhex("020110")
     assert ocicrypt_pkcs7.parse(blob).content_algorithm == "2.16.840.1.101.3.4.1.6"
