@@ -1,7 +1,7 @@
 /* Running `<runtime> run -d` (or `create`) with the container's stdio wired to the
  * monitor, and receiving the pty master over the console socket. Does I/O.
  *
- * Pass-through (no tty): runc's fds 0/1/2 become the container's stdio (runc
+ * Pass-through (no tty): runc's fds 0/1/2 become the container's stdio (runc's own
  * docs/terminals.md), so the monitor hands runc the worker ends of pipes. It never
  * waits for EOF on them (the container holds them; runc#1721): it waits for runc's exit
  * status. runc's own messages go to its --log file (JSON lines), never to those pipes:
