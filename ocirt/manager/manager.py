@@ -131,11 +131,21 @@ class Manager:
     def list(self) -> Sequence[ContainerView]:
         views = []
         for slot in self.registry.all():
-            with slot.lock:
+            if not slot.lock.acquire(blocking=False):
+                # An operation holds it (a create pulling its image can take minutes):
+                # its last recorded state, without waiting. One still being created is
+                # not listed yet, as it would not be had we waited for a failed create.
+                view = slot.view()
+                if not slot.removed and view.state.status is not Status.CREATING:
+                    views.append(view)
+                continue
+            try:
                 if slot.removed:
                     continue
                 self.supervisor.check_exit(slot)
                 views.append(slot.view())
+            finally:
+                slot.lock.release()
         return sorted(views, key=lambda v: v.created_at)
 
     def log_path(self, container_id: str) -> Path:

@@ -117,9 +117,9 @@ def test_control_is_answered_while_pulls_hang_and_a_full_queue_is_503(
     # Control goes on, over MQTT and over the local API.
     assert cloud.call("stop", f"Container:{other}", {}).body["status"] == 204
     cloud.wait_twin(f"/features/Container:{other}", lambda t: "STOPPED" in state_updates(t, other))
-    # By id: a name is resolved through Manager.list(), which waits for the creates'
-    # entry locks (held for the whole pull; the manager's, not the lanes').
-    started = request(service.socket, "start", {"id": other}, timeout=WAIT)
+    # By name too: names resolve through Manager.list(), which does not wait for the
+    # hanging creates.
+    started = request(service.socket, "start", {"name": "other"}, timeout=WAIT)
     assert started["state"]["status"] == "RUNNING"
     assert request(service.socket, "get", {"id": other}, timeout=WAIT)["name"] == "other"
     early = [m for m in cloud.messages if "/res/" in m.topic and m.topic.split("/")[4] in hanging]

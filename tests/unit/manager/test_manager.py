@@ -591,3 +591,37 @@ def test_a_full_disk_never_holds_up_a_stop_and_the_record_follows_later(
     with pytest.raises(OSError):
         mgr.create("busybox", config())
     assert not (env.base / "home" / "containers" / other).exists()
+
+
+def test_list_does_not_wait_for_a_create_that_is_pulling(
+    env: FakeEnv, mgr: Manager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A create holds its container's lock through the pull; list() (and with it every
+    # lookup by name, and the twin's republish) must not wait for that pull to end.
+    import threading
+
+    running = mgr.create("busybox", config(), name="running")
+    pulling, release = threading.Event(), threading.Event()
+    prepare = mgr.rootfs.prepare
+
+    def slow_prepare(*args: object, **kwargs: object) -> object:
+        pulling.set()
+        release.wait(30)
+        return prepare(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mgr.rootfs, "prepare", slow_prepare)
+    creator = threading.Thread(target=lambda: mgr.create("busybox", config(), name="slow"))
+    creator.start()
+    try:
+        assert pulling.wait(10)
+        listed: list[list[str]] = []
+        lister = threading.Thread(target=lambda: listed.append([v.name for v in mgr.list()]))
+        lister.start()
+        lister.join(5)
+        # The container still being created is not listed yet; the others are, at once.
+        assert listed == [["running"]]
+    finally:
+        release.set()
+        creator.join(30)
+    assert sorted(v.name for v in mgr.list()) == ["running", "slow"]
+    assert mgr.get(running.id).name == "running"
