@@ -12,10 +12,10 @@ the path only for the test harness, so `ocirt` comes from the install. The harne
 both sides, so neither sets up a network.
 
 Printed: medians of the round trip and of the baseline, the median of per-round ratios
-(target <= 1.25x), the daemon's CPU time (utime + stime, all its threads; mean, as /proc counts
-in 10 ms ticks) from the command until the response and until its events are all out, and the fsyncs the daemon
-makes per create+start (counted with `strace -f -e fsync,fdatasync` in a separate,
-untimed round).
+(target <= 1.25x), the daemon's CPU time (utime + stime, all its threads; a mean, as /proc
+counts in 10 ms ticks) from the command until the response and until its events are all
+out, and the fsyncs the daemon makes per create+start (counted with
+`strace -f -e fsync,fdatasync` in a separate, untimed round).
 """
 
 from __future__ import annotations
@@ -167,10 +167,14 @@ def main(rounds: int) -> None:
     print(f"runc run -d of the same bundle (median):         {base * 1000:.1f} ms")
     print(f"median of per-round ratios: {paired:.2f}x (target <= 1.25x)")
     # /proc counts CPU time in clock ticks (10 ms): the mean over the rounds, not a median.
-    print(f"daemon CPU per create+start until the response (mean): "
-          f"{statistics.fmean(cpu_answer) * 1000:.1f} ms")
-    print(f"daemon CPU per create+start incl. its events (mean):   "
-          f"{statistics.fmean(cpu_all) * 1000:.1f} ms")
+    print(
+        f"daemon CPU per create+start until the response (mean): "
+        f"{statistics.fmean(cpu_answer) * 1000:.1f} ms"
+    )
+    print(
+        f"daemon CPU per create+start incl. its events (mean):   "
+        f"{statistics.fmean(cpu_all) * 1000:.1f} ms"
+    )
     print(f"daemon fsyncs per create+start: {fsyncs}")
 
 

@@ -7,7 +7,10 @@ Threads, chosen here and nowhere else:
   a stop of another container;
 - one publisher thread owns the twin: it turns manager events into twin commands,
   republishes the feature set after each bootstrap and keeps the known-features file,
-  so twin updates leave in the order the manager produced them.
+  so twin updates leave in the order the manager produced them. While commands are
+  being answered it holds manager events back (at most ANSWER_FIRST seconds), so the
+  twin's JSON and its publishing do not compete with a create+start for the CPU: the
+  answer leaves first, its events right after (Kanto's events are asynchronous too).
 
 On every (re)connect the client bootstraps as Kanto's does (kanto-reference §1): it
 asks `edge/thing/request` for the device identity, then subscribes to its commands and
@@ -38,6 +41,7 @@ import queue
 import socket
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -84,6 +88,9 @@ QOS = 1
 # a device come up before its cloud connector does.
 BOOTSTRAP_RETRY = 5.0
 _TLS_SCHEMES = frozenset({"ssl", "tls", "mqtts", "mqtt+ssl", "tcps"})
+# How long twin events wait at most for the commands in flight to be answered; bounded,
+# so a long command (a pull) or a stream of commands never holds the twin back longer.
+ANSWER_FIRST = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +261,10 @@ class ThingsClient:
             target=self._publish_loop, name="ocirt-twin", daemon=True
         )
         self._lock = threading.Lock()
+        # Commands being handled, and until when events wait for them (`_answers_first`).
+        self._answering = threading.Condition(threading.Lock())
+        self._in_flight = 0
+        self._hold_until: float | None = None
         self._identity: Identity | None = None
         self._connection = 0
         self._ready = threading.Event()
@@ -410,11 +421,32 @@ class ThingsClient:
             log.info("refused a request on %s: %s", topic, parsed.error.message)
             self._send(protocol.rejection_response(parsed))
             return
-        result = self._features.handle(parsed)
-        if isinstance(result, protocol.Rejection):
-            self._send(protocol.rejection_response(result))
-        else:
-            self._send(protocol.command_response(parsed, result))
+        with self._answering:
+            self._in_flight += 1
+        try:
+            result = self._features.handle(parsed)
+            if isinstance(result, protocol.Rejection):
+                self._send(protocol.rejection_response(result))
+            else:
+                self._send(protocol.command_response(parsed, result))
+        finally:
+            with self._answering:
+                self._in_flight -= 1
+                if not self._in_flight:
+                    self._answering.notify_all()
+
+    def _answers_first(self) -> None:
+        """Wait (publisher thread) until no command is in flight, for at most ANSWER_FIRST
+        seconds from the first event that waited; later events do not wait past that."""
+        with self._answering:
+            if self._in_flight and self._hold_until is None:
+                self._hold_until = time.monotonic() + ANSWER_FIRST
+            while self._in_flight and self._hold_until is not None:
+                remaining = self._hold_until - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._answering.wait(remaining)
+            self._hold_until = None
 
     def _send(self, message: Outbound | None) -> None:
         if message is None:
@@ -449,6 +481,7 @@ class ThingsClient:
                     for message in work.build(tracker.twin):
                         self._send(message)
                 else:
+                    self._answers_first()
                     if self._factory_enabled:
                         for message in tracker.on_event(work):
                             self._send(message)
