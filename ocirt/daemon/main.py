@@ -20,11 +20,13 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ocirt import deferred
 from ocirt.daemon.config import (
@@ -34,7 +36,7 @@ from ocirt.daemon.config import (
     LogSettings,
     parse_daemon_config,
 )
-from ocirt.errors import InvalidArgument, OcirtError
+from ocirt.errors import InvalidArgument, OcirtError, Unavailable
 
 if TYPE_CHECKING:
     from ocirt.daemon.localapi import LocalApi
@@ -44,12 +46,15 @@ if TYPE_CHECKING:
     from ocirt.manager.manager import Manager
     from ocirt.manager.ports import NetworkProvider
     from ocirt.metrics.feature import MetricsFeature
+    from ocirt.metrics.service import MetricsService
     from ocirt.network.bridge import BridgeNetwork
     from ocirt.swupdate.feature import SoftwareUpdatable
     from ocirt.things.mqtt import MqttSettings, ThingsClient
     from ocirt.updateagent.service import UpdateAgentService
 
 log = logging.getLogger("ocirt.daemon")
+
+_Part = TypeVar("_Part")
 
 _LEVELS = {
     LogLevel.ERROR: logging.ERROR,
@@ -141,6 +146,7 @@ class Daemon:
     metrics: MetricsFeature | None = None
     update_agent: UpdateAgentService | None = None
     health: HealthMonitor | None = None
+    metrics_service: MetricsService | None = None
 
     def close(self, stop_containers: bool) -> None:
         parts: tuple[
@@ -223,6 +229,9 @@ def build(config: DaemonConfig, cgroup_parent: str = "ocirt") -> Daemon:
     return Daemon(config, manager, images=images, bridge=bridge)
 
 
+# The GIL's switch interval while the daemon starts (see run_daemon); CPython's is 5 ms.
+STARTUP_SWITCH_INTERVAL = 0.0005
+
 # How often unused images are looked for; Kanto's expiry is counted in days.
 IMAGE_SWEEP_INTERVAL = 3600.0
 
@@ -260,19 +269,53 @@ def sysinfo(daemon: Daemon) -> dict[str, object]:
     }
 
 
-def serve(daemon: Daemon) -> None:
-    """Deployment, local API and things client: the parts that face users."""
-    from ocirt.daemon.deployment import deploy
+def open_api(config: DaemonConfig, manager: Any, daemon: Callable[[], Daemon | None]) -> LocalApi:
+    """The local API over `manager` (the manager, or the stand-in of `ocirt.daemon.early`
+    while the daemon starts). The operations of the parts built later (health, update
+    agent, metrics) find them through `daemon()` once they exist, and are refused as
+    Unavailable before."""
     from ocirt.daemon.localapi import SOCKET_NAME, ApiHandlers, LocalApi
-    from ocirt.metrics.service import MetricsService
+
+    def running() -> Daemon:
+        return _started(daemon(), "daemon")
+
+    api = LocalApi(
+        Path(config.manager.exec_root_dir) / SOCKET_NAME,
+        ApiHandlers(
+            manager,
+            lambda: sysinfo(running()),
+            {"apply": lambda args: _started(running().update_agent, "update agent").apply(args)},
+            # No health yet is no health shown: list must answer while the daemon starts.
+            health=lambda cid: (
+                monitor.health_json(cid)
+                if (started := daemon()) is not None and (monitor := started.health) is not None
+                else None
+            ),
+            stats=lambda ids, interval: _started(running().metrics_service, "metrics").stats(
+                ids, interval
+            ),
+        ),
+    )
+    api.start()
+    return api
+
+
+def serve(daemon: Daemon) -> None:
+    """Deployment, local API (unless open already) and things client: the parts that
+    face users. The local API comes before the health checks, the update agent, metrics
+    and MQTT are imported and built: its answers need only the recovered manager."""
+    from ocirt.daemon.deployment import deploy
 
     config = daemon.config
     if config.deployment.enable:
         deploy(daemon.manager, config.deployment, Path(config.manager.home_dir))
+    if daemon.api is None:
+        daemon.api = open_api(config, daemon.manager, lambda: daemon)
     # health checks and update agent hook (issue 16): health checks of images that have
     # one; `ocirt apply` always, MQTT when update_agent.enable.
     from ocirt.health.monitor import HealthMonitor
     from ocirt.metrics.feature import MetricsFeature
+    from ocirt.metrics.service import MetricsService
     from ocirt.updateagent.service import UpdateAgentService
 
     images = daemon.images
@@ -296,18 +339,7 @@ def serve(daemon: Daemon) -> None:
         state_dir=Path(config.manager.home_dir) / "updateagent",
     )
     daemon.update_agent.start()
-    metrics = MetricsService(daemon.manager)
-    daemon.api = LocalApi(
-        Path(config.manager.exec_root_dir) / SOCKET_NAME,
-        ApiHandlers(
-            daemon.manager,
-            lambda: sysinfo(daemon),
-            {"apply": daemon.update_agent.apply},
-            health=daemon.health.health_json,
-            stats=metrics.stats,
-        ),
-    )
-    daemon.api.start()
+    daemon.metrics_service = metrics = MetricsService(daemon.manager)
     if config.things.enable:
         from ocirt.things.features import FeatureHandler, Features, FeatureSettings
         from ocirt.things.mqtt import ThingsClient
@@ -343,6 +375,12 @@ def serve(daemon: Daemon) -> None:
             live=[daemon.metrics] if daemon.metrics else (),
         )
         daemon.things.start()
+
+
+def _started(part: _Part | None, what: str) -> _Part:
+    if part is None:
+        raise Unavailable(f"the {what} is still starting")
+    return part
 
 
 def software_updatable(daemon: Daemon) -> tuple[SoftwareUpdatable, ...]:
@@ -399,9 +437,29 @@ def run_daemon(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    daemon = build(config, cgroup_parent)
+    # The local API answers list and get from the records at once (`ocirt.daemon.early`);
+    # the image store, the bridge, recovery and MQTT come after, so a restart with any
+    # number of containers answers about as soon as the interpreter has started.
+    from ocirt.daemon.early import StartingManager
+
+    starting = StartingManager.load(Path(config.manager.home_dir))
+    built: list[Daemon] = []
+    # While the main thread imports and builds, the API thread gets the GIL at every
+    # switch interval: a short one lets early answers through in well under 5 ms.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(STARTUP_SWITCH_INTERVAL)
+    api = open_api(config, starting, lambda: built[0] if built else None)
+    try:
+        daemon = build(config, cgroup_parent)
+    except BaseException:
+        api.close()
+        raise
+    daemon.api = api
+    built.append(daemon)
+    starting.attach(daemon.manager)
     try:
         serve(daemon)
+        sys.setswitchinterval(switch_interval)
         log.info("ocirt daemon ready (pid %d)", os.getpid())
         notify_systemd("READY=1")
         while not stopping.wait(IMAGE_SWEEP_INTERVAL):

@@ -123,13 +123,12 @@ class Manager:
             return slot.view()
 
     def list(self) -> Sequence[ContainerView]:
-        views = []
-        for slot in self.registry.all():
-            with slot.lock:
-                if slot.removed:
-                    continue
-                self.supervisor.check_exit(slot)
-                views.append(slot.view())
+        """Every container as the manager knows it, without a file read or a lock per
+        container: exits are applied as their notices arrive and by the supervisor's
+        sweep (`ocirt.manager.exits`), and a slot's record is replaced whole, so reading
+        it unlocked gives one consistent view, not one held up by a long operation.
+        `get` still looks at the container's exit record first."""
+        views = [slot.view() for slot in self.registry.all() if not slot.removed]
         return sorted(views, key=lambda v: v.created_at)
 
     def log_path(self, container_id: str) -> Path:

@@ -102,4 +102,5 @@ class MonitoredRunc:
         return pid is not None and monitor.is_alive(pid)
 
     def list(self) -> Sequence[RuncState]:
-        return self.runc.list()
+        # From runc's state files, not `runc list`: no process at every daemon start.
+        return self.runc.states()
