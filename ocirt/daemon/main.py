@@ -22,6 +22,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,6 +185,7 @@ def _registry_settings(config: DaemonConfig) -> RegistryAccess:
 def build(config: DaemonConfig, cgroup_parent: str = "ocirt") -> Daemon:
     """The manager over the real adapters, recovered."""
     from ocirt.daemon.adapters import BridgeAdapter, HostNetwork, ImageRootfs
+    from ocirt.daemon.pull import HelperPull
     from ocirt.image.service import ImageService
     from ocirt.manager.manager import Manager, ManagerSettings
     from ocirt.runtime.hostfacts import read_host_facts
@@ -192,9 +194,14 @@ def build(config: DaemonConfig, cgroup_parent: str = "ocirt") -> Daemon:
 
     home = Path(config.manager.home_dir)
     exec_root = Path(config.manager.exec_root_dir)
-    images = ImageService(home, _registry_settings(config))
+    access = _registry_settings(config)
+    images = ImageService(home, access)
     rootfs = ImageRootfs(
-        images, config.containers.image_dec_keys, config.containers.image_dec_recipients
+        images,
+        config.containers.image_dec_keys,
+        config.containers.image_dec_recipients,
+        # Pulls run in a helper process: what they map stays out of the daemon.
+        pull=HelperPull(home, access),
     )
     network: NetworkProvider
     bridge: BridgeNetwork | None = None
@@ -228,6 +235,9 @@ def build(config: DaemonConfig, cgroup_parent: str = "ocirt") -> Daemon:
     manager.recover()
     return Daemon(config, manager, images=images, bridge=bridge)
 
+
+# How long a local API call waits for a part of the daemon that is still starting.
+STARTUP_WAIT = 120.0
 
 # The GIL's switch interval while the daemon starts (see run_daemon); CPython's is 5 ms.
 STARTUP_SWITCH_INTERVAL = 0.0005
@@ -277,23 +287,27 @@ def open_api(config: DaemonConfig, manager: Any, daemon: Callable[[], Daemon | N
     from ocirt.daemon.localapi import SOCKET_NAME, ApiHandlers, LocalApi
 
     def running() -> Daemon:
-        return _started(daemon(), "daemon")
+        return _started(daemon, lambda d: d, "daemon")
 
     api = LocalApi(
         Path(config.manager.exec_root_dir) / SOCKET_NAME,
         ApiHandlers(
             manager,
             lambda: sysinfo(running()),
-            {"apply": lambda args: _started(running().update_agent, "update agent").apply(args)},
+            {
+                "apply": lambda args: _started(
+                    daemon, lambda d: d.update_agent, "update agent"
+                ).apply(args)
+            },
             # No health yet is no health shown: list must answer while the daemon starts.
             health=lambda cid: (
                 monitor.health_json(cid)
                 if (started := daemon()) is not None and (monitor := started.health) is not None
                 else None
             ),
-            stats=lambda ids, interval: _started(running().metrics_service, "metrics").stats(
-                ids, interval
-            ),
+            stats=lambda ids, interval: _started(
+                daemon, lambda d: d.metrics_service, "metrics"
+            ).stats(ids, interval),
         ),
     )
     api.start()
@@ -377,10 +391,27 @@ def serve(daemon: Daemon) -> None:
         daemon.things.start()
 
 
-def _started(part: _Part | None, what: str) -> _Part:
-    if part is None:
-        raise Unavailable(f"the {what} is still starting")
-    return part
+def _agent(daemon: Callable[[], Daemon | None]) -> UpdateAgentService:
+    return _started(daemon, lambda d: d.update_agent, "update agent")
+
+
+def _started(
+    daemon: Callable[[], Daemon | None],
+    part: Callable[[Daemon], _Part | None],
+    what: str,
+    wait: float = STARTUP_WAIT,
+) -> _Part:
+    """A part of the daemon, waiting while the daemon starts (as `StartingManager` does
+    for the manager); Unavailable if it is not there within `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        built = daemon()
+        found = part(built) if built is not None else None
+        if found is not None:
+            return found
+        if time.monotonic() >= deadline:
+            raise Unavailable(f"the {what} is still starting")
+        time.sleep(0.01)
 
 
 def software_updatable(daemon: Daemon) -> tuple[SoftwareUpdatable, ...]:

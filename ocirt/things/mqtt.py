@@ -7,8 +7,8 @@ Threads, chosen here and nowhere else:
   a stop of another container;
 - one publisher thread owns the twin: it turns manager events into twin commands,
   republishes the feature set after each bootstrap and keeps the known-features file,
-  so twin updates leave in the order the manager produced them. While commands are
-  being answered it holds manager events back (at most ANSWER_FIRST seconds), so the
+  so twin updates leave in the order the manager produced them. While container
+  commands are being answered it holds manager events back (at most ANSWER_FIRST s), so the
   twin's JSON and its publishing do not compete with a create+start for the CPU: the
   answer leaves first, its events right after (Kanto's events are asynchronous too).
 
@@ -421,8 +421,12 @@ class ThingsClient:
             log.info("refused a request on %s: %s", topic, parsed.error.message)
             self._send(protocol.rejection_response(parsed))
             return
-        with self._answering:
-            self._in_flight += 1
+        # Only the container operations hold the twin back: the other features' long
+        # commands (a SoftwareUpdatable install) report progress through it meanwhile.
+        holds = parsed.feature == "ContainerFactory" or parsed.feature.startswith("Container:")
+        if holds:
+            with self._answering:
+                self._in_flight += 1
         try:
             result = self._features.handle(parsed)
             if isinstance(result, protocol.Rejection):
@@ -430,10 +434,11 @@ class ThingsClient:
             else:
                 self._send(protocol.command_response(parsed, result))
         finally:
-            with self._answering:
-                self._in_flight -= 1
-                if not self._in_flight:
-                    self._answering.notify_all()
+            if holds:
+                with self._answering:
+                    self._in_flight -= 1
+                    if not self._in_flight:
+                        self._answering.notify_all()
 
     def _answers_first(self) -> None:
         """Wait (publisher thread) until no command is in flight, for at most ANSWER_FIRST
