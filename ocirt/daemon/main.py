@@ -282,8 +282,8 @@ def sysinfo(daemon: Daemon) -> dict[str, object]:
 def open_api(config: DaemonConfig, manager: Any, daemon: Callable[[], Daemon | None]) -> LocalApi:
     """The local API over `manager` (the manager, or the stand-in of `ocirt.daemon.early`
     while the daemon starts). The operations of the parts built later (health, update
-    agent, metrics) find them through `daemon()` once they exist, and are refused as
-    Unavailable before."""
+    agent, metrics) find them through `daemon()`, waiting while they are still being
+    built (Unavailable after STARTUP_WAIT)."""
     from ocirt.daemon.localapi import SOCKET_NAME, ApiHandlers, LocalApi
 
     def running() -> Daemon:
@@ -389,10 +389,6 @@ def serve(daemon: Daemon) -> None:
             live=[daemon.metrics] if daemon.metrics else (),
         )
         daemon.things.start()
-
-
-def _agent(daemon: Callable[[], Daemon | None]) -> UpdateAgentService:
-    return _started(daemon, lambda d: d.update_agent, "update agent")
 
 
 def _started(
