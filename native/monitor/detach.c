@@ -7,25 +7,31 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
-/* Detach from the launcher: the monitor proper is a great-grandchild of the launcher,
- * not a session leader (so it can never acquire a controlling terminal), and is
- * re-parented to init, so killing the launcher cannot reach it. The first process
- * reaps the session leader before it exits, so no zombie is left behind where
+/* Detach from the launcher: the monitor proper is not a session leader (so it can never
+ * acquire a controlling terminal) and is re-parented to init, so killing the launcher
+ * cannot reach it. A launcher that started us as a session leader already (ocirt's
+ * does: setsid in the child before exec) saves a fork: we fork once and the leader
+ * exits, to be reaped by the launcher. Otherwise the classic double fork: the first
+ * process reaps the session leader before it exits, so no zombie is left behind where
  * PID 1 does not reap orphans (as in some containers). */
 int detach_from_launcher(void)
 {
-	pid_t pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid > 0) {
-		int status;
-		if (RETRY_EINTR(waitpid(pid, &status, 0)) < 0)
-			_exit(1);
-		_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+	pid_t pid;
+	if (getsid(0) != getpid()) {
+		pid = fork();
+		if (pid < 0)
+			return -errno;
+		if (pid > 0) {
+			int status;
+			if (RETRY_EINTR(waitpid(pid, &status, 0)) < 0)
+				_exit(1);
+			_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+		}
+		if (setsid() < 0)
+			return -errno;
 	}
-	if (setsid() < 0)
-		return -errno;
 	pid = fork();
 	if (pid < 0)
 		return -errno;

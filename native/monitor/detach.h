@@ -5,9 +5,10 @@
 
 #include <stddef.h>
 
-/* Double-fork and setsid(): returns 0 in the monitor proper (a grandchild of the caller,
- * not a session leader, re-parented to init, cwd "/"), or -errno. The intermediate
- * processes _exit() here; the first one with the status of the session leader. */
+/* Double-fork and setsid() (one fork when started as a session leader already): returns
+ * 0 in the monitor proper (not a session leader, re-parented to init, cwd "/"), or
+ * -errno. The intermediate processes _exit() here; the first one with the status of the
+ * session leader. */
 int detach_from_launcher(void);
 
 /* Set our oom_score_adj to -1000; the previous value (a NUL-terminated string, empty

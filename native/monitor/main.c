@@ -553,9 +553,6 @@ int main(int argc, char **argv)
 		stdio_init(m->err, m->rp.stderr_fd, STREAM_STDERR);
 	}
 	m->at.target = m->o.tty ? m->pty : m->rp.stdin_fd;
-	watch_oom(m);
-	/* SIGCHLD for an init that died early was drained while runc ran: look now. */
-	reap(m);
 	if (m->log_open && m->o.non_blocking) {
 		rc = logring_start(&m->ring, &m->lf, (size_t)m->o.max_buffer);
 		if (rc < 0) {
@@ -566,8 +563,13 @@ int main(int argc, char **argv)
 	}
 	if (m->log_open && !m->o.non_blocking && !m->o.tty)
 		start_spool(m);
+	/* The launcher waits for this line (the container runs): the OOM watch, which cannot
+	 * fail the launch and counts from the fresh cgroup's zero, comes after it. */
 	sync_report_pid(m->o.sync_fd, "containerPid", m->ctr_pid);
 	sync_close(&m->o.sync_fd);
+	watch_oom(m);
+	/* SIGCHLD for an init that died early was drained while runc ran: look now. */
+	reap(m);
 
 	run(m);
 	finish(m);

@@ -12,7 +12,7 @@ They only translate:
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,10 +42,15 @@ class ImageRootfs:
         images: ImageService,
         keys: Sequence[str] = (),
         recipients: Sequence[str] = (),
+        *,
+        pull: Callable[[str, Sequence[str], Sequence[str]], None] | None = None,
     ) -> None:
         self.images = images
         self._keys = tuple(keys)
         self._recipients = tuple(recipients)
+        # (reference, key files, recipients): pulls an absent image into `images`' store
+        # elsewhere (the daemon's `ocirt.daemon.pull.HelperPull`); None pulls in-process.
+        self._pull = pull
 
     def _decrypt_keys(self, decryption: Decryption) -> DecryptKeys | None:
         keys = decryption.keys or self._keys
@@ -60,6 +65,14 @@ class ImageRootfs:
     def prepare(
         self, container_id: str, image_ref: str, decryption: Decryption, bundle_dir: Path
     ) -> PreparedRootfs:
+        if self._pull is not None and not self.images.present(image_ref):
+            # Not swept meanwhile: the helper stores blobs before the record keeping them.
+            with self.images.importing():
+                self._pull(
+                    image_ref,
+                    decryption.keys or self._keys,
+                    decryption.recipients or self._recipients,
+                )
         image = self.images.ensure(image_ref, self._decrypt_keys(decryption))
         path = self.images.prepare_rootfs(image, container_id)
         return PreparedRootfs(path, image.config.execution)

@@ -21,13 +21,14 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ocirt import deferred
 from ocirt.daemon.config import (
@@ -38,11 +39,12 @@ from ocirt.daemon.config import (
     parse_daemon_config,
     with_overrides,
 )
-from ocirt.errors import FailedPrecondition, InvalidArgument, OcirtError
+from ocirt.errors import FailedPrecondition, InvalidArgument, OcirtError, Unavailable
 
 if TYPE_CHECKING:
     from ocirt.daemon.deployment import Deployment
     from ocirt.daemon.localapi import LocalApi
+    from ocirt.daemon.pull import HelperPull
     from ocirt.health.gate import ActivationGate
     from ocirt.health.monitor import HealthMonitor
     from ocirt.image.registry.auth import RegistryAccess
@@ -51,12 +53,15 @@ if TYPE_CHECKING:
     from ocirt.manager.manager import Manager
     from ocirt.manager.ports import NetworkProvider
     from ocirt.metrics.feature import MetricsFeature
+    from ocirt.metrics.service import MetricsService
     from ocirt.network.bridge import BridgeNetwork
     from ocirt.swupdate.feature import SoftwareUpdatable
     from ocirt.things.mqtt import MqttSettings, ThingsClient
     from ocirt.updateagent.service import UpdateAgentService
 
 log = logging.getLogger("ocirt.daemon")
+
+_Part = TypeVar("_Part")
 
 _LEVELS = {
     LogLevel.ERROR: logging.ERROR,
@@ -204,11 +209,16 @@ class Daemon:
     deployment: Deployment | None = None
 
     lanes: Lanes | None = None
+    metrics_service: MetricsService | None = None
+    pulls: HelperPull | None = None
 
     def close(self, stop_containers: bool) -> None:
         # Pulls in flight end now (their partials stay for the next pull to resume), so
         # that the creates waiting on them finish within the stop timeout below.
-        cancelled = self.images.cancel_all("cancelled: the daemon is stopping")
+        reason = "cancelled: the daemon is stopping"
+        cancelled = self.images.cancel_all(reason)
+        if self.pulls is not None:
+            cancelled += self.pulls.cancel_all(reason)
         if cancelled:
             log.info("cancelled %d pulls in flight: stopping", cancelled)
         if self.lanes is not None:
@@ -259,6 +269,7 @@ def _registry_settings(config: DaemonConfig) -> RegistryAccess:
 def build(config: DaemonConfig, cgroup_parent: str = "ocirt") -> Daemon:
     """The manager over the real adapters, recovered."""
     from ocirt.daemon.adapters import BridgeAdapter, HostNetwork, ImageRootfs
+    from ocirt.daemon.pull import HelperPull
     from ocirt.image.service import ImageService
     from ocirt.manager.manager import Manager, ManagerSettings
     from ocirt.runtime.hostfacts import read_host_facts
@@ -267,14 +278,25 @@ def build(config: DaemonConfig, cgroup_parent: str = "ocirt") -> Daemon:
 
     home = Path(config.manager.home_dir)
     exec_root = Path(config.manager.exec_root_dir)
+    access = _registry_settings(config)
     images = ImageService(
         home,
-        _registry_settings(config),
+        access,
+        stall_timeout=config.containers.pull_stall_timeout,
+        pull_deadline=config.containers.pull_deadline,
+    )
+    pulls = HelperPull(
+        home,
+        access,
         stall_timeout=config.containers.pull_stall_timeout,
         pull_deadline=config.containers.pull_deadline,
     )
     rootfs = ImageRootfs(
-        images, config.containers.image_dec_keys, config.containers.image_dec_recipients
+        images,
+        config.containers.image_dec_keys,
+        config.containers.image_dec_recipients,
+        # Pulls run in a helper process: what they map stays out of the daemon.
+        pull=pulls,
     )
     network: NetworkProvider
     bridge: BridgeNetwork | None = None
@@ -310,8 +332,14 @@ def build(config: DaemonConfig, cgroup_parent: str = "ocirt") -> Daemon:
         store=ContainerStore(settings.home_dir),
     )
     manager.recover()
-    return Daemon(config, manager, images=images, bridge=bridge)
+    return Daemon(config, manager, images=images, bridge=bridge, pulls=pulls)
 
+
+# How long a local API call waits for a part of the daemon that is still starting.
+STARTUP_WAIT = 120.0
+
+# The GIL's switch interval while the daemon starts (see run_daemon); CPython's is 5 ms.
+STARTUP_SWITCH_INTERVAL = 0.0005
 
 # How often unused images are looked for; Kanto's expiry is counted in days.
 IMAGE_SWEEP_INTERVAL = 3600.0
@@ -350,18 +378,86 @@ def sysinfo(daemon: Daemon) -> dict[str, object]:
     }
 
 
-def serve(daemon: Daemon) -> None:
-    """Deployment, local API and things client: the parts that face users."""
-    from ocirt.daemon.localapi import SOCKET_NAME, ApiHandlers, ApiLimits, ImageHandlers, LocalApi
-    from ocirt.lanes import Lanes
-    from ocirt.metrics.service import MetricsService
+class _Later:
+    """Stands for a part of the daemon built after the local API opened: its methods,
+    called, wait for it (`_started`)."""
 
+    def __init__(self, find: Callable[[], Any]) -> None:
+        self._find = find
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._find(), name)
+
+
+def open_api(
+    config: DaemonConfig, manager: Any, daemon: Callable[[], Daemon | None], lanes: Lanes
+) -> LocalApi:
+    """The local API over `manager` (the manager, or the stand-in of `ocirt.daemon.early`
+    while the daemon starts). The operations of the parts built later (images, health,
+    update agent, metrics) find them through `daemon()`, waiting while they are still
+    being built (Unavailable after STARTUP_WAIT). Changes run on `lanes`, shared with the
+    MQTT front end."""
+    from ocirt.daemon.localapi import SOCKET_NAME, ApiHandlers, ApiLimits, ImageHandlers, LocalApi
+
+    def running() -> Daemon:
+        return _started(daemon, lambda d: d, "daemon")
+
+    limits = config.limits
+    api = LocalApi(
+        Path(config.manager.exec_root_dir) / SOCKET_NAME,
+        ApiHandlers(
+            manager,
+            lambda: sysinfo(running()),
+            {
+                "apply": lambda args: _started(
+                    daemon, lambda d: d.update_agent, "update agent"
+                ).apply(args)
+            },
+            # No health yet is no health shown: list must answer while the daemon starts.
+            health=lambda cid: (
+                monitor.health_json(cid)
+                if (started := daemon()) is not None and (monitor := started.health) is not None
+                else None
+            ),
+            stats=lambda ids, interval: _started(
+                daemon, lambda d: d.metrics_service, "metrics"
+            ).stats(ids, interval),
+            images=ImageHandlers(
+                _Later(lambda: _started(daemon, lambda d: d.images, "image store")),
+                manager.list,
+                (config.containers.image_dec_keys, config.containers.image_dec_recipients),
+            ),
+            lanes=lanes,
+        ),
+        ApiLimits(limits.api_max_connections, limits.api_idle_timeout),
+    )
+    api.start()
+    return api
+
+
+def _lanes(config: DaemonConfig) -> Lanes:
+    """One set of lanes for both front ends: pulls are bounded together."""
+    from ocirt.lanes import Lanes
+
+    limits = config.limits
+    return Lanes(limits.create_workers, limits.control_workers, limits.command_queue_size)
+
+
+def serve(daemon: Daemon) -> None:
+    """Deployment, local API (unless open already) and things client: the parts that
+    face users. The local API comes before the health checks, the update agent, metrics
+    and MQTT are imported and built: its answers need only the recovered manager."""
     config = daemon.config
+    if daemon.lanes is None:
+        daemon.lanes = _lanes(config)
+    if daemon.api is None:
+        daemon.api = open_api(config, daemon.manager, lambda: daemon, daemon.lanes)
     # health checks and update agent hook (issue 16): health checks of images that have
     # one; `ocirt apply` always, MQTT when update_agent.enable.
     from ocirt.health.monitor import HealthMonitor
     from ocirt.health.probe import RuncProbeRunner
     from ocirt.metrics.feature import MetricsFeature
+    from ocirt.metrics.service import MetricsService
     from ocirt.updateagent.service import UpdateAgentService
 
     images = daemon.images
@@ -396,28 +492,7 @@ def serve(daemon: Daemon) -> None:
         state_dir=Path(config.manager.home_dir) / "updateagent",
     )
     daemon.update_agent.start()
-    metrics = MetricsService(daemon.manager)
-    limits = config.limits
-    # One set of lanes for both front ends: pulls are bounded together.
-    daemon.lanes = Lanes(limits.create_workers, limits.control_workers, limits.command_queue_size)
-    daemon.api = LocalApi(
-        Path(config.manager.exec_root_dir) / SOCKET_NAME,
-        ApiHandlers(
-            daemon.manager,
-            lambda: sysinfo(daemon),
-            {"apply": daemon.update_agent.apply},
-            health=daemon.health.health_json,
-            stats=metrics.stats,
-            images=ImageHandlers(
-                daemon.images,
-                daemon.manager.list,
-                (config.containers.image_dec_keys, config.containers.image_dec_recipients),
-            ),
-            lanes=daemon.lanes,
-        ),
-        ApiLimits(limits.api_max_connections, limits.api_idle_timeout),
-    )
-    daemon.api.start()
+    daemon.metrics_service = metrics = MetricsService(daemon.manager)
     if config.things.enable:
         from ocirt.things.features import FeatureHandler, Features, FeatureSettings
         from ocirt.things.mqtt import ThingsClient
@@ -468,6 +543,25 @@ def activation_gate(daemon: Daemon) -> ActivationGate:
         monitor=settings.activation_monitor,
         timeout=settings.activation_timeout,
     )
+
+
+def _started(
+    daemon: Callable[[], Daemon | None],
+    part: Callable[[Daemon], _Part | None],
+    what: str,
+    wait: float = STARTUP_WAIT,
+) -> _Part:
+    """A part of the daemon, waiting while the daemon starts (as `StartingManager` does
+    for the manager); Unavailable if it is not there within `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        built = daemon()
+        found = part(built) if built is not None else None
+        if found is not None:
+            return found
+        if time.monotonic() >= deadline:
+            raise Unavailable(f"the {what} is still starting")
+        time.sleep(0.01)
 
 
 def software_updatable(daemon: Daemon) -> tuple[SoftwareUpdatable, ...]:
@@ -534,9 +628,34 @@ def run_daemon(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
-    daemon = build(config, cgroup_parent)
+    # The local API answers list and get from the records at once (`ocirt.daemon.early`);
+    # the image store, the bridge, recovery and MQTT come after, so a restart with any
+    # number of containers answers about as soon as the interpreter has started.
+    from ocirt.daemon.early import StartingManager
+
+    starting = StartingManager.load(Path(config.manager.home_dir))
+    built: list[Daemon] = []
+    # While the main thread imports and builds, the API thread gets the GIL at every
+    # switch interval: a short one lets early answers through in well under 5 ms.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(STARTUP_SWITCH_INTERVAL)
+    lanes = _lanes(config)
+    api = open_api(config, starting, lambda: built[0] if built else None, lanes)
+    try:
+        daemon = build(config, cgroup_parent)
+    except BaseException:
+        api.close()
+        lanes.close(0.0)
+        for fd in locks:
+            os.close(fd)
+        raise
+    daemon.api = api
+    daemon.lanes = lanes
+    built.append(daemon)
+    starting.attach(daemon.manager)
     try:
         serve(daemon)
+        sys.setswitchinterval(switch_interval)
         log.info(
             "ocirt daemon ready (pid %d): socket %s, bridge %s, home %s",
             os.getpid(),

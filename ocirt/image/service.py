@@ -8,6 +8,7 @@ progress callbacks are called from those threads. Everything else runs in the ca
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import logging
@@ -305,6 +306,22 @@ class ImageService:
             record.platform,
             record.pulled_at,
         )
+
+    def present(self, reference: str) -> bool:
+        """Whether the image and all its snapshots are in the store (`ensure` pulls none)."""
+        record = self.store.get_record(str(parse_reference(reference)))
+        return record is not None and all(self.store.has_snapshot(c) for c in record.chain_ids)
+
+    @contextlib.contextmanager
+    def importing(self) -> Iterator[None]:
+        """Hold the sweep off while another process imports into this store."""
+        with self._lock:
+            self._importing += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._importing -= 1
 
     # ---- pull ----
 

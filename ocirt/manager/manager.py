@@ -129,23 +129,18 @@ class Manager:
             return slot.view()
 
     def list(self) -> Sequence[ContainerView]:
+        """Every container as the manager knows it, without a file read or a lock per
+        container: exits are applied as their notices arrive and by the supervisor's
+        sweep (`ocirt.manager.exits`), and a slot's record is replaced whole, so reading
+        it unlocked gives one consistent view, not one held up by a long operation (a
+        create pulling its image). One still being created is not listed yet, as it would
+        not be had we waited for a create that fails. `get` still looks at the
+        container's exit record first."""
         views = []
         for slot in self.registry.all():
-            if not slot.lock.acquire(blocking=False):
-                # An operation holds it (a create pulling its image can take minutes):
-                # its last recorded state, without waiting. One still being created is
-                # not listed yet, as it would not be had we waited for a failed create.
-                view = slot.view()
-                if not slot.removed and view.state.status is not Status.CREATING:
-                    views.append(view)
-                continue
-            try:
-                if slot.removed:
-                    continue
-                self.supervisor.check_exit(slot)
-                views.append(slot.view())
-            finally:
-                slot.lock.release()
+            view = slot.view()
+            if not slot.removed and view.state.status is not Status.CREATING:
+                views.append(view)
         return sorted(views, key=lambda v: v.created_at)
 
     def log_path(self, container_id: str) -> Path:

@@ -16,6 +16,7 @@ those lines and of `exit.json` is pure and lives here beside the effects.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import select
@@ -113,6 +114,12 @@ def monitor_binary() -> Path:
     override = os.environ.get("OCIRT_MONITOR")
     if override:
         return Path(override)
+    return _packaged_monitor()
+
+
+@functools.cache
+def _packaged_monitor() -> Path:
+    # resolve() stats every component: once, not at every launch and liveness check.
     return Path(__file__).resolve().parent.parent / "libexec" / "ocirt-monitor"
 
 
@@ -317,13 +324,15 @@ def launch(options: MonitorOptions, *, timeout: float = 60.0) -> MonitorHandle:
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=errlog,
+                    # setsid before exec: the monitor then detaches with one fork, not two.
+                    start_new_session=True,
                 )
         except OSError as exc:
             raise MonitorError(f"cannot run {binary}: {exc}") from exc
         finally:
             os.close(write_fd)
         data, complete = _read_until_eof(read_fd, time.monotonic() + timeout)
-        # The first process only forks and exits; the monitor proper is its grandchild.
+        # The first process only forks and exits; the monitor proper is its child.
         # It holds the sync fd until it exits, so after EOF this wait is immediate; waited
         # for only now, it costs nothing on the way to the container's start.
         if not complete:

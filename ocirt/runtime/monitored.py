@@ -122,4 +122,5 @@ class MonitoredRunc:
         return True
 
     def list(self) -> Sequence[RuncState]:
-        return self.runc.list()
+        # From runc's state files, not `runc list`: no process at every daemon start.
+        return self.runc.states()

@@ -11,7 +11,9 @@ setting, so crun can stand in where it works (it speaks the same verbs, minus `e
 
 from __future__ import annotations
 
+import builtins
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from enum import Enum
@@ -63,6 +65,50 @@ def _parse_state(raw: dict[str, Any]) -> RuncState:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise RuncError(f"unexpected runc state {raw!r}") from exc
+
+
+def _state_from_file(container_id: str, raw: object, directory: Path) -> RuncState:
+    """A RuncState from runc's state.json (see `Runc.states`)."""
+    if not isinstance(raw, dict):
+        return RuncState(container_id, 0, RuncStatus.STOPPED, "", "")
+    pid, start = raw.get("init_process_pid"), raw.get("init_process_start")
+    labels = (raw.get("config") or {}).get("labels") or []
+    bundle = next((str(x)[7:] for x in labels if str(x).startswith("bundle=")), "")
+    created = str(raw.get("created", ""))
+    if not isinstance(pid, int) or pid <= 0 or not _alive_since(pid, start):
+        return RuncState(container_id, 0, RuncStatus.STOPPED, bundle, created)
+    if (directory / "exec.fifo").exists():
+        status = RuncStatus.CREATED
+    elif _frozen(raw.get("cgroup_paths")):
+        status = RuncStatus.PAUSED
+    else:
+        status = RuncStatus.RUNNING
+    return RuncState(container_id, pid, status, bundle, created)
+
+
+def _alive_since(pid: int, start: object) -> bool:
+    """Whether `pid` is a live (not zombie) process started at `start` (clock ticks)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return len(fields) > 19 and fields[0] not in ("Z", "X") and fields[19] == str(start)
+
+
+def _frozen(cgroup_paths: object) -> bool:
+    if not isinstance(cgroup_paths, dict):
+        return False
+    freezer = cgroup_paths.get("freezer")
+    try:
+        if isinstance(freezer, str) and freezer:
+            return Path(freezer, "freezer.state").read_text().strip() in ("FROZEN", "FREEZING")
+        unified = cgroup_paths.get("")
+        if isinstance(unified, str) and unified:
+            return Path(unified, "cgroup.freeze").read_text().strip() == "1"
+    except OSError:
+        pass
+    return False
 
 
 def _signal_name(sig: int | str) -> str:
@@ -168,6 +214,35 @@ class Runc:
         except json.JSONDecodeError as exc:
             raise RuncError(f"runc list printed no JSON: {out[:200]!r}") from exc
         return [_parse_state(item) for item in raw or []]
+
+    def states(self) -> builtins.list[RuncState]:
+        """What `runc list` reports, read from runc's state files and /proc instead of
+        running runc (a Go process costs tens of milliseconds at every daemon start).
+
+        runc's own rule (libcontainer's currentStatus): the init process is alive when
+        /proc has its pid with the start time runc recorded and it is not a zombie; then it
+        is created while `exec.fifo` exists, paused while its freezer cgroup is frozen,
+        else running. A state file that cannot be read is reported stopped, for a forced
+        delete; a directory without one is a container runc is still creating.
+        """
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return []
+        out: builtins.list[RuncState] = []
+        for entry in entries:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            directory = Path(entry.path)
+            try:
+                raw = json.loads((directory / "state.json").read_bytes())
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError):
+                out.append(RuncState(entry.name, 0, RuncStatus.STOPPED, "", ""))
+                continue
+            out.append(_state_from_file(entry.name, raw, directory))
+        return out
 
     def update_memory(self, container_id: str, update: MemoryUpdate) -> None:
         """`runc update -r -` with a LinuxResources document, applied live."""

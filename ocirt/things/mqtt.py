@@ -7,7 +7,10 @@ Threads, chosen here and nowhere else:
   a stop of another container;
 - one publisher thread owns the twin: it turns manager events into twin commands,
   republishes the feature set after each bootstrap and keeps the known-features file,
-  so twin updates leave in the order the manager produced them.
+  so twin updates leave in the order the manager produced them. While container
+  commands are being answered it holds manager events back (at most ANSWER_FIRST s), so the
+  twin's JSON and its publishing do not compete with a create+start for the CPU: the
+  answer leaves first, its events right after (Kanto's events are asynchronous too).
 
 On every (re)connect the client bootstraps as Kanto's does (docs/kanto-compatibility.md §1): it
 asks `edge/thing/request` for the device identity, then subscribes to its commands and
@@ -88,6 +91,9 @@ BOOTSTRAP_RETRY = 5.0
 # Commands the broker delivers (queued in our session) before the identity is known.
 EARLY_COMMANDS = 256
 _TLS_SCHEMES = frozenset({"ssl", "tls", "mqtts", "mqtt+ssl", "tcps"})
+# How long twin events wait at most for the commands in flight to be answered; bounded,
+# so a long command (a pull) or a stream of commands never holds the twin back longer.
+ANSWER_FIRST = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,6 +402,10 @@ class ThingsClient:
             target=self._publish_loop, name="ocirt-twin", daemon=True
         )
         self._lock = threading.Lock()
+        # Commands being handled, and until when events wait for them (`_answers_first`).
+        self._answering = threading.Condition(threading.Lock())
+        self._in_flight = 0
+        self._hold_until: float | None = None
         self._identity: Identity | None = None
         self._connection = 0
         self._ready = threading.Event()
@@ -627,11 +637,37 @@ class ThingsClient:
     # ---- commands (worker threads) ------------------------------------------------------
 
     def _run_command(self, command: protocol.Command) -> None:
-        result = self._features.handle(command)
-        if isinstance(result, protocol.Rejection):
-            self._send(protocol.rejection_response(result))
-        else:
-            self._send(protocol.command_response(command, result))
+        # Only the container operations hold the twin back: the other features' long
+        # commands (a SoftwareUpdatable install) report progress through it meanwhile.
+        holds = command.feature == "ContainerFactory" or command.feature.startswith("Container:")
+        if holds:
+            with self._answering:
+                self._in_flight += 1
+        try:
+            result = self._features.handle(command)
+            if isinstance(result, protocol.Rejection):
+                self._send(protocol.rejection_response(result))
+            else:
+                self._send(protocol.command_response(command, result))
+        finally:
+            if holds:
+                with self._answering:
+                    self._in_flight -= 1
+                    if not self._in_flight:
+                        self._answering.notify_all()
+
+    def _answers_first(self) -> None:
+        """Wait (publisher thread) until no command is in flight, for at most ANSWER_FIRST
+        seconds from the first event that waited; later events do not wait past that."""
+        with self._answering:
+            if self._in_flight and self._hold_until is None:
+                self._hold_until = time.monotonic() + ANSWER_FIRST
+            while self._in_flight and self._hold_until is not None:
+                remaining = self._hold_until - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._answering.wait(remaining)
+            self._hold_until = None
 
     def _send(self, message: Outbound | None) -> paho.MQTTMessageInfo | None:
         if message is None:
@@ -677,6 +713,7 @@ class ThingsClient:
                     for message in work.build(tracker.twin):
                         self._send(message)
                 else:
+                    self._answers_first()
                     if self._factory_enabled:
                         sent = [self._send(message) for message in tracker.on_event(work)]
                         if work.kind is EventKind.REMOVED:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from ocirt import native
-from ocirt.atomic import remove_tree, write_atomic
+from ocirt.atomic import Durability, remove_tree, write_atomic
 from ocirt.config.ids import check_container_id
 from ocirt.errors import ImageError
 from ocirt.image.content.store import ContentStore
@@ -112,7 +112,9 @@ class Snapshotter:
         data = f"lowerdir={':'.join(lowers)},upperdir={base}/upper,workdir={base}/work,index=off"
         overlay = self.overlay and len(data) <= _MAX_MOUNT_DATA and bool(chain_ids)
         record = {"chainIDs": [str(c) for c in chain_ids], "overlay": overlay}
-        write_atomic(base / "layers.json", json.dumps(record).encode())
+        # Not fsynced: after a power cut nothing is mounted, so the next activation writes
+        # it again; gc keeps the snapshots of images in use whatever it finds here.
+        write_atomic(base / "layers.json", json.dumps(record).encode(), durability=Durability.CRASH)
         try:
             rootfs.mkdir(mode=0o755, exist_ok=True)
             if overlay:

@@ -120,3 +120,33 @@ def test_invalid_signal_and_missing_binary(runc_root: Path) -> None:
         RuncForTests(runc_root).kill("x", "NOPE")
     with pytest.raises(RuncError, match="not found"):
         RuncForTests(runc_root, binary="/nonexistent/runc").list()
+
+
+def test_states_from_runc_files_agree_with_runc_list(
+    runc_root: Path, rootfs_copy: Path, tmp_path: Path
+) -> None:
+    runc = RuncForTests(runc_root)
+    bundle = make_bundle(tmp_path, rootfs_copy, ["/bin/sleep", "300"])
+    name = cid()
+    runc.create(name, bundle, pid_file=tmp_path / "pid")
+    try:
+        seen = []
+        for step in (None, runc.start, runc.pause, runc.resume):
+            if step is not None:
+                step(name)
+            listed, read = runc.list(), runc.states()
+            assert read == listed
+            seen.append(read[0].status)
+        assert seen == [
+            RuncStatus.CREATED,
+            RuncStatus.RUNNING,
+            RuncStatus.PAUSED,
+            RuncStatus.RUNNING,
+        ]
+        runc.kill(name, "KILL")
+        wait_status(runc, name, RuncStatus.STOPPED)
+        assert runc.states() == runc.list()
+        assert runc.states()[0].pid == 0
+    finally:
+        runc.delete(name, force=True)
+    assert runc.states() == runc.list() == []

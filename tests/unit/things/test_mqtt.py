@@ -865,3 +865,38 @@ def test_an_oversized_publish_is_skipped_unread_and_acknowledged() -> None:
         broker.close()
     assert oversized == [("command//a/req/r1/x", len(big))]
     assert delivered == [("small/t", b"hi")]
+
+
+def test_twin_events_of_a_command_leave_after_its_answer(rig: Rig) -> None:
+    rig.bootstrap()
+    rig.manager.block = threading.Event()  # the start of create+start waits
+    before = len(rig.paho.published)
+    rig.command("create", "ContainerFactory", {"imageRef": "img", "start": True})
+    # The create's events are out of the manager; the answer is not: they wait for it.
+    for _ in range(1000):
+        if rig.manager.list():
+            break
+        time.sleep(0.01)
+    assert rig.manager.list()
+    time.sleep(0.2)  # well below ANSWER_FIRST: what the publisher would have sent by now
+    assert not any(m.topic == TWIN_TOPIC for m in rig.paho.published[before:])
+    rig.manager.block.set()
+    rig.response("r1")
+    messages = rig.paho.wait_for(
+        lambda m: any(x.topic == TWIN_TOPIC for x in m[before:]), "the twin events"
+    )
+    topics = [m.topic for m in messages[before:]]
+    answer = next(i for i, t in enumerate(topics) if t.startswith(f"command//{TID}/res/r1/"))
+    assert answer < topics.index(TWIN_TOPIC)
+
+
+def test_a_command_that_takes_long_holds_events_back_only_so_long(rig: Rig) -> None:
+    rig.bootstrap()
+    rig.manager.block = threading.Event()
+    before = len(rig.paho.published)
+    rig.command("create", "ContainerFactory", {"imageRef": "img", "start": True})
+    # Still unanswered, but the twin gets the create after at most ANSWER_FIRST.
+    rig.paho.wait_for(lambda m: any(x.topic == TWIN_TOPIC for x in m[before:]), "the twin")
+    assert not any("/res/r1/" in m.topic for m in rig.paho.published)
+    rig.manager.block.set()
+    assert rig.response("r1").json()["status"] == 200
