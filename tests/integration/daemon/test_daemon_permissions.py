@@ -113,6 +113,9 @@ def test_secrets_are_roots_alone_also_after_an_older_install(
     assert got.returncode == 0 and "hunter2" in got.stdout  # the test can see a leak
     (service.exec_root / "ocirt.sock").unlink(missing_ok=True)
     service.start()
+    # The local API answers list/get before the daemon is built (daemon/early.py);
+    # sysinfo waits for the built daemon, which has taken its files back by then.
+    assert service.cli("sysinfo").returncode == 0
     assert_closed(service, cid, stranger)
     assert in_running(service, cid)
 
