@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "remove": ("remove_cmd", "Remove containers (-f also stops running ones)."),
     "get": ("get_cmd", "Show a container (as JSON)."),
     "list": ("list_cmd", "List containers."),
+    "ps": ("list_cmd", "List containers (as list: Docker's name for it)."),
     "logs": ("logs_cmd", "Print a container's log."),
     "sysinfo": ("sysinfo_cmd", "Show information about the daemon."),
     "image": ("image_cmd", "Manage images."),
@@ -48,7 +49,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 # The everyday commands, parsed by ocirt.cli.fastargs first (argparse when it gives up).
 FAST_COMMANDS = frozenset(
-    ("list", "get", "start", "stop", "pause", "resume", "remove", "rename", "update",
+    ("list", "ps", "get", "start", "stop", "pause", "resume", "remove", "rename", "update",
      "logs", "sysinfo")
 )  # fmt: skip
 

@@ -425,3 +425,9 @@ def test_version_help_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> No
     assert "unknown command 'teleport'" in capsys.readouterr()[1]
     assert main(["--debug", "list"]) == 2
     assert "unknown global option --debug" in capsys.readouterr()[1]
+
+
+def test_ps_is_list(cli: Cli) -> None:
+    cli("create", "-n", "web", "--start", "img:1")
+    assert cli("ps") == cli("list")
+    assert cli("ps", "-q") == cli("list", "-q")
