@@ -293,22 +293,38 @@ class Service:
         self.config_path.write_text(json.dumps(config))
 
     def start(self, *extra: str) -> None:
+        """Start the daemon and return once it is ready (its sd_notify READY=1: built,
+        recovered and serving; its local API answers list/get earlier than that)."""
         self.write_config()
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ocirt.cli.main", "daemon", "--config", str(self.config_path),
-             "--cgroup-parent", self.cgroup_parent, *extra],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        log.close()
-        deadline = time.monotonic() + WAIT
-        while not self.socket.exists():
-            if self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited: {self.log_path.read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError("daemon did not open its socket")
-            time.sleep(0.05)
+        notify_path = self.tmp / "notify.sock"
+        notify_path.unlink(missing_ok=True)
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            notify.bind(str(notify_path))
+            notify.settimeout(0.05)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "ocirt.cli.main", "daemon", "--config",
+                 str(self.config_path), "--cgroup-parent", self.cgroup_parent, *extra],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "NOTIFY_SOCKET": str(notify_path)},
+            )  # fmt: skip
+            log.close()
+            deadline = time.monotonic() + WAIT
+            while True:
+                try:
+                    if b"READY=1" in notify.recv(4096):
+                        return
+                except TimeoutError:
+                    pass
+                if self.proc.poll() is not None:
+                    raise AssertionError(f"daemon exited: {self.log_path.read_text()[-3000:]}")
+                if time.monotonic() > deadline:
+                    raise AssertionError("daemon did not report ready")
+        finally:
+            notify.close()
+            notify_path.unlink(missing_ok=True)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.proc is None:
