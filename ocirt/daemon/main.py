@@ -19,10 +19,10 @@ import contextlib
 import json
 import logging
 import os
+import select
 import signal
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -617,14 +617,19 @@ def run_daemon(
     for warning in config.warnings:
         log.warning("config: %s", warning)
     locks = lock_dirs(Path(config.manager.exec_root_dir), Path(config.manager.home_dir))
-    wake = threading.Event()
     received: set[int] = set()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         # The main loop acts on it: a handler that logs could meet a held logging lock.
         received.add(signum)
-        wake.set()
 
+    # A signal the kernel hands to another thread (any of ours may get it) runs this
+    # handler only when the main thread next runs Python, and would not wake it from a
+    # wait: the wakeup pipe does (CPython writes each signal's number into it).
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    previous_wakeup = signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
@@ -648,6 +653,9 @@ def run_daemon(
         lanes.close(0.0)
         for fd in locks:
             os.close(fd)
+        signal.set_wakeup_fd(previous_wakeup)
+        os.close(wake_r)
+        os.close(wake_w)
         raise
     daemon.api = api
     daemon.lanes = lanes
@@ -666,8 +674,9 @@ def run_daemon(
         notify_systemd("READY=1")
         next_sweep = time.monotonic() + IMAGE_SWEEP_INTERVAL
         while not received & {signal.SIGTERM, signal.SIGINT}:
-            wake.wait(max(0.0, next_sweep - time.monotonic()))
-            wake.clear()
+            select.select([wake_r], [], [], max(0.0, next_sweep - time.monotonic()))
+            with contextlib.suppress(BlockingIOError):
+                received.update(os.read(wake_r, 512))
             if signal.SIGHUP in received:
                 received.discard(signal.SIGHUP)
                 reopen_logs(config.log)
@@ -680,4 +689,7 @@ def run_daemon(
         daemon.close(stop_containers_on_exit)
         for fd in locks:
             os.close(fd)
+        signal.set_wakeup_fd(previous_wakeup)
+        os.close(wake_r)
+        os.close(wake_w)
     return 0

@@ -10,6 +10,7 @@ import logging.handlers
 import os
 import signal
 import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -407,3 +408,52 @@ def test_a_second_lock_on_the_same_dirs_names_the_holder(tmp_path: Path) -> None
     again = main.lock_dirs(tmp_path / "exec", tmp_path / "home")
     for fd in again:
         os.close(fd)
+
+
+def test_run_daemon_stops_on_a_sigterm_that_another_thread_receives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root_logger: logging.Logger
+) -> None:
+    # The kernel hands a process's signal to any thread; one that lands on a worker
+    # thread must still wake the main loop, which otherwise sleeps until the next sweep.
+    path = tmp_path / "config.json"
+    config = _config(tmp_path)
+    path.write_text(
+        json.dumps(
+            {
+                "manager": {"home_dir": config.manager.home_dir,
+                            "exec_root_dir": config.manager.exec_root_dir},
+                "things": {"enable": False},
+                "deployment": {"enable": False},
+            }
+        )
+    )  # fmt: skip
+    manager = ClosingManager()
+    monkeypatch.setattr(main, "build", lambda c, p: Daemon(c, manager, images=_Images()))
+    monkeypatch.setattr(main, "defer_unused_modules", lambda: None)
+    monkeypatch.setattr(main, "IMAGE_SWEEP_INTERVAL", 3600.0)
+    ready = threading.Event()
+    monkeypatch.setattr(main, "notify_systemd", lambda s: ready.set() if s == "READY=1" else None)
+    main_thread = threading.get_ident()
+    outcome: list[str] = []
+
+    def sender() -> None:
+        assert ready.wait(30)
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)  # to this thread only
+        if not stopped.wait(10):
+            outcome.append("not woken")
+            signal.pthread_kill(main_thread, signal.SIGINT)  # unblock the test
+
+    stopped = threading.Event()
+    thread = threading.Thread(target=sender)
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    thread.start()
+    try:
+        assert main.run_daemon(str(path), False, "test-parent") == 0
+        stopped.set()
+    finally:
+        stopped.set()
+        thread.join(30)
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+    assert outcome == []
+    assert manager.closed == [False]
