@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -52,8 +53,15 @@ class UpdateManager:
         self.client.publish(f"{P}/{topic}", body, qos=1).wait_for_publish(WAIT)
 
     def wait_for(self, predicate: Callable[[], Any], what: str) -> Any:
+        # Re-checked on every message and every 0.2 s: some predicates look at the
+        # daemon (the CLI), not at messages, and no message may follow what they wait for.
+        deadline = time.monotonic() + WAIT * 2
         with self._cond:
-            result = self._cond.wait_for(predicate, WAIT * 2)
+            while not (result := predicate()):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(min(remaining, 0.2))
         assert result, f"timed out waiting for {what}: {self.messages[-5:]}"
         return result
 
