@@ -37,6 +37,9 @@ from pathlib import Path
 
 import benchlib
 
+# The repository last: its tests package (the harness needs tests.support), never its
+# ocirt ahead of the installed one.
+sys.path.append(str(benchlib.REPO))
 sys.path.insert(0, str(benchlib.REPO / "tests" / "integration" / "things"))
 
 from service_harness import Broker, Service

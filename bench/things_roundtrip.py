@@ -46,6 +46,9 @@ from pathlib import Path
 import benchlib
 
 REPO = benchlib.REPO
+# The repository last: its tests package (the harness needs tests.support), never its
+# ocirt ahead of the installed one.
+sys.path.append(str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "integration" / "things"))
 
 from service_harness import IMAGE, Broker, Cloud, Service, build_layout  # noqa: E402
