@@ -12,6 +12,12 @@ target. How much of that survives a power cut is the caller's choice (`Durabilit
 - CRASH: no fsync at all: a power cut may leave the file empty or torn. For files that
   are rebuilt before every use, or whose readers accept damage.
 
+A FULL or CONTENT write can also hand its fsyncs to a `SyncLater` (`later=`), which runs
+them afterwards, while something slower goes on: a create that starts its container at
+once fsyncs its new record while runc starts it (`ocirt.manager.manager`). Until the
+flush, a power cut may lose or tear the new file, a `kill -9` does not (the page cache
+keeps it); so only a new file whose answer waits for the flush may be written this way.
+
 Temp files carry TEMP_PREFIX so a later start recognises and deletes them.
 """
 
@@ -21,6 +27,7 @@ import contextlib
 import os
 import shutil
 import stat
+import threading
 import uuid
 from enum import Enum
 from pathlib import Path
@@ -45,14 +52,54 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class SyncLater:
+    """fsyncs put off by `write_atomic` and `make_dir_durable` (module docstring)."""
+
+    def __init__(self) -> None:
+        self._paths: list[Path] = []
+        self._lock = threading.Lock()
+
+    def add(self, path: Path) -> None:
+        with self._lock:
+            if path not in self._paths:
+                self._paths.append(path)
+
+    def pending(self) -> list[Path]:
+        with self._lock:
+            return list(self._paths)
+
+    def flush(self) -> None:
+        """fsync every path (files and directories alike) in the order they came; each
+        leaves once synced, so a flush that failed (OSError) can be tried again."""
+        while True:
+            with self._lock:
+                if not self._paths:
+                    return
+                path = self._paths[0]
+            _fsync_path(path)
+            with self._lock:
+                if self._paths and self._paths[0] == path:
+                    del self._paths[0]
+
+
 def write_atomic(
     path: Path,
     data: bytes | str,
     mode: int = 0o644,
     *,
     durability: Durability = Durability.FULL,
+    later: SyncLater | None = None,
 ) -> None:
-    """Replace `path` with `data` atomically; `durability` says what a power cut keeps."""
+    """Replace `path` with `data` atomically; `durability` says what a power cut keeps
+    (once `later`, when given, is flushed: see the module docstring)."""
     path = Path(path)
     payload = data.encode() if isinstance(data, str) else data
     tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{uuid.uuid4().hex[:8]}")
@@ -63,7 +110,7 @@ def write_atomic(
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            if durability is not Durability.CRASH:
+            if durability is not Durability.CRASH and later is None:
                 os.fsync(fd)
         finally:
             os.close(fd)
@@ -72,13 +119,17 @@ def write_atomic(
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    if durability is Durability.FULL:
+    if later is not None and durability is not Durability.CRASH:
+        later.add(path)
+        if durability is Durability.FULL:
+            later.add(path.parent)
+    elif durability is Durability.FULL:
         fsync_dir(path.parent)
 
 
-def make_dir_durable(path: Path, mode: int = 0o777) -> None:
+def make_dir_durable(path: Path, mode: int = 0o777, *, later: SyncLater | None = None) -> None:
     """mkdir (parents too; `path` itself with `mode`, less the umask) and fsync the
-    parent, so the new entry survives a power cut.
+    parent, so the new entry survives a power cut (once `later`, when given, is flushed).
 
     A directory that exists already costs no fsync: ocirt made it this way before.
     """
@@ -88,7 +139,10 @@ def make_dir_durable(path: Path, mode: int = 0o777) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileExistsError):
         path.mkdir(mode=mode)
-    fsync_dir(path.parent)
+    if later is not None:
+        later.add(path.parent)
+    else:
+        fsync_dir(path.parent)
 
 
 # Owner-only modes of what holds secrets (a container's env, its decryption key paths).

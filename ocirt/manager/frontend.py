@@ -3,44 +3,33 @@
 
 One rule for `create` with `start` (Kanto's createWithConfig, features_container_factory.go):
 the create stands even when the start fails; the container is then STOPPED with the
-start's error in its state, and the answer is the container, not an error.
+start's error in its state, and the answer is the container, not an error. The manager
+keeps it (`Manager.create` with `start`), as only it can let the create's fsyncs run
+while runc starts the container.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Protocol
 
 from ocirt.config.ditto import CreateRequest
-from ocirt.config.model import ContainerConfig, ContainerId
-from ocirt.errors import OcirtError
+from ocirt.config.model import ContainerConfig
 from ocirt.manager.types import ContainerView
-
-log = logging.getLogger(__name__)
 
 
 class CreatesContainers(Protocol):
     def create(
-        self, image_ref: str, config: ContainerConfig, name: str | None = None, /
+        self,
+        image_ref: str,
+        config: ContainerConfig,
+        name: str | None = None,
+        /,
+        *,
+        start: bool = False,
     ) -> ContainerView: ...
-
-    def start(self, container_id: ContainerId, /) -> object: ...
-
-    def get(self, container_id: ContainerId, /) -> ContainerView: ...
 
 
 def create(manager: CreatesContainers, request: CreateRequest) -> ContainerView:
     """Create the container of a parsed create request (defaulted and validated once more
-    with its id by the manager), then start it when asked; see the module docstring."""
-    view = manager.create(request.image_ref, request.config, request.name)
-    if not request.start:
-        return view
-    try:
-        manager.start(view.id)
-    except OcirtError:
-        # Kanto replies with the id even when the start fails; the state shows why, and
-        # the manager logged it once.
-        pass
-    except Exception:
-        log.exception("container %s was created but failed to start", view.id)
-    return manager.get(view.id)
+    with its id by the manager), and start it when asked; see the module docstring."""
+    return manager.create(request.image_ref, request.config, request.name, start=request.start)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ocirt.atomic import remove_tree
@@ -38,7 +38,13 @@ class MonitoredRunc:
         return self.runc.root
 
     def launch(
-        self, definition: ContainerDefinition, bundle: Path, state_dir: Path, log_path: Path
+        self,
+        definition: ContainerDefinition,
+        bundle: Path,
+        state_dir: Path,
+        log_path: Path,
+        *,
+        meanwhile: Callable[[], None] | None = None,
     ) -> monitor.MonitorHandle:
         options = monitor.options_for(
             definition,
@@ -49,7 +55,7 @@ class MonitoredRunc:
             runtime=self.runc.binary,
             notify_socket=self.notify_socket,
         )
-        return monitor.launch(options)
+        return monitor.launch(options, meanwhile=meanwhile)
 
     def save_handle(self, handle: monitor.MonitorHandle) -> None:
         monitor.write_handle(handle)

@@ -25,6 +25,7 @@ class ContainerManager(Protocol):
         /,
         *,
         container_id: str | None = None,
+        start: bool = False,
     ) -> ContainerView: ...
 
     def start(self, container_id: ContainerId, /) -> object: ...

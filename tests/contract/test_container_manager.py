@@ -18,6 +18,7 @@ from ocirt.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    RuncError,
     ValidationError,
 )
 from ocirt.manager.types import Event, StopOptions
@@ -142,3 +143,17 @@ def test_events_in_kantos_order(manager: Any) -> None:
     wait_for("the events", lambda: len(seen) >= len(expected))
     assert [(e.kind.value, e.container.state.status.name) for e in seen] == expected
     assert seen[3].container.name == "renamed"
+
+
+def test_create_with_start_stands_when_the_start_fails(manager: Any) -> None:
+    started = manager.create("busybox", CONFIG, "at-once", start=True)
+    assert started.state.status is Status.RUNNING
+    failure = RuncError("runc run failed")
+    if isinstance(manager, FakeManager):
+        manager.fail_start = failure
+    else:
+        manager.runtime.fail("launch", failure)
+    failed = manager.create("busybox", CONFIG, "fails", start=True)
+    assert failed.state.status is Status.STOPPED
+    assert failed.state.error == "runc run failed"
+    assert {v.name for v in manager.list()} == {"at-once", "fails"}

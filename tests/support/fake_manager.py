@@ -18,7 +18,7 @@ from ocirt.config.ids import check_container_id
 from ocirt.config.model import ContainerConfig, ContainerDefinition, ContainerId
 from ocirt.config.state import Operation, Status, check
 from ocirt.config.validation import check_name, check_unique_name
-from ocirt.errors import InvalidArgument, NotFound
+from ocirt.errors import InvalidArgument, NotFound, OcirtError
 from ocirt.manager.types import ContainerState, ContainerView, Event, EventKind, StopOptions
 
 
@@ -51,6 +51,7 @@ class FakeManager:
         name: str | None = None,
         *,
         container_id: str | None = None,
+        start: bool = False,
     ) -> ContainerView:
         self.calls.append(("create", image_ref, config, name))
         if container_id is None:
@@ -74,7 +75,15 @@ class FakeManager:
         self.views[cid] = view
         self._emit(EventKind.CREATED, view)
         self._emit(EventKind.STATE, view)
-        return view
+        if not start:
+            return view
+        # The manager's rule: the create stands when the start fails, its state says why.
+        try:
+            self.start(cid)
+        except OcirtError as exc:
+            stopped = replace(view.state, status=Status.STOPPED, error=exc.message)
+            self._set(replace(self.get(cid), state=stopped))
+        return self.get(cid)
 
     def start(self, cid: ContainerId) -> None:
         self.calls.append(("start", cid))

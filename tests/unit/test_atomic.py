@@ -153,3 +153,54 @@ def test_make_private_takes_back_modes_and_leaves_symlinks(tmp_path: Path) -> No
     assert outside.stat().st_mode & 0o7777 == 0o644  # a symlink's target is not ours
     make_private_dir(tmp_path / "new" / "dir")
     assert (tmp_path / "new" / "dir").stat().st_mode & 0o7777 == PRIVATE_DIR
+
+
+def _record_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths fsynced from now on (files and directories alike), in order."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(atomic.os, "fsync", fsync)
+    return synced
+
+
+def test_sync_later_holds_a_full_writes_fsyncs_until_its_flush(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced = _record_fsyncs(monkeypatch)
+    later = atomic.SyncLater()
+    make_dir_durable(tmp_path / "c1", later=later)
+    write_atomic(tmp_path / "c1" / "config.json", "new", later=later)
+    # Written and renamed at once (a kill -9 keeps it), nothing synced yet.
+    assert (tmp_path / "c1" / "config.json").read_text() == "new"
+    assert os.listdir(tmp_path / "c1") == ["config.json"]
+    assert synced == []
+    later.flush()
+    assert synced == [str(tmp_path), str(tmp_path / "c1" / "config.json"), str(tmp_path / "c1")]
+    later.flush()  # each path once
+    assert len(synced) == 3
+
+
+def test_sync_later_keeps_what_failed_for_the_next_flush(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    later = atomic.SyncLater()
+    write_atomic(tmp_path / "a", "a", durability=Durability.CONTENT, later=later)
+    write_atomic(tmp_path / "b", "b", durability=Durability.CRASH, later=later)
+    assert later.pending() == [tmp_path / "a"]  # CONTENT: the file only; CRASH: nothing
+    real_fsync = os.fsync
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(atomic.os, "fsync", failing)
+    with pytest.raises(OSError):
+        later.flush()
+    assert later.pending() == [tmp_path / "a"]
+    monkeypatch.setattr(atomic.os, "fsync", real_fsync)
+    later.flush()
+    assert later.pending() == []

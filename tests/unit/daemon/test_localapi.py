@@ -109,7 +109,8 @@ def test_a_failed_start_answers_the_created_container(api: tuple[Path, FakeManag
     created = request(path, "create", {"value": {"imageRef": "img", "name": "web", "start": True}})
     # As the MQTT front end (Kanto): the create stands, the container did not start.
     assert created["name"] == "web"
-    assert created["state"]["status"] == "CREATED"
+    assert created["state"]["status"] == "STOPPED"
+    assert created["state"]["error"] == "runc run failed"
     assert [c["name"] for c in request(path, "list", {})] == ["web"]
 
 

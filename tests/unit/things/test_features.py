@@ -78,7 +78,9 @@ def test_create_with_config_passes_name_and_config(
 def test_failed_start_still_answers_200(features: Features, manager: FakeManager) -> None:
     manager.fail_start = RuncError("runc create failed", stderr="boom")
     cid = created(features, start=True)
-    assert manager.views[cid].state.status is Status.CREATED
+    # As the real manager (the contract suite holds both to it): stopped, with the error.
+    assert manager.views[cid].state.status is Status.STOPPED
+    assert manager.views[cid].state.error == "runc create failed: boom"
 
 
 @pytest.mark.parametrize("operation", ["create", "createWithConfig"])
