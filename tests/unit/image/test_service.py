@@ -298,3 +298,19 @@ def test_concurrent_gets_agree(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert wrong == []
+
+
+def test_reading_a_stored_image_maps_no_openssl(tmp_path: Path) -> None:
+    # The create path of a present image: records, configs and manifests are checked
+    # with CPython's own SHA-2 (tests/integration/things/test_footprint_e2e.py).
+    manifest = _manifest(CONFIG, [])
+    _put_image(ImageService(tmp_path), "example.org/app:1", CONFIG, manifest)
+    code = (
+        # As the daemon starts (ocirt.daemon.main): hashlib is imported on first use only.
+        "import sys; from ocirt import deferred; deferred.defer('hashlib'); "
+        "from pathlib import Path; from ocirt.image.service import ImageService; "
+        f"s = ImageService(Path({str(tmp_path)!r})); image = s.ensure('example.org/app:1'); "
+        "s.get('example.org/app:1'); s.encrypted_layers(image); "
+        "print('_hashlib' in sys.modules)"
+    )
+    assert _run(code) == "False"
