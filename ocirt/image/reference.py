@@ -26,6 +26,8 @@ _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN_RE = re.compile(rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]{{1,5}})?")
 _TAG_RE = re.compile(r"[\w][\w.-]{0,127}")
 _HEX_LENGTHS = {"sha256": 64, "sha512": 128}
+# Explicit ASCII ranges: upper case and Unicode digits (str.isdigit) are refused.
+_LOWER_HEX_RE = re.compile(r"[0-9a-f]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +47,7 @@ def parse_digest(text: str) -> Digest:
     length = _HEX_LENGTHS.get(algorithm)
     if not sep or length is None:
         raise InvalidReference(f"unsupported digest {text!r}: want sha256:<64 hex>")
-    if len(encoded) != length or not all(c in "0123456789abcdef" for c in encoded):
+    if len(encoded) != length or _LOWER_HEX_RE.fullmatch(encoded) is None:
         raise InvalidReference(f"invalid digest {text!r}")
     return Digest(algorithm, encoded)
 

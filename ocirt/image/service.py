@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any, Protocol, cast
 
 from ocirt.errors import (
@@ -29,6 +30,7 @@ from ocirt.errors import (
     ImageNotFound,
     RegistryUnavailable,
 )
+from ocirt.hashing import small_digest_hex
 from ocirt.image.content.layout import LayoutSource, LayoutWriter, name_for
 from ocirt.image.content.pipeline import Cipher, LayerStream, UnpackLimits, verify_bytes
 from ocirt.image.content.store import (
@@ -39,6 +41,7 @@ from ocirt.image.content.store import (
     Ingest,
     LayerRecord,
 )
+from ocirt.image.lru import Lru
 from ocirt.image.manifest import (
     INDEX_TYPES,
     MAX_CONFIG_BYTES,
@@ -211,6 +214,8 @@ class _LayoutBlobs:
 
 
 LAST_USE_RESOLUTION = 60.0  # seconds
+# Parsed configs and manifests kept by digest: content-addressed, so never stale.
+PARSED_CACHE_SIZE = 64
 
 
 class ImageService:
@@ -246,6 +251,10 @@ class ImageService:
         self._stall_timeout = stall_timeout
         self._pull_deadline = pull_deadline
         self._inflight: dict[str, _InFlight] = {}  # by reference; under _lock
+        # Each kept only after its blob was read and its digest checked. Whether an image
+        # is present is never answered here: the record decides (store.get_record).
+        self._configs: Lru[Digest, ConfigFile] = Lru(PARSED_CACHE_SIZE)
+        self._encrypted: Lru[Digest, tuple[Mapping[str, str], ...]] = Lru(PARSED_CACHE_SIZE)
 
     @property
     def client(self) -> RegistryClient:
@@ -274,7 +283,8 @@ class ImageService:
         images = []
         for record in records:
             try:
-                images.append(self._image(record))
+                # Read afresh: a config blob lost since it was parsed is damage to report.
+                images.append(self._image(record, reuse=False))
             except (ImageError, OSError) as exc:
                 reason = exc.message if isinstance(exc, ImageError) else str(exc)
                 name = self.store.record_name(record.reference)
@@ -295,8 +305,14 @@ class ImageService:
             if not self.store.delete_damaged(name):
                 raise ImageNotFound(f"image record {name} is not present")
 
-    def _image(self, record: ImageRecord) -> Image:
-        config = parse_config_file(self.store.read_blob(record.config, MAX_CONFIG_BYTES))
+    def _image(self, record: ImageRecord, *, reuse: bool = True) -> Image:
+        config = self._configs.get(record.config) if reuse else None
+        if config is None:
+            data = self.store.read_blob(record.config, MAX_CONFIG_BYTES)
+            # The cache key is the digest, so the bytes must be the digest's.
+            _check_stored(data, record.config, f"{record.reference}: config")
+            config = parse_config_file(data)
+            self._configs.put(record.config, config)
         return Image(
             record.reference,
             record.digest,
@@ -647,10 +663,17 @@ class ImageService:
     def encrypted_layers(self, image: Image) -> tuple[Mapping[str, str], ...]:
         """The annotations of the image's encrypted layers, read from its stored manifest;
         empty for a plain image."""
-        doc = parse_document(self.store.read_blob(image.digest, MAX_MANIFEST_BYTES))
-        if not isinstance(doc, Manifest):
-            raise ImageError(f"{image.reference}: stored manifest {image.digest} is an index")
-        return _encrypted_annotations(doc)
+        encrypted = self._encrypted.get(image.digest)
+        if encrypted is None:
+            data = self.store.read_blob(image.digest, MAX_MANIFEST_BYTES)
+            _check_stored(data, image.digest, f"{image.reference}: manifest")
+            doc = parse_document(data)
+            if not isinstance(doc, Manifest):
+                raise ImageError(f"{image.reference}: stored manifest {image.digest} is an index")
+            # Read-only views: the cached tuple is shared by every caller.
+            encrypted = tuple(MappingProxyType(dict(a)) for a in _encrypted_annotations(doc))
+            self._encrypted.put(image.digest, encrypted)
+        return encrypted
 
     def authorise(self, image: Image, keys: DecryptKeys | None) -> None:
         """Raise DecryptError unless ``keys`` unwrap the key of every encrypted layer of
@@ -736,6 +759,16 @@ class ImageService:
                 writer.write_dir(dest)
         except OSError as exc:
             raise ImageError(f"cannot write {dest}: {exc}") from exc
+
+
+def _check_stored(data: bytes, digest: Digest, what: str) -> None:
+    """`verify_bytes` for a small stored blob read on the create path, with CPython's own
+    SHA-2: an idle daemon creating containers of present images maps no OpenSSL."""
+    actual = small_digest_hex(digest.algorithm, data)
+    if actual != digest.hex:
+        raise DigestMismatch(
+            f"{what}: digest mismatch for {digest}: got {digest.algorithm}:{actual}"
+        )
 
 
 def _encrypted_annotations(manifest: Manifest) -> tuple[Mapping[str, str], ...]:

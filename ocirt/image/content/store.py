@@ -40,10 +40,27 @@ from ocirt.atomic import (
 )
 from ocirt.errors import DigestMismatch, ImageError, ImageNotFound, InvalidReference
 from ocirt.hashing import sha256_hex
+from ocirt.image.lru import Lru
 from ocirt.image.manifest import Platform
 from ocirt.image.reference import Digest, parse_digest
 
 _CHUNK = 1 << 20
+
+# Parsed records kept by `ContentStore.get_record`, each with the identity of the file it
+# was read from, so that a stat replaces a read and a parse while the file is unchanged.
+RECORD_CACHE_SIZE = 64
+# A record file is trusted by its stat identity only once its mtime is this far in the
+# past. A replacement keeps a new inode (the old file still exists while the temp file is
+# made), but a delete then a re-create may reuse the inode; the new file then differs in
+# mtime only if the two writes fall in different timestamp ticks (ext4: a jiffy; ext3
+# and vfat: 1-2 s). Within this window every get reads the file (git's "racy clean").
+RECORD_SETTLE_NS = 3_000_000_000
+
+_StatKey = tuple[int, int, int, int, int]
+
+
+def _stat_key(st: os.stat_result) -> _StatKey:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +241,9 @@ class ContentStore:
             make_private(path, PRIVATE_FILE)
         (root / "mounts").mkdir(exist_ok=True)
         self._purge_trash()
+        # By record file name. Other processes (the pull helper, `ocirt load`) write here
+        # too, so an entry counts only while the file's stat identity is the one read.
+        self._records: Lru[str, tuple[_StatKey, ImageRecord]] = Lru(RECORD_CACHE_SIZE)
 
     # ---- blobs ----
 
@@ -313,18 +333,42 @@ class ContentStore:
         return f"{sha256_hex(reference)}.json"
 
     def put_record(self, record: ImageRecord) -> None:
+        name = self.record_name(record.reference)
         data = json.dumps(record.to_json(), sort_keys=True).encode()
-        write_atomic(self._record_path(record.reference), data, PRIVATE_FILE)
+        write_atomic(self.root / "records" / name, data, PRIVATE_FILE)
+        self._records.pop(name)
 
     def get_record(self, reference: str) -> ImageRecord | None:
-        path = self._record_path(reference)
+        """The record of ``reference``, None if there is none. Always asks the file
+        system (a stat at least): a record replaced or removed by any process counts at
+        once; the parse is reused while the file is the one parsed."""
+        name = self.record_name(reference)
+        path = self.root / "records" / name
+        cached = self._records.get(name)
+        if cached is not None:
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                self._records.pop(name)
+                return None
+            if _stat_key(st) == cached[0]:
+                return cached[1]
         try:
-            doc = json.loads(path.read_bytes())
-            return ImageRecord.from_json(doc)
+            with open(path, "rb") as f:
+                st = os.fstat(f.fileno())
+                raw = f.read()
         except FileNotFoundError:
+            self._records.pop(name)
             return None
+        try:
+            record = ImageRecord.from_json(json.loads(raw))
         except (ValueError, KeyError, TypeError, InvalidReference) as exc:
             raise ImageError(f"corrupt image record {path}: {exc}") from exc
+        if time.time_ns() - st.st_mtime_ns >= RECORD_SETTLE_NS:
+            self._records.put(name, (_stat_key(st), record))
+        else:
+            self._records.pop(name)
+        return record
 
     def records(self) -> list[ImageRecord]:
         """The readable records; damaged ones are in `scan_records`."""
@@ -368,6 +412,7 @@ class ContentStore:
         if not _RECORD_NAME.fullmatch(name):
             raise ImageError(f"{name!r} is not the name of an image record")
         path = self.root / "records" / name
+        self._records.pop(name)
         try:
             path.unlink()
         except FileNotFoundError:
@@ -376,7 +421,9 @@ class ContentStore:
         return True
 
     def delete_record(self, reference: str) -> bool:
-        path = self._record_path(reference)
+        name = self.record_name(reference)
+        path = self.root / "records" / name
+        self._records.pop(name)
         try:
             path.unlink()
         except FileNotFoundError:

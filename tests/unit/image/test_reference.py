@@ -62,3 +62,45 @@ def test_digest_validation_before_use_as_file_name() -> None:
     for bad in ("sha256:" + HEX + "/x", "sha256:", "sha256", "sha256:" + "g" * 64):
         with pytest.raises(InvalidReference):
             parse_digest(bad)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "sha256:" + HEX.upper(),  # upper-case hex
+        "sha256:" + HEX[:-1] + "A",
+        "sha256:" + HEX[:-1],  # too short
+        "sha256:" + HEX + "a",  # too long
+        "sha512:" + HEX,  # sha256 length for sha512
+        "sha256:" + HEX[:-1] + "\n",  # a line end where `$` would still match
+        "sha256:" + HEX[:-1] + " ",
+        "sha256:" + "\u0663" * 64,  # ARABIC-INDIC DIGIT THREE: str.isdigit() says yes
+        "sha256:" + "\uff10" * 64,  # FULLWIDTH DIGIT ZERO
+        "sha256:" + HEX[:-1] + "\u00e9",
+        "SHA256:" + HEX,
+        ":" + HEX,
+    ],
+)
+def test_digest_rejections(bad: str) -> None:
+    with pytest.raises(InvalidReference):
+        parse_digest(bad)
+
+
+def test_digest_accepts_exactly_the_lower_case_hex_characters() -> None:
+    # Every character of the BMP in every position class (first, middle, last) against
+    # the rule itself: lower-case ASCII hex, nothing else.
+    accepted = set()
+    for code in range(0x10000):
+        char = chr(code)
+        if 0xD800 <= code <= 0xDFFF:
+            continue  # lone surrogates
+        for position in (0, 31, 63):
+            text = HEX[:position] + char + HEX[position + 1 :]
+            try:
+                parse_digest("sha256:" + text)
+            except InvalidReference:
+                continue
+            accepted.add(char)
+    assert accepted == set("0123456789abcdef")
+    mixed = "0123456789abcdef" * 4
+    assert parse_digest("sha256:" + mixed) == Digest("sha256", mixed)

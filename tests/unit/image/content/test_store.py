@@ -2,13 +2,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ocirt import atomic
 from ocirt.atomic import TRASH_PREFIX
-from ocirt.errors import DigestMismatch
+from ocirt.errors import DigestMismatch, ImageError
+from ocirt.image.content import store as store_module
 from ocirt.image.content.store import ContentStore, ImageRecord, LayerRecord
 from ocirt.image.manifest import Platform
 from ocirt.image.reference import Digest
@@ -143,3 +147,101 @@ def test_snapshot_removal_goes_through_trash_with_the_parent_synced(
     assert not store.has_snapshot(chain)
     assert [n.startswith(f"{TRASH_PREFIX}{chain.hex}.") for n in renamed] == [True]
     assert synced == [tmp_path / "snapshots"]
+
+
+# ---- the parsed-record cache: a stat replaces read+parse while the file is unchanged ----
+
+
+def _settle(store: ContentStore, ref: str) -> Path:
+    """Date the record file back past the settle window, as any record a minute old."""
+    path = store.root / "records" / store.record_name(ref)
+    old = time.time_ns() - 10 * store_module.RECORD_SETTLE_NS
+    os.utime(path, ns=(old, old))
+    return path
+
+
+class _CountingOpen:
+    """Counts the files the store opens (the store module's `open`)."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    def __call__(self, path: Any, *args: Any, **kwargs: Any) -> Any:
+        self.paths.append(str(path))
+        return open(path, *args, **kwargs)
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> _CountingOpen:
+    counter = _CountingOpen()
+    monkeypatch.setattr(store_module, "open", counter, raising=False)
+    return counter
+
+
+def test_an_unchanged_record_is_parsed_once_and_equals_a_cold_read(
+    tmp_path: Path, opened: _CountingOpen
+) -> None:
+    store = ContentStore(tmp_path)
+    rec = record(store, "example.org/a:1", b"layer", 1.0)
+    _settle(store, rec.reference)
+    first = store.get_record(rec.reference)
+    assert len(opened.paths) == 1
+    for _ in range(3):
+        assert store.get_record(rec.reference) is first
+    assert len(opened.paths) == 1
+    assert first == rec == ContentStore(tmp_path).get_record(rec.reference)
+
+
+def test_a_record_written_within_the_settle_window_is_read_each_time(
+    tmp_path: Path, opened: _CountingOpen
+) -> None:
+    store = ContentStore(tmp_path)
+    rec = record(store, "example.org/a:1", b"layer", 1.0)
+    for _ in range(3):
+        assert store.get_record(rec.reference) == rec
+    assert len(opened.paths) == 3
+
+
+def test_a_record_replaced_by_another_process_is_seen_at_once(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path)
+    helper = ContentStore(tmp_path)  # as the pull helper: its writes bypass our cache
+    old = record(store, "example.org/a:1", b"layer", 1.0)
+    _settle(store, old.reference)
+    assert store.get_record(old.reference) == old
+    new = replace(old, digest=dg(b"re-pulled manifest"), pulled_at=2.0)  # same size
+    helper.put_record(new)
+    _settle(store, old.reference)  # even once the new file is as old as the first
+    assert store.get_record(old.reference) == new
+
+
+def test_a_record_removed_by_another_process_is_absent_at_once(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path)
+    rec = record(store, "example.org/a:1", b"layer", 1.0)
+    _settle(store, rec.reference)
+    assert store.get_record(rec.reference) == rec
+    assert ContentStore(tmp_path).delete_record(rec.reference)
+    assert store.get_record(rec.reference) is None
+
+
+def test_a_record_rewritten_in_place_is_read_again(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path)
+    rec = record(store, "example.org/a:1", b"layer", 1.0)
+    path = _settle(store, rec.reference)
+    assert store.get_record(rec.reference) == rec
+    path.write_bytes(path.read_bytes()[:30])  # same inode, cut short
+    with pytest.raises(ImageError, match="corrupt image record"):
+        store.get_record(rec.reference)
+
+
+def test_own_writes_and_removals_are_seen_at_once(tmp_path: Path) -> None:
+    store = ContentStore(tmp_path)
+    rec = record(store, "example.org/a:1", b"layer", 1.0)
+    _settle(store, rec.reference)
+    assert store.get_record(rec.reference) == rec
+    newer = replace(rec, last_used=5.0)
+    store.put_record(newer)
+    assert store.get_record(rec.reference) == newer
+    _settle(store, rec.reference)
+    assert store.get_record(rec.reference) == newer
+    assert store.delete_record(rec.reference)
+    assert store.get_record(rec.reference) is None
