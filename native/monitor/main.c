@@ -565,16 +565,15 @@ int main(int argc, char **argv)
 		}
 		m->ring_on = true;
 	}
-	/* The launcher waits for this line (the container runs). What cannot fail the launch
-	 * comes after it: the spool (until it runs the container's output waits in the pipes,
-	 * which nothing reads before run() anyway, so order and blocking are as before), the
-	 * OOM watch (it counts from the fresh cgroup's zero) and the exit record's fsync
-	 * (before run(), so before the record can be written). The ring stays before: a
-	 * non-blocking log without its writer fails the launch. */
-	sync_report_pid(m->o.sync_fd, "containerPid", m->ctr_pid);
-	sync_close(&m->o.sync_fd);
+	/* Before the report: a launch that returned has its log path in place (the spool
+	 * costs ~60 us; tests/integration/monitor/test_spool.py counts on it). */
 	if (m->log_open && !m->o.non_blocking && !m->o.tty)
 		start_spool(m);
+	/* The launcher waits for this line (the container runs). What cannot fail the launch
+	 * comes after it: the OOM watch (it counts from the fresh cgroup's zero) and the
+	 * exit record's fsync (before run(), so before the record can be written). */
+	sync_report_pid(m->o.sync_fd, "containerPid", m->ctr_pid);
+	sync_close(&m->o.sync_fd);
 	watch_oom(m);
 	if (reserved >= 0 && (rc = exitrec_reserve_sync(util_take_fd(&reserved))) < 0)
 		util_warn(rc, "syncing the space reserved for the exit record");
