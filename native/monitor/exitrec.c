@@ -30,6 +30,11 @@ int exitrec_reserve(const char *state_dir)
 	return util_reserve_file(state_dir, "exit.json", EXITREC_MAX);
 }
 
+int exitrec_reserve_sync(int fd)
+{
+	return util_sync_close(fd);
+}
+
 int exitrec_write(const char *state_dir, const struct exit_record *r)
 {
 	struct jsonlog_clock clk = {0};

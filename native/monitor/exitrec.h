@@ -24,8 +24,13 @@ struct exit_record {
 
 struct exit_record exitrec_from_status(pid_t pid, int wait_status);
 /* Reserve the space of the record before the container runs: the container that fills
- * the disk must not cost its own exit record. */
+ * the disk must not cost its own exit record. Returns an fd for exitrec_reserve_sync (or
+ * -errno): the fsync is not needed for the space and costs milliseconds on a busy disk,
+ * so it is done once the container's start is reported, before the record can be
+ * written. */
 int exitrec_reserve(const char *state_dir);
+/* Sync and close what exitrec_reserve returned. 0 or -errno. */
+int exitrec_reserve_sync(int fd);
 int exitrec_write(const char *state_dir, const struct exit_record *r);
 /* Send {"id":..,"exitCode":..}\n to a unix socket (datagram, else stream). Best effort:
  * a manager that is down or slow must not hold up or fail the monitor. */

@@ -16,6 +16,8 @@
  * has the lines): {"monitorPid":N} right after detaching, then {"containerPid":N} or an
  * {"error":...} line once runc finished, then EOF. Line 1 lets the launcher kill a
  * monitor that never answers. On error the monitor exits and leaves no exit record.
+ * The launcher (and the daemon's start answer) waits for EOF: what cannot fail the
+ * launch is done after it (see main()).
  * "stderr" is runc's --log file (<state-dir>/runtime.log, JSON lines) followed by
  * whatever runc wrote on its stdio before failing.
  *
@@ -520,9 +522,11 @@ int main(int argc, char **argv)
 	}
 	if (setup(m) < 0)
 		return 1;
-	rc = exitrec_reserve(m->o.state_dir);
-	if (rc < 0)
-		util_warn(rc, "reserving space for the exit record (a full disk may lose it)");
+	/* Before runc: the write takes the space before the container can run; its fsync
+	 * waits until the start is reported (exitrec.h). */
+	_cleanup_close_ int reserved = exitrec_reserve(m->o.state_dir);
+	if (reserved < 0)
+		util_warn(reserved, "reserving space for the exit record (a full disk may lose it)");
 	if (m->o.open_stdin) {
 		snprintf(m->attach_path, sizeof(m->attach_path), "%s/attach.sock", m->o.state_dir);
 		unlink(m->attach_path);
@@ -561,13 +565,18 @@ int main(int argc, char **argv)
 		}
 		m->ring_on = true;
 	}
+	/* Before the report: a launch that returned has its log path in place (the spool
+	 * costs ~60 us; tests/integration/monitor/test_spool.py counts on it). */
 	if (m->log_open && !m->o.non_blocking && !m->o.tty)
 		start_spool(m);
-	/* The launcher waits for this line (the container runs): the OOM watch, which cannot
-	 * fail the launch and counts from the fresh cgroup's zero, comes after it. */
+	/* The launcher waits for this line (the container runs). What cannot fail the launch
+	 * comes after it: the OOM watch (it counts from the fresh cgroup's zero) and the
+	 * exit record's fsync (before run(), so before the record can be written). */
 	sync_report_pid(m->o.sync_fd, "containerPid", m->ctr_pid);
 	sync_close(&m->o.sync_fd);
 	watch_oom(m);
+	if (reserved >= 0 && (rc = exitrec_reserve_sync(util_take_fd(&reserved))) < 0)
+		util_warn(rc, "syncing the space reserved for the exit record");
 	/* SIGCHLD for an init that died early was drained while runc ran: look now. */
 	reap(m);
 

@@ -93,7 +93,13 @@ int util_reserve_file(const char *dir, const char *name, size_t len)
 		if (rc < 0)
 			return rc;
 	}
-	return RETRY_EINTR(fsync(fd)) < 0 ? -errno : 0;
+	return util_take_fd(&fd);
+}
+
+int util_sync_close(int fd)
+{
+	_cleanup_close_ int owned = fd;
+	return RETRY_EINTR(fsync(owned)) < 0 ? -errno : 0;
 }
 
 int util_set_nonblock(int fd)

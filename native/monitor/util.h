@@ -65,8 +65,14 @@ ssize_t util_read_file(const char *path, char *buf, size_t size);
 /* Replace dir/name atomically: write dir/.name.tmp, fsync, rename, fsync dir. */
 int util_write_file_atomic(const char *dir, const char *name, const void *data, size_t len);
 /* Make the temp file util_write_file_atomic(dir, name) writes, `len` bytes long, so that
- * a later write of up to `len` bytes needs no free space (a full disk). */
+ * a later write of up to `len` bytes needs no free space (a full disk). The space is
+ * taken by the write() itself (filesystems allocate blocks, or with delayed allocation
+ * reserve them, before write() returns; ENOSPC comes from there), so this is cheap; the
+ * file is not synced: the open fd is returned for util_sync_close, which the caller
+ * can do once nothing waits for it. fd or -errno. */
 int util_reserve_file(const char *dir, const char *name, size_t len);
+/* fsync fd and close it. 0 or -errno. */
+int util_sync_close(int fd);
 
 int util_set_nonblock(int fd);
 int util_set_cloexec(int fd);

@@ -369,7 +369,8 @@ def launch(
         if report.runtime_exit is not None and report.runtime_exit >= 0:
             verb = "run" if options.start else "create"
             raise RuncError(
-                f"{options.runtime} {verb} failed for container {options.container_id}",
+                f"{os.path.basename(options.runtime)} {verb} failed"
+                f" for container {options.container_id}",
                 stderr=report.runtime_stderr,
                 returncode=report.runtime_exit,
             )

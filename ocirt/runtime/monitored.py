@@ -18,18 +18,22 @@ from ocirt.atomic import remove_tree
 from ocirt.config.model import ContainerDefinition, Resources
 from ocirt.errors import NotFound, RuncError
 from ocirt.runtime import monitor
-from ocirt.runtime.runc import Runc, RuncState, is_not_running, memory_update
+from ocirt.runtime.runc import Runc, RuncState, is_not_running, memory_update, resolve_binary
 
 _log = logging.getLogger(__name__)
 
 
 class MonitoredRunc:
-    """One runtime binary, one runc state root, and the socket monitors notify exits on."""
+    """One runtime binary, one runc state root, and the socket monitors notify exits on.
+
+    `binary` is the `runtime` setting: a name looked up on PATH here, once, or an
+    absolute path used as given (`resolve_binary`); RuncError if the name is not found.
+    """
 
     def __init__(
         self, root: Path, binary: str = "runc", *, notify_socket: Path | None = None
     ) -> None:
-        self.runc = Runc(root, binary)
+        self.runc = Runc(root, resolve_binary(binary))
         self.notify_socket = notify_socket
         self.runc.root.mkdir(parents=True, exist_ok=True)
 

@@ -132,6 +132,25 @@ def memory_update(resources: Resources) -> MemoryUpdate:
     )
 
 
+def resolve_binary(binary: str) -> str:
+    """The runtime binary as an absolute path, looked up once (at the daemon's start):
+    every exec of it, the monitor's execvp included, then goes straight to the file
+    instead of trying each PATH entry in turn. An absolute path is used as given; a
+    name is looked up on PATH, as execvp would (a relative path with a slash is taken
+    from the working directory)."""
+    if os.path.isabs(binary):
+        return binary
+    import shutil  # the daemon has it loaded already (ocirt.atomic)
+
+    found = shutil.which(binary)
+    if found is None:
+        raise RuncError(
+            f"runtime binary {binary!r} not found on PATH"
+            f" ({os.environ.get('PATH', os.defpath)}); set an absolute path"
+        )
+    return os.path.abspath(found)
+
+
 def is_not_running(exc: RuncError) -> bool:
     """runc's refusal to signal a container that has exited meanwhile."""
     return "not running" in exc.message or "stopped" in exc.message
@@ -144,6 +163,8 @@ class Runc:
         self.root = Path(root)
         self.binary = binary
         self.timeout = timeout
+        # Messages name the runtime as runc names itself ("runc: ..."), not by its path.
+        self.name = os.path.basename(binary)
 
     def _argv(self, *args: str) -> list[str]:
         return [self.binary, "--root", str(self.root), *args]
@@ -173,16 +194,14 @@ class Runc:
         except FileNotFoundError as exc:
             raise RuncError(f"runtime binary {self.binary!r} not found") from exc
         except subprocess.TimeoutExpired as exc:
-            raise RuncError(f"{self.binary} {args[0]} timed out after {self.timeout}s") from exc
+            raise RuncError(f"{self.name} {args[0]} timed out after {self.timeout}s") from exc
         except OSError as exc:
-            raise RuncError(f"{self.binary} {args[0]} could not run: {exc}") from exc
+            raise RuncError(f"{self.name} {args[0]} could not run: {exc}") from exc
         err = proc.stderr.decode(errors="replace") if capture_err and proc.stderr else ""
         if proc.returncode != 0:
             if "does not exist" in err or "container not found" in err.lower():
-                raise NotFound(f"{self.binary}: {err.strip()}")
-            raise RuncError(
-                f"{self.binary} {args[0]} failed", stderr=err, returncode=proc.returncode
-            )
+                raise NotFound(f"{self.name}: {err.strip()}")
+            raise RuncError(f"{self.name} {args[0]} failed", stderr=err, returncode=proc.returncode)
         return proc.stdout.decode(errors="replace") if capture_out and proc.stdout else ""
 
     def kill(self, container_id: str, sig: int | str = "SIGTERM") -> None:
