@@ -9,6 +9,8 @@ import json
 import logging
 import os
 import socket
+import subprocess
+import sys
 import ssl
 import threading
 import time
@@ -900,3 +902,28 @@ def test_a_command_that_takes_long_holds_events_back_only_so_long(rig: Rig) -> N
     assert not any("/res/r1/" in m.topic for m in rig.paho.published)
     rig.manager.block.set()
     assert rig.response("r1").json()["status"] == 200
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_connecting_resolves_an_ascii_host_without_the_idna_codec(host: str) -> None:
+    # In a fresh interpreter: whether the codec was imported is the point.
+    code = f"""
+import socket, sys
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from ocirt.things import mqtt
+
+listener = socket.create_server(("127.0.0.1", 0))
+client = mqtt._BoundedClient(
+    CallbackAPIVersion.VERSION2, client_id="t", protocol=paho.MQTTv311, max_packet=4096
+)
+client.connect({host!r}, listener.getsockname()[1])
+peer, _ = listener.accept()
+assert peer.recv(2)[:1] == bytes([paho.CONNECT]), "no CONNECT reached the listener"
+print("encodings.idna" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
