@@ -102,23 +102,25 @@ def load_config_file(
 
 
 def setup_logging(settings: LogSettings) -> None:
-    # Imported here: its socket handlers pull in pickle, and most devices log to stderr.
-    import logging.handlers
-
     handlers: list[logging.Handler] = []
     if settings.file:
+        from ocirt.daemon.logfile import RotatingLogFile
+
         Path(settings.file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(
-            logging.handlers.RotatingFileHandler(
+            RotatingLogFile(
                 settings.file,
-                maxBytes=settings.file_size_mb * 1024 * 1024,
-                backupCount=settings.file_count,
+                max_bytes=settings.file_size_mb * 1024 * 1024,
+                backups=settings.file_count,
             )
         )
     else:
         handlers.append(logging.StreamHandler())
     if settings.syslog and os.path.exists("/dev/log"):
-        syslog = logging.handlers.SysLogHandler(address="/dev/log")
+        # Imported here: its socket handlers pull in pickle, and few devices use syslog.
+        from logging.handlers import SysLogHandler
+
+        syslog = SysLogHandler(address="/dev/log")
         syslog.setFormatter(logging.Formatter("ocirt[%(process)d]: %(name)s: %(message)s"))
         handlers.append(syslog)
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import logging.handlers
 import os
 import signal
 import socket
@@ -21,6 +20,7 @@ import pytest
 from ocirt.cli.client import request
 from ocirt.daemon import main
 from ocirt.daemon.config import DaemonConfig, LogLevel, LogSettings, parse_daemon_config
+from ocirt.daemon.logfile import RotatingLogFile
 from ocirt.daemon.main import (
     Daemon,
     _registry_settings,
@@ -182,8 +182,8 @@ def test_logging_to_a_rotating_file(tmp_path: Path, root_logger: logging.Logger)
     target = tmp_path / "logs" / "ocirt.log"
     setup_logging(LogSettings(file=str(target), level=LogLevel.WARN, file_size_mb=1))
     (handler,) = root_logger.handlers
-    assert isinstance(handler, logging.handlers.RotatingFileHandler)
-    assert handler.maxBytes == 1024 * 1024
+    assert isinstance(handler, RotatingLogFile)
+    assert handler.max_bytes == 1024 * 1024
     assert root_logger.level == logging.WARNING
     logging.getLogger("ocirt.test").warning("disk %s", "full")
     handler.flush()

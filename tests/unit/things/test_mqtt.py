@@ -9,9 +9,9 @@ import json
 import logging
 import os
 import socket
+import ssl
 import subprocess
 import sys
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
