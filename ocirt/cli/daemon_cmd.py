@@ -9,8 +9,14 @@ warning as the key would. This module only parses: the daemon is imported when i
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+# Not typing.TYPE_CHECKING: the daemon runs for good, and what it imports stays mapped;
+# argparse (with gettext) costs it about 0.3 MB, and the plain flags need none of it
+# (`ocirt.cli.fastargs`; argparse prints --help and the usage errors).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 HELP = "Run the ocirt daemon (container manager, Ditto/MQTT front end, local API)."
 
@@ -146,20 +152,21 @@ KANTO_FLAGS: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
 )
 
 
-def _bool(text: str) -> bool:
-    # Go's strconv.ParseBool, which Kanto's flags use.
+def boolean(text: str) -> bool:
+    # Go's strconv.ParseBool, which Kanto's flags use. A ValueError is argparse's usage
+    # error "invalid boolean value: ..." (it names the function).
     if text in ("1", "t", "T", "true", "TRUE", "True"):
         return True
     if text in ("0", "f", "F", "false", "FALSE", "False"):
         return False
-    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}: want true or false")
+    raise ValueError(f"invalid boolean {text!r}: want true or false")
 
 
 def _dest(flag: str) -> str:
     return "kanto_" + flag.replace("-", "_")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:  # or a FastParser
     parser.add_argument(
         "--config",
         "--cfg-file",
@@ -185,7 +192,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         key = ".".join(path)
         options: dict[str, object] = {"dest": _dest(flag), "default": None}
         if kind == _BOOL:
-            options.update(nargs="?", const=True, type=_bool, metavar="BOOL")
+            options.update(nargs="?", const=True, type=boolean, metavar="BOOL")
         elif kind == _INT:
             options.update(type=int, metavar="N")
         elif kind == _LIST:

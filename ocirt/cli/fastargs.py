@@ -27,7 +27,7 @@ _POSITIONAL_NARGS = (None, "?", "*", "+")
 
 
 class _Declared:
-    __slots__ = ("action", "default", "dest", "nargs", "type")
+    __slots__ = ("action", "const", "default", "dest", "nargs", "type")
 
     def __init__(
         self,
@@ -36,12 +36,14 @@ class _Declared:
         nargs: str | None,
         default: Any,
         type: Callable[[str], Any] | None,
+        const: Any = None,
     ) -> None:
         self.dest = dest
         self.action = action
         self.nargs = nargs
         self.default = default
         self.type = type
+        self.const = const
 
 
 class FastParser:
@@ -64,6 +66,7 @@ class FastParser:
         dest: str | None = None,
         metavar: str | None = None,
         help: str | None = None,
+        const: Any = None,
         **other: Any,
     ) -> None:
         del metavar, help  # for the help text, which argparse prints
@@ -79,15 +82,21 @@ class FastParser:
             declared = _Declared(dest or names[0], action, nargs, default, type)
             self.positionals.append(declared)
         else:
-            if nargs is not None:
+            # An optional value ("?", with `const` when absent): `ocirt daemon`'s boolean
+            # flags, as pflag reads them (`--flag`, `--flag=false`, `--flag 0`).
+            if nargs not in (None, "?") or (nargs == "?" and action not in (None, "store")):
                 self.unsupported = True
                 return
             longs = [n for n in names if n.startswith("--")]
             derived = (longs[0] if longs else names[0]).lstrip("-").replace("-", "_")
-            declared = _Declared(dest or derived, action, None, default, type)
+            declared = _Declared(dest or derived, action, nargs, default, type, const)
             for name in names:
                 self.options[name] = declared
         self.declared.append(declared)
+
+    def add_argument_group(self, *title: str, **description: str) -> FastParser:
+        """Groups only shape argparse's help: their options are this parser's."""
+        return self
 
     def parse(
         self, argv: Sequence[str], defaults: dict[str, object] | None = None
@@ -120,7 +129,21 @@ class FastParser:
                         return None
                     values[option.dest] = True
                     continue
-                if not equals:
+                if not equals and option.nargs == "?":
+                    # argparse takes the next argument as the value unless it looks like
+                    # an option; only parsers without positionals get here, so it is the
+                    # flag's in argparse too.
+                    following = argv[index] if index < len(argv) else None
+                    if self.positionals:
+                        return None
+                    if following is None or (
+                        following.startswith("-") and not _is_negative_number(following)
+                    ):
+                        values[option.dest] = option.const
+                        continue
+                    value = following
+                    index += 1
+                elif not equals:
                     if index == len(argv):
                         return None
                     value = argv[index]

@@ -50,7 +50,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 # The everyday commands, parsed by ocirt.cli.fastargs first (argparse when it gives up).
 FAST_COMMANDS = frozenset(
     ("list", "ps", "get", "start", "stop", "pause", "resume", "remove", "rename", "update",
-     "logs", "sysinfo")
+     "logs", "sysinfo", "daemon")
 )  # fmt: skip
 
 USAGE = "usage: ocirt [-h] [--version] [--host SOCKET] [--timeout T] COMMAND ..."

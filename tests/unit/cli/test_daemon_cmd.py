@@ -132,7 +132,7 @@ def test_a_bad_boolean_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> N
     with pytest.raises(SystemExit) as caught:
         parse("--things-enable=maybe")
     assert caught.value.code == 2
-    assert "invalid boolean 'maybe'" in capsys.readouterr().err
+    assert "invalid boolean value: 'maybe'" in capsys.readouterr().err
 
 
 def test_flags_win_over_the_file(tmp_path: Path) -> None:

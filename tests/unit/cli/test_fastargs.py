@@ -50,6 +50,20 @@ CASES = [
     ("update", ["--rp-cnt", "x", "web"], False),
     ("sysinfo", ["--json"], True),
     ("sysinfo", ["x"], False),
+    ("daemon", [], True),
+    ("daemon", ["--config", "/c.json", "--log-level", "DEBUG", "--cgroup-parent=x"], True),
+    ("daemon", ["--cfg-file=/c.json", "--stop-containers-on-exit"], True),
+    ("daemon", ["--things-enable=false", "--net-tbr-disable", "--log-syslog", "0"], True),
+    ("daemon", ["--log-syslog", "--net-br-mtu", "1400"], True),
+    ("daemon", ["--ccl-insecure-registries", "a:5000,b", "--ccl-insecure-registries=c"], True),
+    ("daemon", ["--net-br-mtu", "-1", "--log-file-count=3"], True),
+    ("daemon", ["--things-enable=maybe"], False),  # argparse's usage error
+    ("daemon", ["--things-enable", "maybe"], False),
+    ("daemon", ["--net-br-mtu", "many"], False),
+    ("daemon", ["--log-level"], False),
+    ("daemon", ["--log-lev", "DEBUG"], False),  # an abbreviation
+    ("daemon", ["stray"], False),
+    ("daemon", ["--help"], False),
 ]
 
 
