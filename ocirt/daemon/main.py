@@ -346,6 +346,9 @@ STARTUP_SWITCH_INTERVAL = 0.0005
 # How often unused images are looked for; Kanto's expiry is counted in days.
 IMAGE_SWEEP_INTERVAL = 3600.0
 
+# sd_notify once the whole daemon is built and serving (READY=1 comes before: run_daemon).
+SERVING = "STATUS=serving"
+
 
 def expire_images(daemon: Daemon) -> None:
     """Kanto's image expiry: images that no container uses and that were last used longer
@@ -648,6 +651,11 @@ def run_daemon(
     sys.setswitchinterval(STARTUP_SWITCH_INTERVAL)
     lanes = _lanes(config)
     api = open_api(config, starting, lambda: built[0] if built else None, lanes)
+    # Ready (#17: load what the first answer needs, the rest after ready): the local API
+    # answers now, from the records, and holds other requests until the manager is
+    # built. A failure while building still ends the daemon, which systemd then sees
+    # exit. STATUS=serving says when everything (bridge, recovery, MQTT...) is up.
+    notify_systemd("READY=1")
     try:
         daemon = build(config, cgroup_parent)
     except BaseException:
@@ -673,7 +681,7 @@ def run_daemon(
             config.network.default_bridge.name if daemon.bridge else "none (host network only)",
             config.manager.home_dir,
         )
-        notify_systemd("READY=1")
+        notify_systemd(SERVING)
         next_sweep = time.monotonic() + IMAGE_SWEEP_INTERVAL
         while not received & {signal.SIGTERM, signal.SIGINT}:
             select.select([wake_r], [], [], max(0.0, next_sweep - time.monotonic()))

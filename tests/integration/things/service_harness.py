@@ -293,8 +293,9 @@ class Service:
         self.config_path.write_text(json.dumps(config))
 
     def start(self, *extra: str) -> None:
-        """Start the daemon and return once it is ready (its sd_notify READY=1: built,
-        recovered and serving; its local API answers list/get earlier than that)."""
+        """Start the daemon and return once it serves: its sd_notify READY=1 (the local
+        API answers, from the records), then STATUS=serving (built, recovered, MQTT
+        started)."""
         self.write_config()
         log = self.log_path.open("ab")
         notify_path = self.tmp / "notify.sock"
@@ -312,12 +313,13 @@ class Service:
             )  # fmt: skip
             log.close()
             deadline = time.monotonic() + WAIT
+            seen: set[bytes] = set()
             while True:
-                try:
-                    if b"READY=1" in notify.recv(4096):
-                        return
-                except TimeoutError:
-                    pass
+                with contextlib.suppress(TimeoutError):
+                    seen.update(notify.recv(4096).split(b"\n"))
+                if b"STATUS=serving" in seen:
+                    assert b"READY=1" in seen, "serving without READY=1 first"
+                    return
                 if self.proc.poll() is not None:
                     raise AssertionError(f"daemon exited: {self.log_path.read_text()[-3000:]}")
                 if time.monotonic() > deadline:
