@@ -74,13 +74,15 @@ class SyncLater:
 
     def flush(self) -> None:
         """fsync every path (files and directories alike) in the order they came; each
-        leaves once synced, so a flush that failed (OSError) can be tried again."""
+        leaves once synced, so a flush that failed (OSError) can be tried again. A path
+        removed meanwhile (a container removed while it started) has nothing to keep."""
         while True:
             with self._lock:
                 if not self._paths:
                     return
                 path = self._paths[0]
-            _fsync_path(path)
+            with contextlib.suppress(FileNotFoundError):
+                _fsync_path(path)
             with self._lock:
                 if self._paths and self._paths[0] == path:
                     del self._paths[0]

@@ -204,3 +204,12 @@ def test_sync_later_keeps_what_failed_for_the_next_flush(
     monkeypatch.setattr(atomic.os, "fsync", real_fsync)
     later.flush()
     assert later.pending() == []
+
+
+def test_sync_later_skips_what_was_removed_meanwhile(tmp_path: Path) -> None:
+    later = atomic.SyncLater()
+    make_dir_durable(tmp_path / "gone", later=later)
+    write_atomic(tmp_path / "gone" / "config.json", "x", later=later)
+    remove_tree(tmp_path / "gone")
+    later.flush()
+    assert later.pending() == []
