@@ -12,12 +12,6 @@ target. How much of that survives a power cut is the caller's choice (`Durabilit
 - CRASH: no fsync at all: a power cut may leave the file empty or torn. For files that
   are rebuilt before every use, or whose readers accept damage.
 
-A FULL or CONTENT write can also hand its fsyncs to a `SyncLater` (`later=`), which runs
-them afterwards, while something slower goes on: a create that starts its container at
-once fsyncs its new record while runc starts it (`ocirt.manager.manager`). Until the
-flush, a power cut may lose or tear the new file, a `kill -9` does not (the page cache
-keeps it); so only a new file whose answer waits for the flush may be written this way.
-
 Temp files carry TEMP_PREFIX so a later start recognises and deletes them.
 """
 
@@ -27,7 +21,6 @@ import contextlib
 import os
 import shutil
 import stat
-import threading
 import uuid
 from enum import Enum
 from pathlib import Path
@@ -44,48 +37,12 @@ class Durability(Enum):
     CRASH = "crash"
 
 
-def _fsync_path(path: Path, flags: int = 0) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | flags)
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    _fsync_path(path, os.O_DIRECTORY)
-
-
-class SyncLater:
-    """fsyncs put off by `write_atomic` and `make_dir_durable` (module docstring)."""
-
-    def __init__(self) -> None:
-        self._paths: list[Path] = []
-        self._lock = threading.Lock()
-
-    def add(self, path: Path) -> None:
-        with self._lock:
-            if path not in self._paths:
-                self._paths.append(path)
-
-    def pending(self) -> list[Path]:
-        with self._lock:
-            return list(self._paths)
-
-    def flush(self) -> None:
-        """fsync every path (files and directories alike) in the order they came; each
-        leaves once synced, so a flush that failed (OSError) can be tried again. A path
-        removed meanwhile (a container removed while it started) has nothing to keep."""
-        while True:
-            with self._lock:
-                if not self._paths:
-                    return
-                path = self._paths[0]
-            with contextlib.suppress(FileNotFoundError):
-                _fsync_path(path)
-            with self._lock:
-                if self._paths and self._paths[0] == path:
-                    del self._paths[0]
 
 
 def write_atomic(
@@ -94,10 +51,8 @@ def write_atomic(
     mode: int = 0o644,
     *,
     durability: Durability = Durability.FULL,
-    later: SyncLater | None = None,
 ) -> None:
-    """Replace `path` with `data` atomically; `durability` says what a power cut keeps
-    (once `later`, when given, is flushed: see the module docstring)."""
+    """Replace `path` with `data` atomically; `durability` says what a power cut keeps."""
     path = Path(path)
     payload = data.encode() if isinstance(data, str) else data
     tmp = path.with_name(f"{TEMP_PREFIX}{path.name}.{uuid.uuid4().hex[:8]}")
@@ -108,7 +63,7 @@ def write_atomic(
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            if durability is not Durability.CRASH and later is None:
+            if durability is not Durability.CRASH:
                 os.fsync(fd)
         finally:
             os.close(fd)
@@ -117,17 +72,13 @@ def write_atomic(
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    if later is not None and durability is not Durability.CRASH:
-        later.add(path)
-        if durability is Durability.FULL:
-            later.add(path.parent)
-    elif durability is Durability.FULL:
+    if durability is Durability.FULL:
         fsync_dir(path.parent)
 
 
-def make_dir_durable(path: Path, mode: int = 0o777, *, later: SyncLater | None = None) -> None:
+def make_dir_durable(path: Path, mode: int = 0o777) -> None:
     """mkdir (parents too; `path` itself with `mode`, less the umask) and fsync the
-    parent, so the new entry survives a power cut (once `later`, when given, is flushed).
+    parent, so the new entry survives a power cut.
 
     A directory that exists already costs no fsync: ocirt made it this way before.
     """
@@ -137,10 +88,7 @@ def make_dir_durable(path: Path, mode: int = 0o777, *, later: SyncLater | None =
     path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileExistsError):
         path.mkdir(mode=mode)
-    if later is not None:
-        later.add(path.parent)
-    else:
-        fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 # Owner-only modes of what holds secrets (a container's env, its decryption key paths).

@@ -4,8 +4,7 @@
 One rule for `create` with `start` (Kanto's createWithConfig, features_container_factory.go):
 the create stands even when the start fails; the container is then STOPPED with the
 start's error in its state, and the answer is the container, not an error. The manager
-keeps it (`Manager.create` with `start`), as only it can let the create's fsyncs run
-while runc starts the container.
+keeps it (`Manager.create` with `start`), beside the create it stands on.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from ocirt.atomic import Durability, SyncLater, make_private_dir
+from ocirt.atomic import Durability, make_private_dir
 from ocirt.config.ditto import ContainerUpdate, CreateRequest, apply_update, new_definition
 from ocirt.config.ids import check_container_id
 from ocirt.config.model import ContainerConfig, ContainerDefinition, ContainerId, LogDriver
@@ -188,8 +188,7 @@ class Manager:
         With `start` (Kanto's createWithConfig with `start: true`), the container is
         started too, and the create stands even when the start fails: the container is
         then STOPPED with the start's error in its state, and the answer is the container,
-        not an error (features_container_factory.go). The create's fsyncs then run while
-        runc starts the container, and are done before this returns (`SyncLater`)."""
+        not an error (features_container_factory.go)."""
         if container_id is None:
             cid = ContainerId(str(uuid.uuid4()))
         else:
@@ -199,7 +198,6 @@ class Manager:
         definition = new_definition(cid, request)
         runtime = RuntimeRecord(state=ContainerState(Status.CREATING), created=rules.rfc3339nano())
         slot = Slot(StoredContainer(definition, runtime))
-        later = SyncLater() if start else None
         with slot.lock:
             with self.registry.lock:
                 self.registry.check_open()
@@ -208,7 +206,7 @@ class Manager:
                 check_unique_name(definition.name, self.registry.names())
                 self.registry.add(slot)
             try:
-                self._create(slot, later)
+                self._create(slot)
             except BaseException:
                 self.registry.discard(slot.id)
                 slot.removed = True
@@ -217,25 +215,23 @@ class Manager:
         _log.info("container %s created from image %s", slot.label, image_ref)
         self._emit(EventKind.CREATED, view)
         self._emit(EventKind.STATE, view)
-        if later is None:
+        if not start:
             return view
         try:
-            self.start(cid, meanwhile=lambda: _flush_quietly(later))
+            self.start(cid)
         except OcirtError:
             pass  # the state shows why, and `_start` logged it once
         except Exception:
             _log.exception("container %s was created but failed to start", slot.label)
-        finally:
-            later.flush()  # what `meanwhile` did not get to: before any answer
         return self.get(cid)
 
-    def _create(self, slot: Slot, later: SyncLater | None = None) -> None:
+    def _create(self, slot: Slot) -> None:
         definition = slot.stored.definition
         paths = self.registry.paths(definition)
         try:
             # A network mode this daemon cannot give is refused before any pull.
             self.network.planned(definition.id, definition.config)
-            self.store.prepare_dirs(paths, later)
+            self.store.prepare_dirs(paths)
             crash_point("create:after-dir")
             prepared = self.rootfs.prepare(
                 definition.id, definition.image_ref, definition.config.decryption, paths.bundle
@@ -245,9 +241,7 @@ class Manager:
             # writes it with the network attachment it gets then.
             self._spec(definition, prepared.path, prepared.image, None)
             crash_point("create:after-bundle")
-            self.registry.save(
-                slot, state=ContainerState(Status.CREATED), required=True, later=later
-            )
+            self.registry.save(slot, state=ContainerState(Status.CREATED), required=True)
         except BaseException:
             with contextlib.suppress(OcirtError, OSError):
                 self.rootfs.release(definition.id, paths.bundle)
@@ -279,10 +273,7 @@ class Manager:
 
     # ------------------------------------------------------------------ start
 
-    def start(
-        self, container_id: str, *, meanwhile: Callable[[], None] | None = None
-    ) -> ContainerView:
-        """Start the container; `meanwhile` as the runtime's `launch` has it."""
+    def start(self, container_id: str) -> ContainerView:
         with self._operate(container_id, Operation.START) as slot:
             self.supervisor.cancel_timer(slot)
             # A manual start resets the counter and the manual-stop mark (Kanto §7).
@@ -291,10 +282,10 @@ class Manager:
                 runtime=replace(slot.stored.runtime, restart_count=0, manually_stopped=False),
             )
             slot.backoff = 0.0
-            self._start(slot, meanwhile)
+            self._start(slot)
             return slot.view()
 
-    def _start(self, slot: Slot, meanwhile: Callable[[], None] | None = None) -> None:
+    def _start(self, slot: Slot) -> None:
         """Run the container; on failure it ends STOPPED with the error (Kanto)."""
         definition = slot.stored.definition
         paths = self.registry.paths(definition)
@@ -307,9 +298,7 @@ class Manager:
             attached = self.network.attach(definition.id, definition.config, paths.root)
             spec = self._spec(definition, prepared.path, prepared.image, attached)
             bundle.write_spec(paths.spec, spec)
-            handle = self.runtime.launch(
-                definition, paths.bundle, paths.monitor, paths.log, meanwhile=meanwhile
-            )
+            handle = self.runtime.launch(definition, paths.bundle, paths.monitor, paths.log)
             crash_point("start:after-run")
             self.runtime.save_handle(handle)
             crash_point("start:after-handle")
@@ -515,12 +504,3 @@ class Manager:
 
     def _emit(self, kind: EventKind, view: ContainerView) -> None:
         self._events.publish(Event(kind, view))
-
-
-def _flush_quietly(later: SyncLater) -> None:
-    """A create's fsyncs while its container starts; one that fails is tried again (and
-    raises) after the start."""
-    try:
-        later.flush()
-    except OSError as exc:
-        _log.debug("fsync while starting failed, tried again after the start: %s", exc)

@@ -13,12 +13,12 @@ The manager depends only on these, so its use cases run on fakes in the unit tes
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ocirt.atomic import Durability, SyncLater
+from ocirt.atomic import Durability
 from ocirt.config.model import ContainerConfig, ContainerDefinition, Decryption, Resources
 from ocirt.runtime.monitor import ExitRecord, MonitorHandle
 from ocirt.runtime.runc import RuncState
@@ -84,18 +84,10 @@ class Runtime(Protocol):
     """What the manager needs of the OCI runtime and the per-container monitor."""
 
     def launch(
-        self,
-        definition: ContainerDefinition,
-        bundle: Path,
-        state_dir: Path,
-        log_path: Path,
-        *,
-        meanwhile: Callable[[], None] | None = None,
+        self, definition: ContainerDefinition, bundle: Path, state_dir: Path, log_path: Path
     ) -> MonitorHandle:
         """Run the container of the bundle (`runc run -d` under a monitor); raise an
-        OcirtError (RuncError with runc's stderr, MonitorError) when it does not run.
-        `meanwhile` (which must not raise) is called once while the runtime works, on the
-        caller's thread: what the caller has to do anyway before it answers."""
+        OcirtError (RuncError with runc's stderr, MonitorError) when it does not run."""
         ...
 
     def save_handle(self, handle: MonitorHandle) -> None:
@@ -142,14 +134,9 @@ class ContainerStore(Protocol):
 
     def paths(self, container_id: str, log_root_dir: str = "") -> ContainerPaths: ...
 
-    def prepare_dirs(self, paths: ContainerPaths, later: SyncLater | None = None) -> None: ...
+    def prepare_dirs(self, paths: ContainerPaths) -> None: ...
 
-    def save(
-        self,
-        stored: StoredContainer,
-        durability: Durability = Durability.FULL,
-        later: SyncLater | None = None,
-    ) -> None: ...
+    def save(self, stored: StoredContainer, durability: Durability = Durability.FULL) -> None: ...
 
     def load_all(self) -> LoadResult: ...
 

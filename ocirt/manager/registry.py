@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 
-from ocirt.atomic import Durability, SyncLater
+from ocirt.atomic import Durability
 from ocirt.config.model import ContainerConfig, ContainerDefinition, ContainerId
 from ocirt.config.state import Operation, Status, check
 from ocirt.errors import FailedPrecondition, NotFound, OcirtError
@@ -213,7 +213,6 @@ class Registry:
         started_successfully_before: bool | None = None,
         durability: Durability = Durability.FULL,
         required: bool = False,
-        later: SyncLater | None = None,
     ) -> None:
         """Persist the slot's record with these changes, then keep it in the slot.
 
@@ -237,7 +236,7 @@ class Registry:
             slot.stored, definition=definition or slot.stored.definition, runtime=runtime
         )
         try:
-            self.store.save(stored, durability, later)
+            self.store.save(stored, durability)
         except OSError as exc:
             if required or exc.errno not in _NO_SPACE:
                 raise

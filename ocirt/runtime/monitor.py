@@ -18,13 +18,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import logging
 import os
 import select
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,8 +31,6 @@ from typing import Any
 from ocirt.config.model import ContainerDefinition, LogDriver, LogMode
 from ocirt.config.sizes import parse_size
 from ocirt.errors import MonitorError, RuncError
-
-_log = logging.getLogger(__name__)
 
 EXIT_RECORD = "exit.json"
 HANDLE_FILE = "handle.json"
@@ -302,16 +298,9 @@ def _runtime_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
 
 
-def launch(
-    options: MonitorOptions,
-    *,
-    timeout: float = 60.0,
-    meanwhile: Callable[[], None] | None = None,
-) -> MonitorHandle:
+def launch(options: MonitorOptions, *, timeout: float = 60.0) -> MonitorHandle:
     """Start a monitor that runs `runc run -d` (or `runc create`); return once runc is
-    done, i.e. the container runs (or waits for `runc start`). `meanwhile` is called
-    once the monitor is on its way, before waiting for its report: runc takes tens of
-    milliseconds, in which the caller's own remaining work costs no time.
+    done, i.e. the container runs (or waits for `runc start`).
 
     Raises RuncError with runc's messages when runc fails, MonitorError when the monitor
     itself cannot run or does not answer within `timeout` seconds (it is then killed).
@@ -342,12 +331,6 @@ def launch(
             raise MonitorError(f"cannot run {binary}: {exc}") from exc
         finally:
             os.close(write_fd)
-        if meanwhile is not None:
-            try:
-                meanwhile()
-            except Exception:
-                # The report must still be read, or the monitor would be left unwatched.
-                _log.exception("work done while container %s started failed", options.container_id)
         data, complete = _read_until_eof(read_fd, time.monotonic() + timeout)
         # The first process only forks and exits; the monitor proper is its child.
         # It holds the sync fd until it exits, so after EOF this wait is immediate; waited

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from ocirt.atomic import remove_tree
@@ -42,13 +42,7 @@ class MonitoredRunc:
         return self.runc.root
 
     def launch(
-        self,
-        definition: ContainerDefinition,
-        bundle: Path,
-        state_dir: Path,
-        log_path: Path,
-        *,
-        meanwhile: Callable[[], None] | None = None,
+        self, definition: ContainerDefinition, bundle: Path, state_dir: Path, log_path: Path
     ) -> monitor.MonitorHandle:
         options = monitor.options_for(
             definition,
@@ -59,7 +53,7 @@ class MonitoredRunc:
             runtime=self.runc.binary,
             notify_socket=self.notify_socket,
         )
-        return monitor.launch(options, meanwhile=meanwhile)
+        return monitor.launch(options)
 
     def save_handle(self, handle: monitor.MonitorHandle) -> None:
         monitor.write_handle(handle)

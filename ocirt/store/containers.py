@@ -34,7 +34,6 @@ from ocirt.atomic import (
     TEMP_PREFIX,
     TRASH_PREFIX,
     Durability,
-    SyncLater,
     make_dir_durable,
     make_private,
     make_private_dir,
@@ -163,35 +162,28 @@ class ContainerStore:
         make_private_dir(self.home_dir)
         make_private_dir(self.containers_dir)
 
-    def prepare_dirs(self, paths: ContainerPaths, later: SyncLater | None = None) -> None:
+    def prepare_dirs(self, paths: ContainerPaths) -> None:
         """Create the container's directories (before its config.json exists).
 
-        Only the entries outside the container's own directory are fsynced here (or by
-        `later`): those inside it (bundle/, monitor/, the log) become durable with the
-        directory fsync of the first full `save`, which is what makes the container exist
-        at all; a power cut before then leaves a half-created directory, which is garbage
-        anyway.
+        Only the entries outside the container's own directory are fsynced here: those
+        inside it (bundle/, monitor/, the log) become durable with the directory fsync of
+        the first full `save`, which is what makes the container exist at all; a power cut
+        before then leaves a half-created directory, which is garbage anyway.
         """
-        make_dir_durable(self.containers_dir, PRIVATE_DIR, later=later)
-        make_dir_durable(paths.root, PRIVATE_DIR, later=later)
+        make_dir_durable(self.containers_dir, PRIVATE_DIR)
+        make_dir_durable(paths.root, PRIVATE_DIR)
         for directory in (paths.bundle, paths.monitor):
             directory.mkdir(exist_ok=True)
         if paths.log_dir != paths.root:
-            make_dir_durable(paths.log_dir, PRIVATE_DIR, later=later)
+            make_dir_durable(paths.log_dir, PRIVATE_DIR)
 
-    def save(
-        self,
-        stored: StoredContainer,
-        durability: Durability = Durability.FULL,
-        later: SyncLater | None = None,
-    ) -> None:
+    def save(self, stored: StoredContainer, durability: Durability = Durability.FULL) -> None:
         """Replace the container's record; FULL unless the caller can do with less (see
-        `ocirt.atomic`: every level leaves a whole record, old or new). With `later`, the
-        fsyncs wait for its flush: only for a new container's first record."""
+        `ocirt.atomic`: every level leaves a whole record, old or new)."""
         paths = self.paths(stored.definition.id)
-        make_dir_durable(paths.root, PRIVATE_DIR, later=later)
+        make_dir_durable(paths.root, PRIVATE_DIR)
         # Owner only: a definition holds secrets (env, decryption key paths).
-        write_atomic(paths.config, encode(stored), PRIVATE_FILE, durability=durability, later=later)
+        write_atomic(paths.config, encode(stored), PRIVATE_FILE, durability=durability)
 
     def load(self, container_id: str) -> StoredContainer:
         try:

@@ -14,7 +14,7 @@ import json
 import signal as signals
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,22 +137,12 @@ class FakeRuntime:
     # ------------------------------------------------------------------ the port
 
     def launch(
-        self,
-        definition: ContainerDefinition,
-        bundle: Path,
-        state_dir: Path,
-        log_path: Path,
-        *,
-        meanwhile: Callable[[], None] | None = None,
+        self, definition: ContainerDefinition, bundle: Path, state_dir: Path, log_path: Path
     ) -> MonitorHandle:
         with self._lock:
             self._call("launch", definition.id, bundle, state_dir, log_path)
             if not (bundle / "config.json").is_file():
                 raise MonitorError(f"no spec in {bundle}")
-        if meanwhile is not None:
-            # As the monitor's launch: after the runtime is on its way, before its report.
-            meanwhile()
-        with self._lock:
             run = FakeRun(definition.id, state_dir, next(self._pids), next(self._pids))
             self.runs[definition.id] = run
             return MonitorHandle(run.monitor_pid, run.pid, state_dir)

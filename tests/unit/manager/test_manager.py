@@ -5,7 +5,6 @@ restart policies with back-off, and the refusals. No root, no runc."""
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -67,38 +66,6 @@ def test_create_persists_and_runs_nothing(env: FakeEnv, mgr: Manager, events: Re
     # The spec is built (checked) at create, and written only at start.
     assert not (env.base / "home" / "containers" / view.id / "bundle" / "config.json").exists()
     assert events.wait(view.id, 2) == [("created", "CREATED"), ("state", "CREATED")]
-
-
-def _fsyncs_with_launches(env: FakeEnv, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
-    """Each fsync from now on: the path, and how many launches the runtime had begun."""
-    from ocirt import atomic
-
-    seen: list[tuple[str, int]] = []
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        seen.append((os.readlink(f"/proc/self/fd/{fd}"), env.runtime.verbs().count("launch")))
-        real_fsync(fd)
-
-    monkeypatch.setattr(atomic.os, "fsync", fsync)
-    return seen
-
-
-@pytest.mark.parametrize("start", [False, True])
-def test_a_create_is_durable_when_it_answers_and_with_start_syncs_while_runc_starts(
-    env: FakeEnv, mgr: Manager, monkeypatch: pytest.MonkeyPatch, start: bool
-) -> None:
-    seen = _fsyncs_with_launches(env, monkeypatch)
-    view = mgr.create("busybox", config(), start=start)
-    root = env.base / "home" / "containers" / view.id
-    # Without start the data is synced under its temp name, before the rename.
-    record = [n for path, n in seen if path.startswith(str(root)) and "config.json" in path]
-    entry = [n for path, n in seen if path == str(root.parent)]
-    # The record and the container's directory entry are synced before the answer ...
-    assert record and entry
-    # ... and with start, only once runc is on its way (`Runtime.launch`'s meanwhile).
-    assert record[0] == entry[0] == (1 if start else 0)
-    assert view.state.status is (Status.RUNNING if start else Status.CREATED)
 
 
 def test_an_unnamed_container_is_named_after_its_id(mgr: Manager) -> None:
