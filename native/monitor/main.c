@@ -23,7 +23,7 @@
  *
  * Reaping: while runc runs, only runc is waited for. The container's init becomes the
  * monitor's child only when runc exits (the monitor is the nearest subreaper), and it
- * is reaped only once its pid is known from the pid file, so its exit is never taken
+ * is reaped only once its pid is known from runc's state.json, so its exit is never taken
  * for someone else's.
  *
  * Logging: blocking json-file logging of pipes goes through a disk spool beside the log
@@ -266,7 +266,7 @@ static int run_runtime(struct monitor *m, const char *child_oom)
 	}
 	struct runtime_spawn_opts so = {
 		.runtime = m->o.runtime, .root = m->o.root, .bundle = m->o.bundle,
-		.pid_file = m->o.pid_file, .id = m->o.id, .log_file = m->runtime_log,
+		.id = m->o.id, .log_file = m->runtime_log,
 		.console_socket = m->o.tty ? m->console_path : NULL, .start = m->o.start,
 		.open_stdin = m->o.open_stdin, .child_oom_score_adj = child_oom};
 	rc = runtime_spawn(&so, &m->rp);
@@ -325,14 +325,13 @@ static int run_runtime(struct monitor *m, const char *child_oom)
 			return rc;
 		}
 	}
-	char buf[64];
-	long long pid = 0;
-	ssize_t n = util_read_file(m->o.pid_file, buf, sizeof(buf));
-	if (n < 0 || (buf[strcspn(buf, "\n")] = '\0', util_parse_ll(buf, &pid)) < 0 || pid <= 0) {
-		report_failure(m, "cannot read the container pid file", n < 0 ? (int)n : -EINVAL, 0);
-		return -EINVAL;
+	pid_t pid = 0;
+	rc = runtime_state_init_pid(m->o.root, m->o.id, &pid);
+	if (rc < 0) {
+		report_failure(m, "cannot read the container's pid from the runtime's state", rc, 0);
+		return rc;
 	}
-	m->ctr_pid = (pid_t)pid;
+	m->ctr_pid = pid;
 	if (m->runc_text_len > 0)
 		util_warn(0, "runtime said: %.*s", (int)m->runc_text_len, m->runc_text);
 	return 0;
@@ -465,6 +464,17 @@ static void start_spool(struct monitor *m)
 	m->spool_on = true;
 }
 
+/* <pid-file>: the container's pid, for finding this monitor again when its handle is
+ * lost (monitor.find_handle); not synced (a power cut ends the container too). */
+static void keep_pid(struct monitor *m)
+{
+	char line[32];
+	int n = snprintf(line, sizeof(line), "%d\n", (int)m->ctr_pid);
+	int rc = util_replace_file(m->o.pid_file, line, (size_t)n);
+	if (rc < 0)
+		util_warn(rc, "writing %s", m->o.pid_file);
+}
+
 static void watch_oom(struct monitor *m)
 {
 	if (m->o.oom_watch_late) {
@@ -575,6 +585,7 @@ int main(int argc, char **argv)
 	sync_report_pid(m->o.sync_fd, "containerPid", m->ctr_pid);
 	sync_close(&m->o.sync_fd);
 	watch_oom(m);
+	keep_pid(m);
 	if (reserved >= 0 && (rc = exitrec_reserve_sync(util_take_fd(&reserved))) < 0)
 		util_warn(rc, "syncing the space reserved for the exit record");
 	/* SIGCHLD for an init that died early was drained while runc ran: look now. */

@@ -1,5 +1,6 @@
 /* Memory-cgroup OOM-kill counter discovery and comparison. Does I/O. */
 #include "oom.h"
+#include "runtime.h"
 
 #include "util.h"
 
@@ -192,27 +193,11 @@ static int json_member(const char *obj, const char *end, const char *key, char *
 int oom_watch_init_runc_state(struct oom_watch *w, const char *state_file, bool fresh)
 {
 	w->armed = false;
-	_cleanup_close_ int fd = RETRY_EINTR(open(state_file, O_RDONLY | O_CLOEXEC));
-	if (fd < 0)
-		return -errno;
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (st.st_size <= 0 || st.st_size > (16 << 20))
-		return -EFBIG;
-	_cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL)
-		return -ENOMEM;
-	size_t used = 0;
-	while (used < (size_t)st.st_size) {
-		ssize_t n = util_read(fd, buf + used, (size_t)st.st_size - used);
-		if (n < 0)
-			return (int)n;
-		if (n == 0)
-			break;
-		used += (size_t)n;
-	}
-	buf[used] = '\0';
+	_cleanup_free_ char *buf = NULL;
+	ssize_t got = util_read_alloc(state_file, RUNC_STATE_MAX, &buf);
+	if (got < 0)
+		return (int)got;
+	size_t used = (size_t)got;
 	/* libcontainer's State: "cgroup_paths" maps each controller to its directory; the
 	 * object holds only strings, so it ends at the first '}'. */
 	static const char key[] = "\"cgroup_paths\":{";

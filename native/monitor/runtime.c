@@ -4,6 +4,7 @@
 #include "util.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,8 +50,6 @@ child_exec(const struct runtime_spawn_opts *o, int in, int out, int err)
 	}
 	argv[i++] = "--bundle";
 	argv[i++] = o->bundle;
-	argv[i++] = "--pid-file";
-	argv[i++] = o->pid_file;
 	if (o->console_socket) {
 		argv[i++] = "--console-socket";
 		argv[i++] = o->console_socket;
@@ -166,5 +165,33 @@ int console_receive(int listen_fd, int *pty_master)
 	if (rc < 0)
 		return rc;
 	*pty_master = util_take_fd(&fd);
+	return 0;
+}
+
+int runtime_state_init_pid(const char *root, const char *id, pid_t *pid)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s/%s/state.json", root, id) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	_cleanup_free_ char *buf = NULL;
+	ssize_t len = util_read_alloc(path, RUNC_STATE_MAX, &buf);
+	if (len < 0)
+		return (int)len;
+	/* A top-level number of libcontainer's State; no string value holds this text
+	 * unescaped before it, as runc writes its own keys first. */
+	static const char key[] = "\"init_process_pid\":";
+	const char *at = memmem(buf, (size_t)len, key, sizeof(key) - 1);
+	if (at == NULL)
+		return -EINVAL;
+	long long v = 0;
+	const char *d = at + sizeof(key) - 1;
+	if (*d < '1' || *d > '9')
+		return -EINVAL;
+	for (; *d >= '0' && *d <= '9'; d++) {
+		v = v * 10 + (*d - '0');
+		if (v > INT_MAX)
+			return -ERANGE;
+	}
+	*pid = (pid_t)v;
 	return 0;
 }

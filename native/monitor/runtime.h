@@ -9,7 +9,11 @@
  * text may end up in the container's log. With --log set, runc 1.1 writes its final
  * error there only, so the monitor reports that file on failure.
  * Tty: runc connects to a SOCK_STREAM pathname socket and sends the pty master with
- * SCM_RIGHTS; runc's own stdout/stderr then go to a separate pipe. */
+ * SCM_RIGHTS; runc's own stdout/stderr then go to a separate pipe.
+ *
+ * No --pid-file: runc 1.1 writes it with O_SYNC, a synchronous disk write on the way of
+ * every start (slow on flash); the init's pid is read from the state.json runc writes
+ * anyway (runtime_state_init_pid), and the monitor keeps its own copy of it. */
 #pragma once
 
 #include <stdbool.h>
@@ -19,7 +23,6 @@ struct runtime_spawn_opts {
 	const char *runtime;
 	const char *root;
 	const char *bundle;
-	const char *pid_file;
 	const char *id;
 	const char *log_file;       /* runc --log, written as JSON lines */
 	const char *console_socket; /* NULL unless tty */
@@ -37,6 +40,11 @@ struct runtime_proc {
 };
 
 int runtime_spawn(const struct runtime_spawn_opts *o, struct runtime_proc *p);
+/* The largest runc state.json read (it holds the container's config). */
+#define RUNC_STATE_MAX (16u << 20)
+/* The container's init pid from <root>/<id>/state.json ("init_process_pid"), which runc
+ * writes before `run -d` or `create` returns. 0 or -errno (-EINVAL: no positive pid). */
+int runtime_state_init_pid(const char *root, const char *id, pid_t *pid);
 /* A non-blocking listening socket at path (which must not exist). fd or -errno. */
 int console_listen(const char *path);
 /* Accept runc's connection and take the pty master from it. 0 or -errno. */

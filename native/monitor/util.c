@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int util_write_all(int fd, const void *buf, size_t len)
 {
@@ -41,6 +43,59 @@ ssize_t util_read_file(const char *path, char *buf, size_t size)
 	}
 	buf[used] = '\0';
 	return (ssize_t)used;
+}
+
+ssize_t util_read_alloc(const char *path, size_t max, char **out)
+{
+	_cleanup_close_ int fd = RETRY_EINTR(open(path, O_RDONLY | O_CLOEXEC));
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_size <= 0 || (unsigned long long)st.st_size > max)
+		return -EFBIG;
+	char *buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL)
+		return -ENOMEM;
+	size_t used = 0;
+	while (used < (size_t)st.st_size) {
+		ssize_t n = util_read(fd, buf + used, (size_t)st.st_size - used);
+		if (n < 0) {
+			free(buf);
+			return n;
+		}
+		if (n == 0)
+			break;
+		used += (size_t)n;
+	}
+	buf[used] = '\0';
+	*out = buf;
+	return (ssize_t)used;
+}
+
+int util_replace_file(const char *path, const void *data, size_t len)
+{
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	{
+		_cleanup_close_ int fd =
+			RETRY_EINTR(open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+		if (fd < 0)
+			return -errno;
+		int rc = util_write_all(fd, data, len);
+		if (rc < 0) {
+			unlink(tmp);
+			return rc;
+		}
+	}
+	if (rename(tmp, path) < 0) {
+		int err = -errno;
+		unlink(tmp);
+		return err;
+	}
+	return 0;
 }
 
 int util_write_file_atomic(const char *dir, const char *name, const void *data, size_t len)

@@ -62,6 +62,14 @@ ssize_t util_read(int fd, void *buf, size_t len);
 /* Read a small file into buf (NUL-terminated, truncated to size-1). Length or -errno. */
 ssize_t util_read_file(const char *path, char *buf, size_t size);
 
+/* Read a whole file of at most `max` bytes into a new NUL-terminated buffer (*out, for
+ * free()). Length, or -errno (-EFBIG when larger or empty). */
+ssize_t util_read_alloc(const char *path, size_t max, char **out);
+
+/* Replace path atomically (path.tmp, then rename) with no fsync: for what a crash of
+ * the monitor must not leave torn, and a power cut makes stale anyway. 0 or -errno. */
+int util_replace_file(const char *path, const void *data, size_t len);
+
 /* Replace dir/name atomically: write dir/.name.tmp, fsync, rename, fsync dir. */
 int util_write_file_atomic(const char *dir, const char *name, const void *data, size_t len);
 /* Make the temp file util_write_file_atomic(dir, name) writes, `len` bytes long, so that

@@ -476,7 +476,7 @@ def _proc_pids() -> list[int]:
 def find_handle(state_dir: Path) -> MonitorHandle | None:
     """The monitor of `state_dir` and its container, found in /proc, for a `handle.json`
     that is missing or damaged (a bad flash page). The monitor is the subreaper of the
-    init whose pid runc wrote to the pid file, so it is that pid's parent; when the pid
+    init whose pid it wrote to the pid file, so it is that pid's parent; when the pid
     file is damaged too, the monitor is looked for by its `--state-dir` among all
     processes. None when no monitor watches `state_dir` any more."""
     container_pid = 0

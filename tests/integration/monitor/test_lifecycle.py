@@ -48,6 +48,25 @@ def test_launch_reports_the_container_and_its_pid(env: Env) -> None:
     wait_for("the monitor to exit", lambda: not is_alive(handle.monitor_pid), LONG_WAIT)
 
 
+def test_runc_writes_no_pid_file_and_the_monitor_keeps_the_pid(env: Env) -> None:
+    # runc 1.1 writes --pid-file with O_SYNC: a synchronous disk write on the way of
+    # every start. The monitor takes the pid from runc's state.json instead.
+    seen = env.tmp / "runc-args"
+    wrapper = env.tmp / "runc-wrapper"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {seen}\nexec runc "$@"\n')
+    wrapper.chmod(0o755)
+    handle = env.launch(env.options(env.bundle(["sleep", "300"]), runtime=str(wrapper)))
+    assert "--pid-file" not in seen.read_text()
+    state = json.loads(env.runc("state", env.container_id).stdout)
+    assert handle.container_pid == state["pid"] > 0
+    pid_file = env.state_dir / "container.pid"
+    wait_for("the monitor's pid file", pid_file.exists)
+    assert int(pid_file.read_text()) == handle.container_pid
+    env.start()
+    env.runc("kill", env.container_id, "KILL")
+    assert env.exit_record().container_pid == handle.container_pid
+
+
 def test_a_container_that_exits_at_once_keeps_its_status_and_output(env: Env) -> None:
     # After a run, init is often dead before the monitor has read the pid file: its
     # exit must still be the one recorded, and what it wrote must be in the log.

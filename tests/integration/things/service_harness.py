@@ -39,11 +39,16 @@ IMAGE = "localhost/busybox:itest"
 class Broker:
     """mosquitto on 127.0.0.1:<port>; restartable on the same port."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, nodelay: bool = False) -> None:
+        """`nodelay`: the broker sets TCP_NODELAY (`set_tcp_nodelay`), for benches. With
+        mosquitto's default, a response that follows its PUBACK to the same client
+        within ~40 ms waits for that client's delayed ACK (Nagle), so a timed round
+        trip never shows less than ~41 ms, whatever the device did."""
         self.port = free_port()
         self.conf = directory / "mosquitto.conf"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            + ("set_tcp_nodelay true\n" if nodelay else "")
         )
         self.proc: subprocess.Popen[bytes] | None = None
 
