@@ -206,7 +206,7 @@ class Manager:
                 check_unique_name(definition.name, self.registry.names())
                 self.registry.add(slot)
             try:
-                self._create(slot)
+                self._create(slot, answered_after_start=start)
             except BaseException:
                 self.registry.discard(slot.id)
                 slot.removed = True
@@ -223,15 +223,28 @@ class Manager:
             pass  # the state shows why, and `_start` logged it once
         except Exception:
             _log.exception("container %s was created but failed to start", slot.label)
+        finally:
+            # The start's first save settled the create; one that saved nothing (it was
+            # refused before) leaves that to here, before the answer.
+            with slot.lock:
+                if slot.unsettled and not slot.removed:
+                    try:
+                        self.registry.save(slot)  # a full disk: written once there is space
+                    except (OcirtError, OSError) as exc:
+                        _log.error("container %s: cannot sync its record: %s", slot.label, exc)
         return self.get(cid)
 
-    def _create(self, slot: Slot) -> None:
+    def _create(self, slot: Slot, *, answered_after_start: bool = False) -> None:
+        """Pull, mount, check the spec and save the record. `answered_after_start`: the
+        record is whole on disk (fsynced) but its directories are not, until the start's
+        first save settles them (`Slot.unsettled`): the answer waits for that, and the
+        fsyncs of a create+start come after the launch, in one go, not before it."""
         definition = slot.stored.definition
         paths = self.registry.paths(definition)
         try:
             # A network mode this daemon cannot give is refused before any pull.
             self.network.planned(definition.id, definition.config)
-            self.store.prepare_dirs(paths)
+            self.store.prepare_dirs(paths, durable=not answered_after_start)
             crash_point("create:after-dir")
             prepared = self.rootfs.prepare(
                 definition.id, definition.image_ref, definition.config.decryption, paths.bundle
@@ -241,7 +254,13 @@ class Manager:
             # writes it with the network attachment it gets then.
             self._spec(definition, prepared.path, prepared.image, None)
             crash_point("create:after-bundle")
-            self.registry.save(slot, state=ContainerState(Status.CREATED), required=True)
+            self.registry.save(
+                slot,
+                state=ContainerState(Status.CREATED),
+                required=True,
+                durability=Durability.CONTENT if answered_after_start else Durability.FULL,
+            )
+            slot.unsettled = answered_after_start
         except BaseException:
             with contextlib.suppress(OcirtError, OSError):
                 self.rootfs.release(definition.id, paths.bundle)

@@ -48,6 +48,7 @@ class Slot:
         "timer",
         "timer_token",
         "unsaved",
+        "unsettled",
     )
 
     def __init__(self, stored: StoredContainer) -> None:
@@ -65,6 +66,9 @@ class Slot:
         self.damage = ""
         # The record in memory is newer than the one on disk (a full disk refused it).
         self.unsaved = False
+        # Created with its directories not yet fsynced (a create with start): the next
+        # save makes the whole container durable (`ContainerStore.save(settle=True)`).
+        self.unsettled = False
 
     @classmethod
     def damaged(cls, container_id: str, reason: str, pid: int = -1) -> Slot:
@@ -236,7 +240,7 @@ class Registry:
             slot.stored, definition=definition or slot.stored.definition, runtime=runtime
         )
         try:
-            self.store.save(stored, durability)
+            self.store.save(stored, durability, settle=slot.unsettled)
         except OSError as exc:
             if required or exc.errno not in _NO_SPACE:
                 raise
@@ -249,7 +253,7 @@ class Registry:
                 )
             slot.unsaved = True
         else:
-            slot.unsaved = False
+            slot.unsaved = slot.unsettled = False
         slot.stored = stored
 
     def pending(self) -> bool:
@@ -265,9 +269,9 @@ class Registry:
                 if slot.removed or not slot.unsaved:
                     continue
                 try:
-                    self.store.save(slot.stored)
+                    self.store.save(slot.stored, settle=slot.unsettled)
                 except OSError as exc:
                     _log.debug("record of %s still waits: %s", slot.id, exc.strerror)
                     continue
-                slot.unsaved = False
+                slot.unsaved = slot.unsettled = False
                 _log.info("container %s: its record is written again", slot.label)

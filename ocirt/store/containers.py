@@ -34,6 +34,7 @@ from ocirt.atomic import (
     TEMP_PREFIX,
     TRASH_PREFIX,
     Durability,
+    fsync_dir,
     make_dir_durable,
     make_private,
     make_private_dir,
@@ -162,28 +163,58 @@ class ContainerStore:
         make_private_dir(self.home_dir)
         make_private_dir(self.containers_dir)
 
-    def prepare_dirs(self, paths: ContainerPaths) -> None:
+    def prepare_dirs(self, paths: ContainerPaths, *, durable: bool = True) -> None:
         """Create the container's directories (before its config.json exists).
 
         Only the entries outside the container's own directory are fsynced here: those
         inside it (bundle/, monitor/, the log) become durable with the directory fsync of
         the first full `save`, which is what makes the container exist at all; a power cut
         before then leaves a half-created directory, which is garbage anyway.
+
+        Not `durable`: nothing is fsynced now, and the first `save(settle=True)` does it
+        (a create answered only after its start: one sync point, after the launch).
         """
         make_dir_durable(self.containers_dir, PRIVATE_DIR)
-        make_dir_durable(paths.root, PRIVATE_DIR)
+        if durable:
+            make_dir_durable(paths.root, PRIVATE_DIR)
+        else:
+            paths.root.mkdir(mode=PRIVATE_DIR, exist_ok=True)
         for directory in (paths.bundle, paths.monitor):
             directory.mkdir(exist_ok=True)
         if paths.log_dir != paths.root:
-            make_dir_durable(paths.log_dir, PRIVATE_DIR)
+            if durable:
+                make_dir_durable(paths.log_dir, PRIVATE_DIR)
+            else:
+                paths.log_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
 
-    def save(self, stored: StoredContainer, durability: Durability = Durability.FULL) -> None:
+    def save(
+        self,
+        stored: StoredContainer,
+        durability: Durability = Durability.FULL,
+        *,
+        settle: bool = False,
+    ) -> None:
         """Replace the container's record; FULL unless the caller can do with less (see
-        `ocirt.atomic`: every level leaves a whole record, old or new)."""
-        paths = self.paths(stored.definition.id)
+        `ocirt.atomic`: every level leaves a whole record, old or new). `settle`: the
+        directories `prepare_dirs(durable=False)` made are fsynced too, after a FULL
+        write, so the container is on disk as a whole when this returns."""
+        definition = stored.definition
+        paths = self.paths(definition.id, definition.config.log.root_dir)
         make_dir_durable(paths.root, PRIVATE_DIR)
         # Owner only: a definition holds secrets (env, decryption key paths).
-        write_atomic(paths.config, encode(stored), PRIVATE_FILE, durability=durability)
+        write_atomic(
+            paths.config,
+            encode(stored),
+            PRIVATE_FILE,
+            durability=Durability.FULL if settle else durability,
+        )
+        if settle:
+            # The record's fsync committed these entries already on a journaling
+            # filesystem (ext4), so these cost little there; elsewhere they are needed.
+            fsync_dir(self.containers_dir)
+            if paths.log_dir != paths.root:
+                fsync_dir(paths.log_dir)
+                fsync_dir(paths.log_dir.parent)
 
     def load(self, container_id: str) -> StoredContainer:
         try:
