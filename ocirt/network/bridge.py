@@ -298,9 +298,11 @@ class BridgeNetwork:
         )
 
     def _save_endpoints(self) -> None:
+        # Unsynced: a power cut makes every record stale anyway (statefile).
         write_json(
             self._state_dir / ENDPOINTS_FILE,
             {cid: ep.to_json() for cid, ep in sorted(self._endpoints.items())},
+            synced=False,
         )
 
     def _leases(self) -> Ipam:

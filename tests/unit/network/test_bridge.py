@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv4Network
@@ -502,3 +503,25 @@ def test_the_network_makes_its_firewall_from_a_backend_name(
         net.close()
     assert nft.table is not None
     assert f"OCIRT-FWD-{NAME}" in nft.table
+
+
+def test_endpoint_records_are_written_unsynced_and_leases_synced(
+    make: Make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A power cut leaves no endpoint that a record could describe: an fsync of them
+    # would sit on every start's way for nothing. The leases keep theirs.
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    net = make()
+    net.setup()
+    monkeypatch.setattr(os, "fsync", fsync)
+    attach(net, "c1", tmp_path)
+    net.attach_host("h1", [], tmp_path / "files" / "h1")
+    assert [p for p in synced if "endpoints" in p] == []
+    assert any("leases" in p for p in synced)
+    assert {"c1", "h1"} <= set(json.loads((net._state_dir / "endpoints.json").read_text()))
