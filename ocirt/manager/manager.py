@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -59,7 +60,7 @@ from ocirt.manager.types import (
 )
 from ocirt.spec import layout
 from ocirt.spec.facts import HostFacts, ImageConfig
-from ocirt.store.containers import StoredContainer
+from ocirt.store.containers import ContainerPaths, StoredContainer
 from ocirt.store.record import RuntimeRecord
 
 _log = logging.getLogger(__name__)
@@ -87,6 +88,30 @@ class ManagerSettings:
     @property
     def notify_socket(self) -> Path:
         return self.exec_root / "notify.sock"
+
+
+class _Settling:
+    """`ContainerStore.settle` in a thread of its own; `done` waits for it."""
+
+    def __init__(self, store: ContainerStore, paths: ContainerPaths) -> None:
+        self._ok = False
+        self._thread = threading.Thread(
+            target=self._run, args=(store, paths), name="ocirt-settle", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, store: ContainerStore, paths: ContainerPaths) -> None:
+        try:
+            store.settle(paths)
+        except OSError as exc:
+            _log.warning("syncing the directories of %s: %s", paths.root.name, exc)
+            return
+        self._ok = True
+
+    def done(self) -> bool:
+        """Wait for the fsyncs; whether they all succeeded."""
+        self._thread.join()
+        return self._ok
 
 
 class Manager:
@@ -317,7 +342,12 @@ class Manager:
             attached = self.network.attach(definition.id, definition.config, paths.root)
             spec = self._spec(definition, prepared.path, prepared.image, attached)
             bundle.write_spec(paths.spec, spec)
-            handle = self.runtime.launch(definition, paths.bundle, paths.monitor, paths.log)
+            settling = self._settle_meanwhile(slot, paths)
+            try:
+                handle = self.runtime.launch(definition, paths.bundle, paths.monitor, paths.log)
+            finally:
+                if settling is not None and settling.done():
+                    slot.unsettled = False
             crash_point("start:after-run")
             self.runtime.save_handle(handle)
             crash_point("start:after-handle")
@@ -357,6 +387,14 @@ class Manager:
         )
         _log.info("container %s started (pid %d)", slot.label, handle.container_pid)
         self._emit(EventKind.STATE, slot.view())
+
+    def _settle_meanwhile(self, slot: Slot, paths: ContainerPaths) -> _Settling | None:
+        """A create+start's directory fsyncs, in a thread while runc starts the container
+        (they wait on the disk, not the CPU); what did not finish by then the next save
+        does (`Slot.unsettled`)."""
+        if not slot.unsettled:
+            return None
+        return _Settling(self.store, paths)
 
     # ------------------------------------------------------------------ stop
 

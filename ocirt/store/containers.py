@@ -196,25 +196,25 @@ class ContainerStore:
     ) -> None:
         """Replace the container's record; FULL unless the caller can do with less (see
         `ocirt.atomic`: every level leaves a whole record, old or new). `settle`: the
-        directories `prepare_dirs(durable=False)` made are fsynced too, after a FULL
-        write, so the container is on disk as a whole when this returns."""
+        directories `prepare_dirs(durable=False)` made are fsynced too, the record's own
+        among them, so the container is on disk as a whole when this returns."""
         definition = stored.definition
         paths = self.paths(definition.id, definition.config.log.root_dir)
         make_dir_durable(paths.root, PRIVATE_DIR)
         # Owner only: a definition holds secrets (env, decryption key paths).
-        write_atomic(
-            paths.config,
-            encode(stored),
-            PRIVATE_FILE,
-            durability=Durability.FULL if settle else durability,
-        )
+        content = Durability.CONTENT if settle else durability
+        write_atomic(paths.config, encode(stored), PRIVATE_FILE, durability=content)
         if settle:
-            # The record's fsync committed these entries already on a journaling
-            # filesystem (ext4), so these cost little there; elsewhere they are needed.
-            fsync_dir(self.containers_dir)
-            if paths.log_dir != paths.root:
-                fsync_dir(paths.log_dir)
-                fsync_dir(paths.log_dir.parent)
+            self.settle(paths)  # the record's directory first: FULL, and the rest
+
+    def settle(self, paths: ContainerPaths) -> None:
+        """fsync what `prepare_dirs(durable=False)` and a `save` made without their
+        directories' fsync: afterwards the container is on disk as a whole."""
+        fsync_dir(paths.root)
+        fsync_dir(self.containers_dir)
+        if paths.log_dir != paths.root:
+            fsync_dir(paths.log_dir)
+            fsync_dir(paths.log_dir.parent)
 
     def load(self, container_id: str) -> StoredContainer:
         try:

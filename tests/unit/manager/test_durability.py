@@ -12,6 +12,7 @@ import pytest
 from ocirt.config.state import Status
 from ocirt.errors import RuncError
 from ocirt.manager.manager import Manager
+from ocirt.store.containers import ContainerPaths
 from tests.support.fake_env import FakeEnv, config
 
 
@@ -45,16 +46,41 @@ def test_a_create_alone_is_durable_when_it_returns(mgr: Manager, timeline: list[
     assert timeline == ["fsync containers", "fsync record", f"fsync containers/{cid}"]
 
 
-def test_a_create_with_start_syncs_once_after_the_launch(mgr: Manager, timeline: list[str]) -> None:
+def test_a_create_with_start_syncs_its_directories_while_runc_starts(
+    mgr: Manager, timeline: list[str]
+) -> None:
     view = mgr.create("busybox", config(), start=True)
     assert view.state.status is Status.RUNNING
     cid = view.id
-    launched = timeline.index("launch")
-    # Before the launch: the record's content only (whole after a power cut), no
-    # directory; after it, before the answer: the record, its directory, the store's.
-    assert timeline[:launched] == ["fsync record"]
-    after = timeline[launched + 1 :]
-    assert after[:3] == ["fsync record", f"fsync containers/{cid}", "fsync containers"]
+    # Before the launch: the record's content only (whole after a power cut). The
+    # directories are synced in a thread beside the launch, before the answer; the
+    # RUNNING record then needs no more than its content (the CREATED one is on disk).
+    assert timeline[0] == "fsync record"
+    assert timeline[-1] == "fsync record"
+    assert sorted(timeline[1:-1]) == sorted(
+        ["launch", f"fsync containers/{cid}", "fsync containers"]
+    )
+
+
+def test_directories_a_failed_settle_left_are_synced_by_the_next_save(
+    env: FakeEnv, mgr: Manager, timeline: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_settle = mgr.store.settle
+    calls: list[object] = []
+
+    def broken_once(paths: ContainerPaths) -> None:
+        calls.append(paths)
+        if len(calls) == 1:
+            raise OSError(5, "Input/output error")
+        real_settle(paths)
+
+    monkeypatch.setattr(mgr.store, "settle", broken_once)
+    view = mgr.create("busybox", config(), start=True)
+    assert view.state.status is Status.RUNNING
+    # The RUNNING save did it (with the record's own directory fsync after the rename).
+    after = timeline[timeline.index("launch") + 1 :]
+    assert {f"fsync containers/{view.id}", "fsync containers"} <= set(after)
+    assert len(calls) == 2
 
 
 def test_a_create_whose_start_fails_is_durable_before_the_answer(
