@@ -177,8 +177,8 @@ int runtime_state_init_pid(const char *root, const char *id, pid_t *pid)
 	ssize_t len = util_read_alloc(path, RUNC_STATE_MAX, &buf);
 	if (len < 0)
 		return (int)len;
-	/* A top-level number of libcontainer's State; no string value holds this text
-	 * unescaped before it, as runc writes its own keys first. */
+	/* A top-level number of libcontainer's State, written before its config; inside
+	 * any JSON string the quotes of this text would be escaped, so it cannot match. */
 	static const char key[] = "\"init_process_pid\":";
 	const char *at = memmem(buf, (size_t)len, key, sizeof(key) - 1);
 	if (at == NULL)

@@ -261,9 +261,9 @@ class Manager:
 
     def _create(self, slot: Slot, *, answered_after_start: bool = False) -> None:
         """Pull, mount, check the spec and save the record. `answered_after_start`: the
-        record is whole on disk (fsynced) but its directories are not, until the start's
-        first save settles them (`Slot.unsettled`): the answer waits for that, and the
-        fsyncs of a create+start come after the launch, in one go, not before it."""
+        record is whole on disk (fsynced) but its directories are not (`Slot.unsettled`)
+        until the start fsyncs them beside runc (`_settle_meanwhile`), or a later save
+        does; the answer waits for either, and no directory fsync precedes the launch."""
         definition = slot.stored.definition
         paths = self.registry.paths(definition)
         try:
