@@ -23,7 +23,10 @@ are removed. Medians over ROUNDS (one warm-up round dropped).
 The cloud client sets TCP_NODELAY, as a Go connector does by default: paho-python does
 not, and then each command it sends after acknowledging a twin message waits ~40 ms for
 the broker's delayed ACK (Nagle), which says nothing about the device. The same round
-trip with Nagle left on is printed too. A bridge-network round (own netns, veth, /etc
+trip with Nagle left on is printed too. The broker sets TCP_NODELAY as well
+(`set_tcp_nodelay`): otherwise the answer, which follows the broker's PUBACK to the cloud
+client, waits for that client's delayed ACK, and no round trip shows under ~41 ms
+(bench/create_path.py). A bridge-network round (own netns, veth, /etc
 files, same image) is printed beside it, with the difference: the network set-up.
 
 RSS is VmRSS of the daemon process: once bootstrapped with no container ("idle,
@@ -100,7 +103,7 @@ def main(rounds: int) -> None:
         subprocess.run([str(REPO / "hack" / "mkrootfs.sh"), str(tmp / "rootfs")], check=True,
                        capture_output=True)  # fmt: skip
         layout = build_layout(tmp / "rootfs", tmp / "layout")
-        broker = Broker(tmp)
+        broker = Broker(tmp, nodelay=True)
         broker.start()
         service = Service(tmp, broker.port, layout)
         service.cgroup_parent = f"ocirt-bench-{uuid.uuid4().hex[:8]}"
