@@ -4,10 +4,19 @@ As Kanto's (update-manager `mqtt/update_agent_client.go`): its own connection wi
 UUID client id, clean session, QoS 1; subscribes to the three inbound topics at every
 connect and then publishes the current state. Unlike Kanto's, it speaks TLS, with the
 same `connection.transport` settings as the things client (`ocirt.things.mqtt`).
+
+What the agent publishes while the client is not connected (an activity rolled back at
+start, before the first connect) is held here, in order, and sent from the connect
+callback before anything newer. Left to paho, such messages wait in its own queue, which
+it sends only after the connect callback has run; a message another thread publishes
+in between goes out first, and the Update Manager would see an activity's feedback out
+of order. (What paho takes in the moment a connection drops, before the disconnect
+callback, still waits in paho's queue; that window is all that is left.)
 """
 
 from __future__ import annotations
 
+import collections
 import logging
 import sys
 import threading
@@ -23,6 +32,9 @@ from ocirt.updateagent.agent import UpdateAgent
 
 _log = logging.getLogger(__name__)
 QOS = 1
+# Messages held while not connected; the oldest are dropped beyond this (a device long
+# offline keeps the newest feedback and current state).
+BACKLOG_MAX = 1000
 
 
 class AgentClient:
@@ -46,11 +58,24 @@ class AgentClient:
         self._client.on_connect = self._on_connect
         self._client.on_connect_fail = self._on_connect_fail
         self._client.on_message = self._on_message
+        self._client.on_disconnect = self._on_disconnect
         self._agent: UpdateAgent | None = None
         self._last_failure = ""
         self._lock = threading.Lock()
+        # Guarded by _lock: whether publishing goes straight to paho, and what waits.
+        self._connected = False
+        self._backlog: collections.deque[tuple[str, bytes, bool]] = collections.deque(
+            maxlen=BACKLOG_MAX
+        )
 
     def publish(self, topic: str, payload: bytes, retain: bool) -> None:
+        with self._lock:
+            if not self._connected:
+                self._backlog.append((topic, payload, retain))
+                return
+            self._send(topic, payload, retain)
+
+    def _send(self, topic: str, payload: bytes, retain: bool) -> None:
         info = self._client.publish(topic, payload, qos=QOS, retain=retain)
         if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
             _log.warning("publish to %s failed: %s", topic, paho.error_string(info.rc))
@@ -80,9 +105,17 @@ class AgentClient:
             return
         with self._lock:
             self._last_failure = ""
+            # First what waited, in order; publishers wait on the lock meanwhile.
+            while self._backlog:
+                self._send(*self._backlog.popleft())
+            self._connected = True
         assert self._agent is not None
         client.subscribe([(topic, QOS) for topic in self._agent.topics.inbound])
         self._agent.on_connected()
+
+    def _on_disconnect(self, client: paho.Client, *args: Any) -> None:
+        with self._lock:
+            self._connected = False
 
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
         reason = describe_connect_error(sys.exc_info()[1])
