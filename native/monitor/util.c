@@ -27,14 +27,12 @@ ssize_t util_read(int fd, void *buf, size_t len)
 	return n < 0 ? -errno : n;
 }
 
-ssize_t util_read_file(const char *path, char *buf, size_t size)
+/* Read until EOF or `cap` bytes into buf, then NUL-terminate (buf holds cap + 1). */
+static ssize_t read_up_to(int fd, char *buf, size_t cap)
 {
-	_cleanup_close_ int fd = RETRY_EINTR(open(path, O_RDONLY | O_CLOEXEC));
-	if (fd < 0)
-		return -errno;
 	size_t used = 0;
-	while (used + 1 < size) {
-		ssize_t n = util_read(fd, buf + used, size - 1 - used);
+	while (used < cap) {
+		ssize_t n = util_read(fd, buf + used, cap - used);
 		if (n < 0)
 			return n;
 		if (n == 0)
@@ -43,6 +41,14 @@ ssize_t util_read_file(const char *path, char *buf, size_t size)
 	}
 	buf[used] = '\0';
 	return (ssize_t)used;
+}
+
+ssize_t util_read_file(const char *path, char *buf, size_t size)
+{
+	_cleanup_close_ int fd = RETRY_EINTR(open(path, O_RDONLY | O_CLOEXEC));
+	if (fd < 0)
+		return -errno;
+	return read_up_to(fd, buf, size - 1);
 }
 
 ssize_t util_read_alloc(const char *path, size_t max, char **out)
@@ -58,20 +64,13 @@ ssize_t util_read_alloc(const char *path, size_t max, char **out)
 	char *buf = malloc((size_t)st.st_size + 1);
 	if (buf == NULL)
 		return -ENOMEM;
-	size_t used = 0;
-	while (used < (size_t)st.st_size) {
-		ssize_t n = util_read(fd, buf + used, (size_t)st.st_size - used);
-		if (n < 0) {
-			free(buf);
-			return n;
-		}
-		if (n == 0)
-			break;
-		used += (size_t)n;
+	ssize_t used = read_up_to(fd, buf, (size_t)st.st_size);
+	if (used < 0) {
+		free(buf);
+		return used;
 	}
-	buf[used] = '\0';
 	*out = buf;
-	return (ssize_t)used;
+	return used;
 }
 
 int util_replace_file(const char *path, const void *data, size_t len)

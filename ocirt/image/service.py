@@ -30,7 +30,6 @@ from ocirt.errors import (
     ImageNotFound,
     RegistryUnavailable,
 )
-from ocirt.hashing import small_digest_hex
 from ocirt.image.content.layout import LayoutSource, LayoutWriter, name_for
 from ocirt.image.content.pipeline import Cipher, LayerStream, UnpackLimits, verify_bytes
 from ocirt.image.content.store import (
@@ -310,7 +309,7 @@ class ImageService:
         if config is None:
             data = self.store.read_blob(record.config, MAX_CONFIG_BYTES)
             # The cache key is the digest, so the bytes must be the digest's.
-            _check_stored(data, record.config, f"{record.reference}: config")
+            verify_bytes(data, record.config, f"{record.reference}: config")
             config = parse_config_file(data)
             self._configs.put(record.config, config)
         return Image(
@@ -666,7 +665,7 @@ class ImageService:
         encrypted = self._encrypted.get(image.digest)
         if encrypted is None:
             data = self.store.read_blob(image.digest, MAX_MANIFEST_BYTES)
-            _check_stored(data, image.digest, f"{image.reference}: manifest")
+            verify_bytes(data, image.digest, f"{image.reference}: manifest")
             doc = parse_document(data)
             if not isinstance(doc, Manifest):
                 raise ImageError(f"{image.reference}: stored manifest {image.digest} is an index")
@@ -759,16 +758,6 @@ class ImageService:
                 writer.write_dir(dest)
         except OSError as exc:
             raise ImageError(f"cannot write {dest}: {exc}") from exc
-
-
-def _check_stored(data: bytes, digest: Digest, what: str) -> None:
-    """`verify_bytes` for a small stored blob read on the create path, with CPython's own
-    SHA-2: an idle daemon creating containers of present images maps no OpenSSL."""
-    actual = small_digest_hex(digest.algorithm, data)
-    if actual != digest.hex:
-        raise DigestMismatch(
-            f"{what}: digest mismatch for {digest}: got {digest.algorithm}:{actual}"
-        )
 
 
 def _encrypted_annotations(manifest: Manifest) -> tuple[Mapping[str, str], ...]:

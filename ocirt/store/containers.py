@@ -171,8 +171,8 @@ class ContainerStore:
         the first full `save`, which is what makes the container exist at all; a power cut
         before then leaves a half-created directory, which is garbage anyway.
 
-        Not `durable`: nothing is fsynced now, and the first `save(settle=True)` does it
-        (a create answered only after its start: one sync point, after the launch).
+        Not `durable`: nothing is fsynced now; `settle` does it later (a create answered
+        only after its start: beside the launch, or with the next `save(settle=True)`).
         """
         make_dir_durable(self.containers_dir, PRIVATE_DIR)
         if durable:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ocirt.errors import CorruptLayer, DigestMismatch, ImageError
+from ocirt.hashing import small_digest_hex
 from ocirt.image.manifest import Compression
 from ocirt.image.reference import Digest
 
@@ -243,8 +244,10 @@ def _zstd_reader(raw: _Readable) -> _Readable:
 
 
 def verify_bytes(data: bytes, digest: Digest, what: str) -> None:
-    """Check a small blob (manifest, config) held in memory."""
-    actual = hashlib.new(digest.algorithm, data).hexdigest()
+    """Check a small blob (manifest, config) held in memory. CPython's own SHA-2
+    (`ocirt.hashing`): the daemon re-checks such blobs on the create path and so maps no
+    OpenSSL for them; layers keep hashlib's speed."""
+    actual = small_digest_hex(digest.algorithm, data)
     if actual != digest.hex:
         raise DigestMismatch(
             f"{what}: digest mismatch for {digest}: got {digest.algorithm}:{actual}"
